@@ -1,0 +1,216 @@
+"""`chirp`: the one command-line entry point.
+
+chirp run            the whole system on the embedded servers (what `make run` does)
+chirp serve          one API process
+chirp worker         one background worker process
+chirp migrate        apply database migrations, create the bucket and the search indexes
+chirp stack install  fetch the embedded server binaries
+chirp stack up       run only the embedded servers, printing their addresses
+chirp jobs stats|dead|replay   inspect and replay the job queue
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import uvloop
+
+from config import Settings, SettingsError
+
+log = logging.getLogger("chirp")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings.from_env(**overrides)
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.run(main)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+# serve ----------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.main import create_app
+
+    settings = _settings(args)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    log.info("API listening on http://%s:%d", settings.host, settings.port)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,
+        print=None,
+        reuse_port=getattr(args, "reuse_port", False),
+    )
+    return 0
+
+
+# worker ---------------------------------------------------------------------------------------------
+
+
+async def _worker(settings: Settings) -> int:
+    from app.resources import open_resources
+    from workers.queues import all_periodic, all_queues
+    from workers.runner import JobRunner
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with open_resources(settings) as res:
+        await JobRunner(res, all_queues(), all_periodic()).run(stop)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    return _run(_worker(_settings(args)))
+
+
+# migrate --------------------------------------------------------------------------------------------
+
+
+async def prepare_stores(settings: Settings) -> None:
+    """Migrations, the media bucket, the search indexes: everything a fresh set of servers needs."""
+    from app.resources import open_meili, open_s3
+    from storage.migrations import apply_migrations
+    from storage.objects import ensure_bucket
+    from storage.search_indexes import ensure_indexes
+
+    applied = await apply_migrations(settings.database_url)
+    log.info("database schema up to date (%d migrations applied now)", len(applied))
+    async with open_s3(settings) as s3:
+        if await ensure_bucket(s3, settings.s3_bucket):
+            log.info("created bucket %s", settings.s3_bucket)
+    async with open_meili(settings) as meili:
+        for uid in await ensure_indexes(meili, settings):
+            log.info("created search index %s", uid)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    return _run(_migrate(_settings(args)))
+
+
+async def _migrate(settings: Settings) -> int:
+    await prepare_stores(settings)
+    return 0
+
+
+# jobs -----------------------------------------------------------------------------------------------
+
+
+async def _jobs(settings: Settings, action: str, ids: Sequence[int]) -> int:
+    import asyncpg
+
+    from storage import jobs as job_store
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        if action == "stats":
+            for stat in await job_store.queue_stats(conn):
+                print(f"{stat.queue:<12} ready={stat.ready:<8} lag={stat.oldest_ready_seconds:.1f}s dead={stat.dead}")
+        elif action == "dead":
+            for row in await job_store.dead_jobs(conn):
+                print(
+                    f"{row['id']} {row['queue']}/{row['kind']} attempts={row['attempts']} "
+                    f"died={row['died_at']:%Y-%m-%d %H:%M:%S} error={row['last_error']}"
+                )
+        else:
+            count = await job_store.replay_dead(conn, list(ids) or None)
+            print(f"replayed {count} dead jobs")
+    finally:
+        await conn.close()
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    return _run(_jobs(_settings(args), args.action, args.ids))
+
+
+# stack and run --------------------------------------------------------------------------------------
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from app.launcher import install_stack, run_stack_only
+
+    if args.action == "install":
+        install_stack()
+        return 0
+    return run_stack_only()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.launcher import run_system
+
+    return run_system(_settings(args), workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chirp", description="Chirp microblogging server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    serve = add("serve", cmd_serve, "run one API process")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--reuse-port", action="store_true", help="share the port with other API processes")
+    add("worker", cmd_worker, "run one background worker process")
+    add("migrate", cmd_migrate, "apply migrations, create the bucket and the search indexes")
+    run = add("run", cmd_run, "run everything on the embedded servers (make run)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, default=1, help="worker processes to start")
+    stack = add("stack", cmd_stack, "the embedded development servers")
+    stack.add_argument("action", choices=("install", "up"))
+    jobs = add("jobs", cmd_jobs, "inspect the job queue")
+    jobs.add_argument("action", choices=("stats", "dead", "replay"))
+    jobs.add_argument("ids", nargs="*", type=int, help="dead job ids to replay (default: all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"chirp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from app.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"chirp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The application factory: settings in, a configured aiohttp application out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from app.errors import error_middleware
+from app.ids import IdGenerator
+from app.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
+from app.logs import request_id_middleware
+from app.metrics import metrics_middleware
+from app.resources import Resources, open_database, open_meili, open_redis, open_s3
+from config import Settings
+from handlers.routes import setup_routes
+
+log = logging.getLogger("chirp.app")
+
+T = TypeVar("T")
+
+
+def _resource_ctx(
+    key: web.AppKey[T], opener: Callable[[Settings], AbstractAsyncContextManager[T]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that opens a resource at start-up, stores it under `key`, and closes it at shutdown."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with opener(app[SETTINGS]) as resource:
+            app[key] = resource
+            yield
+
+    return ctx
+
+
+async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[RESOURCES] = Resources(
+        settings=app[SETTINGS], db=app[DATABASE], redis=app[REDIS], meili=app[MEILI], s3=app[S3], ids=app[IDS]
+    )
+    yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[IDS] = IdGenerator(settings.node_id)
+    cleanup: list[Callable[[web.Application], AsyncIterator[Any]]] = [
+        _resource_ctx(DATABASE, open_database),
+        _resource_ctx(REDIS, open_redis),
+        _resource_ctx(MEILI, open_meili),
+        _resource_ctx(S3, open_s3),
+        _resources_ctx,
+    ]
+    app.cleanup_ctx.extend(cleanup)
+    setup_routes(app)
+    return app

@@ -1,0 +1,114 @@
+"""Opening and closing the connections to the four stores, shared by the API and the worker processes.
+
+Each opener is an async context manager, so the API wraps them in `cleanup_ctx` and the worker in an
+`AsyncExitStack`: one way to open each thing, closed in reverse order on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+import asyncpg
+import orjson
+from botocore.config import Config as BotoConfig
+from meilisearch_python_sdk import AsyncClient as MeiliClient
+from redis.asyncio import Redis
+
+from app.ids import IdGenerator
+from config import Settings
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What domain functions and jobs need to reach the stores. Passed in, never imported."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    redis: Redis
+    meili: MeiliClient
+    s3: Any
+    ids: IdGenerator
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns come and go as Python objects, encoded by orjson.
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, max_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=max_size or settings.database_pool_size,
+        init=_init_connection,
+        command_timeout=30,
+        timeout=5,
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def open_meili(settings: Settings) -> AsyncIterator[MeiliClient]:
+    client = MeiliClient(settings.meili_url, settings.meili_master_key or None, timeout=5)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def s3_config() -> BotoConfig:
+    # SigV4 is required for pre-signed multipart parts; path-style addressing works with any S3.
+    return BotoConfig(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=60,
+    )
+
+
+@asynccontextmanager
+async def open_s3(settings: Settings) -> AsyncIterator[Any]:
+    session = aioboto3.Session()
+    async with session.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        aws_access_key_id=settings.s3_access_key or None,
+        aws_secret_access_key=settings.s3_secret_key or None,
+        region_name=settings.s3_region,
+        config=s3_config(),
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, *, db_pool_size: int | None = None) -> AsyncIterator[Resources]:
+    """All four stores at once, for processes other than the API (worker, CLI commands, benchmarks)."""
+    async with AsyncExitStack() as stack:
+        yield Resources(
+            settings=settings,
+            db=await stack.enter_async_context(open_database(settings, max_size=db_pool_size)),
+            redis=await stack.enter_async_context(open_redis(settings)),
+            meili=await stack.enter_async_context(open_meili(settings)),
+            s3=await stack.enter_async_context(open_s3(settings)),
+            ids=IdGenerator(settings.node_id),
+        )

@@ -1,0 +1,219 @@
+"""The one settings object: every tunable of Chirp, read from the environment.
+
+Each field names its environment variable and its parser. `Settings.from_env()` validates everything at
+start, so a bad value stops the process with a message naming the variable instead of failing later.
+The defaults are the development stack's (`make run`): the embedded servers on their fixed ports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+def _env(name: str, default: Any, parse: Callable[[str], Any]) -> Any:
+    """Declare a field read from environment variable `name` with `parse`."""
+    return field(default=default, metadata={"env": name, "parse": parse})
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"expected a {' or '.join(schemes)} URL with a host, got {raw!r}")
+        return raw.rstrip("/") if parts.scheme.startswith("http") else raw
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    if not names or any(not n.isidentifier() for n in names):
+        raise ValueError(f"expected a comma-separated list of names, got {raw!r}")
+    return names
+
+
+def _rate(raw: str) -> tuple[int, int]:
+    """`requests/seconds`, e.g. `300/300`."""
+    count, slash, seconds = raw.strip().partition("/")
+    try:
+        parsed = (int(count), int(seconds))
+    except ValueError:
+        parsed = (0, 0)
+    if not slash or not (1 <= parsed[0] <= 10_000_000 and 1 <= parsed[1] <= 86_400):
+        raise ValueError(f"expected requests/seconds such as 300/300, got {raw!r}")
+    return parsed
+
+
+MIB = 1024 * 1024
+
+# The development stack's fixed ports (`make run`); tests start their own servers on free ports.
+DEV_POSTGRES_PORT = 55432
+DEV_VALKEY_PORT = 16379
+DEV_MEILI_PORT = 17700
+DEV_S3_PORT = 18333
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The HTTP server.
+    host: str = _env("CHIRP_HOST", "127.0.0.1", _text)
+    port: int = _env("CHIRP_PORT", 8080, _int_in(1, 65535))
+    public_url: str = _env("CHIRP_PUBLIC_URL", "", _url("http", "https"))
+    log_level: str = _env("CHIRP_LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"))
+    log_format: str = _env("CHIRP_LOG_FORMAT", "json", _choice("json", "text"))
+    # Snowflake worker id: unique per running process that creates ids (0-1023).
+    node_id: int = _env("CHIRP_NODE_ID", 0, _int_in(0, 1023))
+    # Bodies of ordinary requests stay small; only the media upload routes take large ones.
+    max_body_bytes: int = _env("CHIRP_MAX_BODY_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
+    upload_max_body_bytes: int = _env("CHIRP_UPLOAD_MAX_BODY_BYTES", 6 * MIB, _int_in(MIB, 1024 * MIB))
+    shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
+
+    # The four stores. Set these to use existing servers (production); unset, `chirp run` starts embedded ones.
+    database_url: str = _env(
+        "DATABASE_URL",
+        f"postgresql://postgres@127.0.0.1:{DEV_POSTGRES_PORT}/chirp",
+        _url("postgresql", "postgres"),
+    )
+    database_pool_size: int = _env("CHIRP_DATABASE_POOL_SIZE", 10, _int_in(1, 500))
+    redis_url: str = _env("REDIS_URL", f"redis://127.0.0.1:{DEV_VALKEY_PORT}/0", _url("redis", "rediss", "unix"))
+    meili_url: str = _env("MEILI_URL", f"http://127.0.0.1:{DEV_MEILI_PORT}", _url("http", "https"))
+    meili_master_key: str = _env("MEILI_MASTER_KEY", "", lambda raw: raw)
+    meili_index_prefix: str = _env("CHIRP_MEILI_INDEX_PREFIX", "chirp", _text)
+    s3_endpoint: str = _env("S3_ENDPOINT", f"http://127.0.0.1:{DEV_S3_PORT}", _url("http", "https"))
+    s3_access_key: str = _env("S3_ACCESS_KEY", "", lambda raw: raw)
+    s3_secret_key: str = _env("S3_SECRET_KEY", "", lambda raw: raw)
+    s3_region: str = _env("S3_REGION", "us-east-1", _text)
+    s3_bucket: str = _env("S3_BUCKET", "chirp-media", _text)
+    # How long /readyz waits for each dependency before calling it down.
+    readiness_timeout: float = _env("CHIRP_READINESS_TIMEOUT", 1.0, _float_in(0.05, 30.0))
+
+    # The worker process.
+    worker_concurrency: int = _env("CHIRP_WORKER_CONCURRENCY", 4, _int_in(1, 256))
+    job_batch_size: int = _env("CHIRP_JOB_BATCH_SIZE", 100, _int_in(1, 10_000))
+    job_max_attempts: int = _env("CHIRP_JOB_MAX_ATTEMPTS", 8, _int_in(1, 100))
+    job_lease_seconds: float = _env("CHIRP_JOB_LEASE_SECONDS", 60.0, _float_in(1.0, 3600.0))
+    job_poll_seconds: float = _env("CHIRP_JOB_POLL_SECONDS", 1.0, _float_in(0.01, 60.0))
+
+    # Media uploads (docs/media.md). Size limits as Twitter's; uploads not finished within the TTL are removed.
+    media_image_max_bytes: int = _env("CHIRP_MEDIA_IMAGE_MAX_BYTES", 5 * MIB, _int_in(1024, 1024 * MIB))
+    media_gif_max_bytes: int = _env("CHIRP_MEDIA_GIF_MAX_BYTES", 15 * MIB, _int_in(1024, 1024 * MIB))
+    media_video_max_bytes: int = _env("CHIRP_MEDIA_VIDEO_MAX_BYTES", 512 * MIB, _int_in(1024, 16 * 1024 * MIB))
+    media_upload_ttl_seconds: int = _env("CHIRP_MEDIA_UPLOAD_TTL_SECONDS", 3600, _int_in(60, 7 * 86400))
+    media_presign_seconds: int = _env("CHIRP_MEDIA_PRESIGN_SECONDS", 900, _int_in(60, 7 * 86400))
+    # Direct uploads above this size get a multipart upload with one pre-signed URL per part.
+    media_multipart_threshold_bytes: int = _env(
+        "CHIRP_MEDIA_MULTIPART_THRESHOLD_BYTES", 16 * MIB, _int_in(MIB, 5 * 1024 * MIB)
+    )
+    # Mastodon's POST /api/v2/media processes still images up to this size during the request (200), else 202.
+    media_sync_max_bytes: int = _env("CHIRP_MEDIA_SYNC_MAX_BYTES", 2 * MIB, _int_in(0, 1024 * MIB))
+    # Media URLs: "signed" (short-lived signed GETs) or "public" (object paths under CHIRP_MEDIA_PUBLIC_URL).
+    media_urls: str = _env("CHIRP_MEDIA_URLS", "signed", _choice("signed", "public"))
+    media_public_url: str = _env("CHIRP_MEDIA_PUBLIC_URL", "", _url("http", "https"))
+    media_url_seconds: int = _env("CHIRP_MEDIA_URL_SECONDS", 3600, _int_in(60, 7 * 86400))
+
+    # The product.
+    instance_title: str = _env("CHIRP_INSTANCE_TITLE", "Chirp", _text)
+    post_max_chars: int = _env("CHIRP_POST_MAX_CHARS", 500, _int_in(1, 100_000))
+    reactions: tuple[str, ...] = _env("CHIRP_REACTIONS", ("like", "love", "dislike", "laugh"), _names)
+    timeline_size: int = _env("CHIRP_TIMELINE_SIZE", 800, _int_in(20, 100_000))
+    fanout_max_followers: int = _env("CHIRP_FANOUT_MAX_FOLLOWERS", 10_000, _int_in(0, 100_000_000))
+    timeline_ttl_days: int = _env("CHIRP_TIMELINE_TTL_DAYS", 30, _int_in(1, 3650))
+    rate_limit_enabled: bool = _env("CHIRP_RATE_LIMIT", True, _bool)
+    # Rate limits as (requests, window seconds), written "300/300"; Mastodon's defaults. Bench and tests raise them.
+    rate_limit_token: tuple[int, int] = _env("CHIRP_RATE_LIMIT_TOKEN", (300, 300), _rate)
+    rate_limit_ip: tuple[int, int] = _env("CHIRP_RATE_LIMIT_IP", (300, 300), _rate)
+    rate_limit_sign_up: tuple[int, int] = _env("CHIRP_RATE_LIMIT_SIGN_UP", (5, 1800), _rate)
+    rate_limit_sign_in: tuple[int, int] = _env("CHIRP_RATE_LIMIT_SIGN_IN", (25, 300), _rate)
+    # Where the server's source code is published (AGPL); the instance's own address when unset.
+    source_url: str = _env("CHIRP_SOURCE_URL", "", _url("http", "https"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from `environ` (default: the process environment), then apply `overrides`."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            name = spec.metadata["env"]
+            raw = environ.get(name)
+            if raw is None:
+                continue
+            try:
+                values[spec.name] = spec.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        return str(next(f for f in dataclasses.fields(cls) if f.name == field_name).metadata["env"])
+
+    @property
+    def base_url(self) -> str:
+        """The address clients reach this server at (links, streaming URL, OAuth redirects)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def explicitly_set(self, environ: Mapping[str, str] | None = None) -> set[str]:
+        """The store settings the environment names: those servers are used as they are, none started."""
+        environ = os.environ if environ is None else environ
+        return {f.name for f in dataclasses.fields(self) if f.metadata["env"] in environ}

@@ -1,0 +1,1 @@
+"""Live delivery: websocket and server-sent-event connections per user, fed by Valkey pub/sub."""

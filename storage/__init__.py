@@ -1,0 +1,1 @@
+"""Storage: one module per concept, each holding the explicit SQL (or Valkey commands) it runs."""

@@ -1,0 +1,160 @@
+"""The job queue in PostgreSQL (table `jobs`, dead letters in `dead_jobs`).
+
+`enqueue` runs inside the caller's transaction, so a job exists exactly when the write that caused it
+committed. Workers `claim` a batch under a lease; a job is deleted when done, retried later with backoff
+when it fails, and moved to `dead_jobs` after its last attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from storage.db import Executor
+
+NOTIFY_CHANNEL = "chirp_jobs"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int  # including the current one
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    ready: int
+    oldest_ready_seconds: float
+    dead: int
+
+
+async def enqueue(conn: Executor, queue: str, kind: str, payload: dict[str, Any], *, delay: float = 0) -> None:
+    await enqueue_many(conn, [(queue, kind, payload)], delay=delay)
+
+
+async def enqueue_many(conn: Executor, jobs: Sequence[tuple[str, str, dict[str, Any]]], *, delay: float = 0) -> None:
+    """Insert jobs (queue, kind, payload) and wake the workers of their queues when the transaction commits."""
+    if not jobs:
+        return
+    await conn.execute(
+        """
+        WITH added AS (
+            INSERT INTO jobs (queue, kind, payload, run_at)
+            SELECT q, k, p, now() + make_interval(secs => $4)
+            FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS t(q, k, p)
+            RETURNING queue
+        )
+        SELECT pg_notify($5, queue) FROM (SELECT DISTINCT queue FROM added) AS queues
+        """,
+        [q for q, _, _ in jobs],
+        [k for _, k, _ in jobs],
+        [p for _, _, p in jobs],
+        delay,
+        NOTIFY_CHANNEL,
+    )
+
+
+async def claim(conn: Executor, queue: str, limit: int, lease_seconds: float) -> list[Job]:
+    """Take up to `limit` ready jobs for `lease_seconds`; other workers skip them meanwhile."""
+    rows = await conn.fetch(
+        """
+        UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
+        WHERE id IN (
+            SELECT id FROM jobs
+            WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+            ORDER BY run_at, id
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, queue, kind, payload, attempts
+        """,
+        queue,
+        limit,
+        lease_seconds,
+    )
+    jobs = [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows]
+    jobs.sort(key=lambda job: job.id)
+    return jobs
+
+
+async def complete(conn: Executor, job_ids: Sequence[int]) -> None:
+    await conn.execute("DELETE FROM jobs WHERE id = ANY($1::bigint[])", list(job_ids))
+
+
+async def fail(conn: Executor, job: Job, error: str, *, retry_in: float, max_attempts: int) -> bool:
+    """Record a failure: retry after `retry_in` seconds, or dead-letter it. True when it died."""
+    if job.attempts >= max_attempts:
+        # One statement, so the move is atomic without a transaction of its own.
+        await conn.execute(
+            """
+            WITH gone AS (DELETE FROM jobs WHERE id = $1 RETURNING *)
+            INSERT INTO dead_jobs (id, queue, kind, payload, attempts, last_error, created_at)
+            SELECT id, queue, kind, payload, attempts, $2, created_at FROM gone
+            """,
+            job.id,
+            error[:4000],
+        )
+        return True
+    await conn.execute(
+        """
+        UPDATE jobs SET locked_until = NULL, last_error = $2, run_at = now() + make_interval(secs => $3)
+        WHERE id = $1
+        """,
+        job.id,
+        error[:4000],
+        retry_in,
+    )
+    return False
+
+
+async def dead_jobs(conn: Executor, *, limit: int = 100) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, queue, kind, payload, attempts, last_error, died_at FROM dead_jobs ORDER BY id DESC LIMIT $1",
+        limit,
+    )
+    return rows
+
+
+async def replay_dead(conn: Executor, job_ids: Sequence[int] | None = None) -> int:
+    """Put dead jobs back on their queues with fresh attempts (all of them when `job_ids` is None)."""
+    rows = await conn.fetch(
+        """
+        WITH revived AS (
+            DELETE FROM dead_jobs WHERE $1::bigint[] IS NULL OR id = ANY($1::bigint[])
+            RETURNING queue, kind, payload
+        )
+        INSERT INTO jobs (queue, kind, payload) SELECT queue, kind, payload FROM revived
+        RETURNING queue
+        """,
+        list(job_ids) if job_ids is not None else None,
+    )
+    for queue in {r["queue"] for r in rows}:
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, queue)
+    return len(rows)
+
+
+async def queue_stats(conn: Executor) -> list[QueueStats]:
+    rows = await conn.fetch(
+        """
+        WITH ready AS (
+            SELECT queue, count(*) AS ready,
+                   coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8 AS oldest
+            FROM jobs WHERE run_at <= now() GROUP BY queue
+        ), dead AS (
+            SELECT queue, count(*) AS dead FROM dead_jobs GROUP BY queue
+        )
+        SELECT coalesce(ready.queue, dead.queue) AS queue,
+               coalesce(ready.ready, 0) AS ready, coalesce(ready.oldest, 0) AS oldest,
+               coalesce(dead.dead, 0) AS dead
+        FROM ready FULL JOIN dead ON ready.queue = dead.queue
+        ORDER BY 1
+        """
+    )
+    return [QueueStats(r["queue"], r["ready"], r["oldest"], r["dead"]) for r in rows]

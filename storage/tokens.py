@@ -1,0 +1,181 @@
+"""Access tokens, refresh tokens and authorization codes: issued as random strings, stored only as SHA-256 hashes.
+
+The token lookup on every request is one query on the unique `token_hash` index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from storage.db import Executor
+
+
+def hash_secret(secret: str) -> bytes:
+    # Tokens are 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    token_id: int
+    account_id: int | None
+    app_id: int | None
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: int
+    access_token: str
+    refresh_token: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+
+
+async def issue_token(
+    db: Executor, token_id: int, *, app_id: int | None, account_id: int | None, scopes: Sequence[str]
+) -> IssuedToken:
+    access, refresh = new_secret(), new_secret()
+    created_at = await db.fetchval(
+        """
+        INSERT INTO access_tokens (id, token_hash, refresh_hash, app_id, account_id, scopes)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        RETURNING created_at
+        """,
+        token_id,
+        hash_secret(access),
+        hash_secret(refresh),
+        app_id,
+        account_id,
+        list(scopes),
+    )
+    return IssuedToken(token_id, access, refresh, tuple(scopes), created_at)
+
+
+async def find_token(db: Executor, access_token: str) -> TokenGrant | None:
+    row = await db.fetchrow(
+        """
+        SELECT id, account_id, app_id, scopes FROM access_tokens
+        WHERE token_hash = $1 AND revoked_at IS NULL
+        """,
+        hash_secret(access_token),
+    )
+    if row is None:
+        return None
+    return TokenGrant(row["id"], row["account_id"], row["app_id"], tuple(row["scopes"]))
+
+
+async def revoke_token(db: Executor, access_token: str) -> bool:
+    status = await db.execute(
+        "UPDATE access_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+        hash_secret(access_token),
+    )
+    return bool(status != "UPDATE 0")
+
+
+async def revoke_refresh_token(conn: Executor, refresh_token: str, app_id: int) -> TokenGrant | None:
+    """Revoke the live token holding `refresh_token` for `app_id` and return what it granted (for rotation)."""
+    row = await conn.fetchrow(
+        """
+        UPDATE access_tokens SET revoked_at = now()
+        WHERE refresh_hash = $1 AND app_id = $2 AND revoked_at IS NULL
+        RETURNING id, account_id, app_id, scopes
+        """,
+        hash_secret(refresh_token),
+        app_id,
+    )
+    if row is None:
+        return None
+    return TokenGrant(row["id"], row["account_id"], row["app_id"], tuple(row["scopes"]))
+
+
+async def revoke_for_app(db: Executor, token: str, app_id: int) -> bool | None:
+    """Revoke an access or refresh token issued to `app_id` (RFC 7009).
+
+    None when no such token exists, False when it belongs to another application, True when it is (now) revoked.
+    """
+    row = await db.fetchrow(
+        """
+        WITH target AS (
+            SELECT id, app_id FROM access_tokens WHERE token_hash = $1 OR refresh_hash = $1
+        ), revoked AS (
+            UPDATE access_tokens t SET revoked_at = coalesce(t.revoked_at, now())
+            FROM target WHERE t.id = target.id AND target.app_id = $2
+            RETURNING t.id
+        )
+        SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked
+        """,
+        hash_secret(token),
+        app_id,
+    )
+    if row["found"] == 0:
+        return None
+    return bool(row["revoked"])
+
+
+async def revoke_token_id(db: Executor, token_id: int) -> None:
+    await db.execute("UPDATE access_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id)
+
+
+# Authorization codes ---------------------------------------------------------------------------------
+
+
+async def insert_code(
+    db: Executor,
+    code: str,
+    *,
+    app_id: int,
+    account_id: int,
+    redirect_uri: str,
+    scopes: Sequence[str],
+    code_challenge: str | None,
+    code_challenge_method: str | None,
+    ttl_seconds: int,
+) -> None:
+    await db.execute(
+        """
+        INSERT INTO oauth_codes (code_hash, app_id, account_id, redirect_uri, scopes,
+                                 code_challenge, code_challenge_method, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+        """,
+        hash_secret(code),
+        app_id,
+        account_id,
+        redirect_uri,
+        list(scopes),
+        code_challenge,
+        code_challenge_method,
+        ttl_seconds,
+    )
+
+
+async def lock_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    """The code's row, locked until the caller's transaction ends, so two exchanges cannot both succeed."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """
+        SELECT code_hash, app_id, account_id, redirect_uri, scopes, code_challenge, code_challenge_method,
+               expires_at <= now() AS expired, used_at, token_id
+        FROM oauth_codes WHERE code_hash = $1
+        FOR UPDATE
+        """,
+        hash_secret(code),
+    )
+    return row
+
+
+async def mark_code_used(conn: Executor, code_hash: bytes, token_id: int | None) -> None:
+    await conn.execute(
+        "UPDATE oauth_codes SET used_at = coalesce(used_at, now()), token_id = $2 WHERE code_hash = $1",
+        code_hash,
+        token_id,
+    )

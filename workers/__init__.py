@@ -1,0 +1,1 @@
+"""Background workers: the job runner and the jobs it runs (fan-out, indexing, media)."""

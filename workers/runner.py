@@ -1,0 +1,179 @@
+"""The job runner: claims batches of jobs from the PostgreSQL queue and hands them to their queue's handler.
+
+At-least-once: a job is deleted only after its handler returns, so a crash or SIGKILL mid-batch leaves it
+leased, and it runs again when the lease runs out. Handlers are therefore idempotent. A batch that fails
+is retried job by job, so one poisoned job is retried (with backoff) and finally dead-lettered alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.metrics import JOBS_DONE
+from app.resources import Resources
+from storage import jobs as job_store
+from storage.jobs import Job
+
+log = logging.getLogger("chirp.worker")
+
+JobHandler = Callable[[Resources, list[Job]], Awaitable[None]]
+PeriodicTask = Callable[[Resources], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A named queue and the handler that runs its jobs, a batch at a time."""
+
+    name: str
+    handler: JobHandler
+    batch_size: int = 100
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Housekeeping run every `interval` seconds by every worker; it must be safe to run concurrently."""
+
+    name: str
+    interval: float
+    task: PeriodicTask
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter, capped at five minutes."""
+    return float(min(2**attempts, 300)) * random.uniform(0.5, 1.0)
+
+
+class JobRunner:
+    def __init__(self, res: Resources, queues: Sequence[Queue], periodic: Sequence[Periodic] = ()) -> None:
+        self._res = res
+        self._queues = {q.name: q for q in queues}
+        self._periodic = list(periodic)
+        self._wake = {name: asyncio.Event() for name in self._queues}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, then finish the batches in hand and return."""
+        log.info("worker started", extra={"queues": sorted(self._queues)})
+        tasks = [
+            asyncio.create_task(self._queue_loop(queue, stop), name=f"queue:{queue.name}:{i}")
+            for queue in self._queues.values()
+            for i in range(queue.concurrency)
+        ]
+        tasks += [asyncio.create_task(self._periodic_loop(p, stop), name=f"periodic:{p.name}") for p in self._periodic]
+        tasks.append(asyncio.create_task(self._listen(stop), name="listen"))
+        try:
+            await stop.wait()
+        finally:
+            for event in self._wake.values():
+                event.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("worker stopped")
+
+    async def drain(self, queue_name: str, *, max_batches: int = 1000) -> int:
+        """Run ready jobs of one queue until none are left; returns how many ran. For tests and tools."""
+        total = 0
+        for _ in range(max_batches):
+            ran = await self.run_batch(self._queues[queue_name])
+            if ran == 0:
+                break
+            total += ran
+        return total
+
+    async def run_batch(self, queue: Queue) -> int:
+        settings = self._res.settings
+        batch = await job_store.claim(self._res.db, queue.name, queue.batch_size, settings.job_lease_seconds)
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        try:
+            await queue.handler(self._res, batch)
+        except Exception:
+            if len(batch) == 1:
+                await self._failed(batch[0])
+            else:
+                log.warning("batch of %d %s jobs failed; retrying one by one", len(batch), queue.name)
+                for job in batch:
+                    try:
+                        await queue.handler(self._res, [job])
+                    except Exception:
+                        await self._failed(job)
+                    else:
+                        await self._done(queue, [job])
+            return len(batch)
+        await self._done(queue, batch)
+        log.debug("ran %d %s jobs in %.1f ms", len(batch), queue.name, (time.perf_counter() - started) * 1000)
+        return len(batch)
+
+    async def _done(self, queue: Queue, batch: list[Job]) -> None:
+        await job_store.complete(self._res.db, [job.id for job in batch])
+        JOBS_DONE.labels(queue.name, "done").inc(len(batch))
+
+    async def _failed(self, job: Job) -> None:
+        """Called from an `except` block: records the exception in hand against the job."""
+        log.exception("job %s (%s/%s) failed on attempt %d", job.id, job.queue, job.kind, job.attempts)
+        error = repr(sys.exc_info()[1])
+        died = await job_store.fail(
+            self._res.db,
+            job,
+            error,
+            retry_in=retry_delay(job.attempts),
+            max_attempts=self._res.settings.job_max_attempts,
+        )
+        JOBS_DONE.labels(job.queue, "dead" if died else "retry").inc()
+
+    async def _queue_loop(self, queue: Queue, stop: asyncio.Event) -> None:
+        wake = self._wake[queue.name]
+        while not stop.is_set():
+            try:
+                ran = await self.run_batch(queue)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The database is away: nothing is lost (jobs live there), so wait and try again.
+                log.warning("queue %s cannot reach the database: %s", queue.name, exc)
+                ran = 0
+            if ran:
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._res.settings.job_poll_seconds)
+
+    async def _periodic_loop(self, periodic: Periodic, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await periodic.task(self._res)
+            except Exception:
+                log.exception("periodic task %s failed", periodic.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), periodic.interval)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Wake a queue's loops as soon as a job is committed, instead of on the next poll."""
+
+        def on_notify(_conn: object, _pid: int, _channel: str, queue: str) -> None:
+            event = self._wake.get(queue)
+            if event is not None:
+                event.set()
+
+        while not stop.is_set():
+            try:
+                async with self._res.db.acquire() as conn:
+                    await conn.add_listener(job_store.NOTIFY_CHANNEL, on_notify)
+                    try:
+                        while not stop.is_set() and not conn.is_closed():
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), 5)
+                    finally:
+                        if not conn.is_closed():
+                            await conn.remove_listener(job_store.NOTIFY_CHANNEL, on_notify)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("job notifications lost (%s); polling until the database is back", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2)
