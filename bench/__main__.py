@@ -1,0 +1,27 @@
+"""`python -m bench <scenario> [options]`: run one benchmark scenario (see bench/README.md).
+
+Every scenario takes `--tiny` (a seconds-long run at a tiny size: `make test` uses it to prove the
+scenario runs; it asserts nothing about speed) and writes its results under bench/results/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# scenario name -> module with `main(argv: list[str]) -> int`
+SCENARIOS = {
+    "middleware": "bench.middleware",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in SCENARIOS:
+        print("usage: python -m bench <scenario> [--tiny] [options]\nscenarios: " + ", ".join(sorted(SCENARIOS)))
+        return 2
+    module = importlib.import_module(SCENARIOS[argv[0]])
+    return int(module.main(argv[1:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,430 @@
+"""The benchmark toolkit every scenario uses.
+
+- `bench_stack()`: a throwaway set of servers (temporary directory, free ports), migrated and ready, and
+  the environment a Chirp process needs to use them.
+- `ChirpProcess` / `spawn_api` / `spawn_worker` / `spawn_ceiling`: processes started by pid and stopped
+  by pid, never sharing this process's event loop with the load.
+- `run_load` (in `bench.load`, run as a separate process): closed-loop (as fast as N connections go) or
+  open-loop (a constant arrival rate, latency measured from the scheduled send time, so a slow server
+  cannot hide queueing). `wrk` is used for closed-loop throughput when it is installed.
+- `Report`: figures side by side with the ceiling measured in the same run, written as JSON and markdown
+  with PNG plots under `bench/results/`.
+
+Loopback only; every load is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# `make test` runs the scenarios at a tiny size into a temporary directory, leaving real results alone.
+RESULTS_DIR = Path(os.environ.get("CHIRP_BENCH_RESULTS", REPO_ROOT / "bench" / "results"))
+ALL_SERVERS = ("postgres", "valkey", "meilisearch", "s3")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# The servers ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def bench_stack(
+    *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """Start throwaway servers, prepare them as `chirp migrate` does, yield the environment for Chirp."""
+    from app.cli import prepare_stores
+    from app.launcher import stack_environment
+    from config import Settings
+    from stack import install_binaries, start_stack
+
+    install_binaries(REPO_ROOT, log=log)
+    with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:
+        log(f"starting {', '.join(only)}")
+        running = start_stack(Path(root), persistent=False, only=only, log=log)
+        try:
+            env = {
+                **stack_environment(running.urls, set(only)),
+                "CHIRP_LOG_LEVEL": "warning",
+                "CHIRP_RATE_LIMIT": "false",
+                **(extra_env or {}),
+            }
+            if {"postgres", "s3", "meilisearch"} <= set(only):
+                asyncio.run(prepare_stores(Settings.from_env(env)))
+            yield env
+        finally:
+            running.stop()
+
+
+# Processes --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChirpProcess:
+    """A child process started for a benchmark, stopped by its pid."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def rss_kib(self) -> int:
+        """Resident memory now, from /proc."""
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], port: int | None = None) -> ChirpProcess:
+    popen = subprocess.Popen(
+        [sys.executable, *args],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=None,
+    )
+    return ChirpProcess(name, popen, port)
+
+
+def wait_http(url: str, process: ChirpProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not answer {url} within {timeout:g} s")
+
+
+def spawn_api(env: dict[str, str], *, node_id: int = 0, port: int | None = None) -> ChirpProcess:
+    port = port or free_port()
+    api_env = {**env, "CHIRP_PORT": str(port), "CHIRP_NODE_ID": str(node_id)}
+    process = _spawn("api", ["-m", "app.cli", "serve"], api_env, port)
+    wait_http(f"http://127.0.0.1:{port}/healthz", process)
+    return process
+
+
+def spawn_worker(env: dict[str, str], *, node_id: int = 100) -> ChirpProcess:
+    return _spawn("worker", ["-m", "app.cli", "worker"], {**env, "CHIRP_NODE_ID": str(node_id)})
+
+
+def spawn_ceiling(body: bytes, *, content_type: str = "application/json") -> ChirpProcess:
+    """A bare aiohttp process answering every GET with `body`: the most one API process could do."""
+    port = free_port()
+    body_file = Path(tempfile.mkstemp(prefix="chirp-ceiling-")[1])
+    body_file.write_bytes(body)
+    process = _spawn(
+        "ceiling",
+        ["-m", "bench.ceiling", "--port", str(port), "--body-file", str(body_file), "--content-type", content_type],
+        {},
+        port,
+    )
+    wait_http(f"http://127.0.0.1:{port}/", process)
+    return process
+
+
+# Load ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What a load run saw. `samples` are (seconds since start, latency in seconds, status)."""
+
+    mode: str
+    duration: float
+    requests: int
+    errors: int
+    throughput: float
+    latencies_ms: dict[str, float]
+    offered_rate: float | None = None
+    samples: list[tuple[float, float, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "samples"}
+
+
+def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
+    if not values_ms:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+    ordered = sorted(values_ms)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)], 3)
+
+    return {
+        "p50": pick(0.50),
+        "p90": pick(0.90),
+        "p99": pick(0.99),
+        "max": round(ordered[-1], 3),
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+def run_load(
+    urls: Sequence[str],
+    *,
+    duration: float,
+    connections: int = 32,
+    rate: float | None = None,
+    headers: dict[str, str] | None = None,
+    max_requests: int = 2_000_000,
+    prefer_wrk: bool = True,
+) -> LoadResult:
+    """Load `urls` (round-robin) from a separate process. Closed-loop unless `rate` (requests/s) is given."""
+    if rate is None and prefer_wrk and shutil.which("wrk") and len(urls) == 1:
+        return _run_wrk(urls[0], duration=duration, connections=connections, headers=headers or {})
+    with tempfile.TemporaryDirectory(prefix="chirp-load-") as tmp:
+        spec = Path(tmp) / "spec.json"
+        out = Path(tmp) / "out.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "urls": list(urls),
+                    "duration": duration,
+                    "connections": connections,
+                    "rate": rate,
+                    "headers": headers or {},
+                    "max_requests": max_requests,
+                }
+            )
+        )
+        subprocess.run(
+            [sys.executable, "-m", "bench.load", str(spec), str(out)],
+            cwd=REPO_ROOT,
+            check=True,
+            timeout=duration + 120,
+        )
+        data = json.loads(out.read_text())
+    samples = [tuple(s) for s in data["samples"]]
+    latencies = [s[1] * 1000 for s in samples if 200 <= s[2] < 400]
+    return LoadResult(
+        mode="open" if rate else "closed",
+        duration=data["duration"],
+        requests=len(samples),
+        errors=sum(1 for s in samples if not 200 <= s[2] < 400),
+        throughput=round(len(samples) / data["duration"], 1) if data["duration"] else 0.0,
+        latencies_ms=percentiles(latencies),
+        offered_rate=rate,
+        samples=[(float(a), float(b), int(c)) for a, b, c in samples],
+    )
+
+
+_WRK_REPORT = """
+done = function(summary, latency, requests)
+  io.write(string.format("CHIRP %d %d %d %d %f %f %f %f %f\\n",
+    summary.requests, summary.duration, summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout, 0,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, latency.mean / 1000))
+end
+"""
+
+
+def _run_wrk(url: str, *, duration: float, connections: int, headers: dict[str, str]) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_REPORT)
+    args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(int(duration), 1)}s", "-s", script.name]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*args, url], capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    os.unlink(script.name)
+    line = next(line for line in output.splitlines() if line.startswith("CHIRP "))
+    requests, micros, errors, _, p50, p90, p99, worst, mean = line.split()[1:]
+    seconds = int(micros) / 1e6
+    return LoadResult(
+        mode="closed (wrk)",
+        duration=round(seconds, 3),
+        requests=int(requests),
+        errors=int(errors),
+        throughput=round(int(requests) / seconds, 1),
+        latencies_ms={
+            "p50": float(p50),
+            "p90": float(p90),
+            "p99": float(p99),
+            "max": float(worst),
+            "mean": float(mean),
+        },
+    )
+
+
+# Reports ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    ceiling: float | None = None
+    ceiling_name: str = ""
+    goal: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ceiling in (None, 0):
+            return None
+        return round(self.value / self.ceiling, 3)
+
+
+class Report:
+    """Collects a scenario's figures and writes them as JSON, markdown and PNG plots."""
+
+    def __init__(self, scenario: str, *, params: dict[str, Any] | None = None) -> None:
+        self.scenario = scenario
+        self.params = params or {}
+        self.figures: list[Figure] = []
+        self.loads: dict[str, LoadResult] = {}
+        self.extra: dict[str, Any] = {}
+        self.plots: list[Path] = []
+
+    def figure(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        *,
+        ceiling: float | None = None,
+        ceiling_name: str = "",
+        goal: str = "",
+    ) -> Figure:
+        fig = Figure(name, round(value, 3), unit, ceiling, ceiling_name, goal)
+        self.figures.append(fig)
+        ratio = f"  ({fig.ratio:.0%} of {ceiling_name} {ceiling:g} {unit})" if fig.ratio is not None and ceiling else ""
+        log(f"{name}: {fig.value:g} {unit}{ratio}{'  goal: ' + goal if goal else ''}")
+        return fig
+
+    def add_load(self, name: str, result: LoadResult) -> None:
+        self.loads[name] = result
+
+    def plot_latency_over_time(self, name: str, loads: dict[str, LoadResult]) -> None:
+        """p50 and p99 latency per second of each load run, on one chart."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for label, load in loads.items():
+            buckets: dict[int, list[float]] = {}
+            for at, latency, status in load.samples:
+                if 200 <= status < 400:
+                    buckets.setdefault(int(at), []).append(latency * 1000)
+            seconds = sorted(buckets)
+            if not seconds:
+                continue
+            ax.plot(seconds, [percentiles(buckets[s])["p50"] for s in seconds], label=f"{label} p50")
+            ax.plot(seconds, [percentiles(buckets[s])["p99"] for s in seconds], linestyle="--", label=f"{label} p99")
+        ax.set_xlabel("seconds into the run")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(f"{self.scenario}: latency over time")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        self._save(fig, name)
+
+    def plot_throughput_vs_offered(self, name: str, points: Sequence[tuple[float, float, float]]) -> None:
+        """(offered rate, achieved throughput, p99 ms) points: where the system stops keeping up."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 4))
+        offered = [p[0] for p in points]
+        ax.plot(offered, [p[1] for p in points], marker="o", label="achieved (req/s)")
+        ax.plot(offered, offered, linestyle=":", color="grey", label="offered")
+        ax.set_xlabel("offered load (req/s)")
+        ax.set_ylabel("throughput (req/s)")
+        ax2 = ax.twinx()
+        ax2.plot(offered, [p[2] for p in points], marker="x", color="tab:red", label="p99 latency (ms)")
+        ax2.set_ylabel("p99 latency (ms)")
+        ax.set_title(f"{self.scenario}: throughput against offered load")
+        ax.legend(loc="upper left")
+        ax2.legend(loc="lower right")
+        ax.grid(alpha=0.3)
+        self._save(fig, name)
+
+    def _save(self, fig: Any, name: str) -> None:
+        import matplotlib.pyplot as plt
+
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"{self.scenario}-{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        self.plots.append(path)
+        log(f"plot written: {path}")
+
+    def write(self) -> Path:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        data = {
+            "scenario": self.scenario,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "params": self.params,
+            "figures": [{**f.__dict__, "ratio": f.ratio} for f in self.figures],
+            "loads": {k: v.as_dict() for k, v in self.loads.items()},
+            "extra": self.extra,
+        }
+        json_path = RESULTS_DIR / f"{self.scenario}.json"
+        json_path.write_text(json.dumps(data, indent=2, default=str))
+        lines = [
+            f"# {self.scenario}",
+            "",
+            f"Run {data['when']} on {os.cpu_count()} cores; parameters: "
+            + (", ".join(f"{k}={v}" for k, v in self.params.items()) or "defaults"),
+            "",
+            "| figure | value | ceiling (same run) | ratio | goal |",
+            "|---|---|---|---|---|",
+        ]
+        for f in self.figures:
+            ceiling = f"{f.ceiling:g} {f.unit} ({f.ceiling_name})" if f.ceiling is not None else ""
+            ratio = f"{f.ratio:.0%}" if f.ratio is not None else ""
+            lines.append(f"| {f.name} | {f.value:g} {f.unit} | {ceiling} | {ratio} | {f.goal} |")
+        for plot in self.plots:
+            lines += ["", f"![{plot.stem}]({plot.name})"]
+        md_path = RESULTS_DIR / f"{self.scenario}.md"
+        md_path.write_text("\n".join(lines) + "\n")
+        log(f"results written: {json_path}, {md_path}")
+        return json_path
