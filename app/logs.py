@@ -58,6 +58,9 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log repeats what the request middleware logs with more context.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The Meilisearch client logs every HTTP call it makes at info level.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _clean_request_id(raw: str | None) -> str | None:
