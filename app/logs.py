@@ -59,7 +59,7 @@ def configure_logging(level: str, fmt: str) -> None:
     # aiohttp's access log repeats what the request middleware logs with more context.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # The Meilisearch client logs every HTTP call it makes at info level.
-    for noisy in ("httpx", "httpcore"):
+    for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
