@@ -19,8 +19,6 @@ from app.keys import DATABASE
 from domain.oauth import scope_covered
 from storage import tokens as token_store
 
-_VIEWER_KEY = "chirp.viewer"
-
 
 @dataclass(frozen=True)
 class Viewer:
@@ -33,6 +31,10 @@ class Viewer:
 
     def has_scope(self, scope: str) -> bool:
         return scope_covered(scope, self.scopes)
+
+
+# The caller, worked out once per request (several checks in one handler cost one token lookup).
+_VIEWER_KEY: web.RequestKey[Viewer | None] = web.RequestKey("chirp.viewer")
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -48,8 +50,7 @@ def bearer_token(request: web.Request) -> str | None:
 async def authenticate(request: web.Request, token: str | None = None) -> Viewer | None:
     """The caller behind the request's token; None without a token. 401 for a token that is not valid."""
     if _VIEWER_KEY in request:
-        cached: Viewer | None = request[_VIEWER_KEY]
-        return cached
+        return request[_VIEWER_KEY]
     token = token or bearer_token(request)
     viewer: Viewer | None = None
     if token is not None:

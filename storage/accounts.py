@@ -17,7 +17,16 @@ ACCOUNT_COLUMNS = """
 CREDENTIAL_COLUMNS = f"{ACCOUNT_COLUMNS}, email, default_privacy, default_sensitive, default_language"
 # The columns `update_profile` may change: the names are code, never client input.
 PROFILE_COLUMNS = frozenset(
-    {"display_name", "note", "bot", "locked", "discoverable", "default_privacy", "default_sensitive", "default_language"}
+    {
+        "display_name",
+        "note",
+        "bot",
+        "locked",
+        "discoverable",
+        "default_privacy",
+        "default_sensitive",
+        "default_language",
+    }
 )
 
 

@@ -1,0 +1,301 @@
+"""Accounts: registration, the signed-in user's own account and preferences, and looking accounts up."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from app.auth import optional_viewer, require_user, require_viewer
+from app.errors import ApiError, validation_error
+from app.http import Params, json_response, public_origin, read_params
+from app.ids import parse_id
+from app.keys import RESOURCES
+from app.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
+from domain import accounts as account_domain
+from domain.oauth import token_entity
+from storage import accounts as account_store
+
+routes = web.RouteTableDef()
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+# Static paths first: `/api/v1/accounts/{id}` only matches digits, so other modules' routes under
+# /api/v1/accounts/ (relationships, search, ...) never reach it.
+
+
+@routes.post("/api/v1/accounts")
+async def register(request: web.Request) -> web.Response:
+    """Sign up with an application's token; answers with a token for the new account."""
+    viewer = await require_viewer(request, "write:accounts")
+    params = await read_params(request)
+    issued = await account_domain.register_account(
+        request.app[RESOURCES],
+        app_id=viewer.app_id,
+        scopes=tuple(sorted(viewer.scopes)),
+        username=params.text("username") or "",
+        email=params.text("email") or "",
+        password=params.text("password") or "",
+        agreement=params.boolean("agreement"),
+    )
+    return json_response(token_entity(issued), headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/api/v1/accounts/verify_credentials")
+async def verify_credentials(request: web.Request) -> web.Response:
+    user = await require_user(request, ("read:accounts", "profile"))
+    res = request.app[RESOURCES]
+    row = await account_store.get_credential_account(res.db, user.account_id)
+    if row is None:
+        raise ApiError(401, "The access token is invalid")
+    return json_response(account_domain.credential_account_entity(row, res.settings))
+
+
+def _profile_changes(params: Params) -> dict[str, Any]:
+    """The profile fields present in the request, validated; absent ones stay as they are."""
+    changes: dict[str, Any] = {}
+    if "display_name" in params:
+        display_name = params.text("display_name") or ""
+        if len(display_name.strip()) > account_domain.DISPLAY_NAME_MAX:
+            raise validation_error(
+                "display_name", f"is too long (maximum is {account_domain.DISPLAY_NAME_MAX} characters)"
+            )
+        changes["display_name"] = display_name.strip()
+    if "note" in params:
+        changes["note"] = params.text("note", max_length=account_domain.NOTE_MAX) or ""
+    for flag in ("bot", "locked", "discoverable"):
+        if flag in params:
+            changes[flag] = params.boolean(flag)
+    if "source[privacy]" in params:
+        changes["default_privacy"] = params.choice("source[privacy]", account_domain.PRIVACY_CHOICES, default="public")
+    if "source[sensitive]" in params:
+        changes["default_sensitive"] = params.boolean("source[sensitive]")
+    if "source[language]" in params:
+        language = (params.text("source[language]") or "").strip().lower() or None
+        if language is not None and not _LANGUAGE.match(language):
+            raise validation_error("source[language]", "must be an ISO 639 language code")
+        changes["default_language"] = language
+    return changes
+
+
+@routes.patch("/api/v1/accounts/update_credentials")
+async def update_credentials(request: web.Request) -> web.Response:
+    user = await require_user(request, "write:accounts")
+    changes = _profile_changes(await read_params(request))
+    res = request.app[RESOURCES]
+    row = await account_domain.update_profile(res, user.account_id, changes)
+    return json_response(account_domain.credential_account_entity(row, res.settings))
+
+
+@routes.get("/api/v1/accounts/lookup")
+async def lookup(request: web.Request) -> web.Response:
+    """An account by `acct`: `alice`, `@alice` or `alice@this.domain` (Chirp does not federate)."""
+    await optional_viewer(request, "read:accounts")
+    params = await read_params(request)
+    acct = params.required_text("acct", max_length=300).strip().lstrip("@")
+    username, _, domain = acct.partition("@")
+    origin = urlsplit(public_origin(request))
+    if domain and domain.lower() not in {origin.netloc.lower(), (origin.hostname or "").lower()}:
+        raise ApiError(404)
+    res = request.app[RESOURCES]
+    row = await account_store.find_by_username(res.db, username)
+    if row is None:
+        raise ApiError(404)
+    return json_response(account_domain.account_entity(row, res.settings))
+
+
+@routes.get(r"/api/v1/accounts/{id:\d+}")
+async def get_account(request: web.Request) -> web.Response:
+    await optional_viewer(request, "read:accounts")
+    account_id = parse_id(request.match_info["id"])
+    res = request.app[RESOURCES]
+    row = await account_store.get_account(res.db, account_id) if account_id is not None else None
+    if row is None:
+        raise ApiError(404)
+    return json_response(account_domain.account_entity(row, res.settings))
+
+
+@routes.get("/api/v1/preferences")
+async def preferences(request: web.Request) -> web.Response:
+    user = await require_user(request, "read:accounts")
+    row = await account_store.get_credential_account(request.app[RESOURCES].db, user.account_id)
+    if row is None:
+        raise ApiError(401, "The access token is invalid")
+    return json_response(account_domain.preferences_entity(row))
+
+
+# OpenAPI ---------------------------------------------------------------------------------------------
+
+_STRING = {"type": "string"}
+_BOOL = {"type": "boolean"}
+_INT = {"type": "integer"}
+_URL = {"type": "string", "format": "uri"}
+
+_ACCOUNT_PROPERTIES: dict[str, Any] = {
+    "id": _STRING,
+    "username": _STRING,
+    "acct": _STRING,
+    "display_name": _STRING,
+    "locked": _BOOL,
+    "bot": _BOOL,
+    "group": _BOOL,
+    "discoverable": nullable(_BOOL),
+    "indexable": _BOOL,
+    "noindex": nullable(_BOOL),
+    "created_at": {"type": "string", "format": "date-time"},
+    "note": {"type": "string", "description": "HTML"},
+    "url": _URL,
+    "uri": _URL,
+    "avatar": _URL,
+    "avatar_static": _URL,
+    "header": _URL,
+    "header_static": _URL,
+    "followers_count": _INT,
+    "following_count": _INT,
+    "statuses_count": _INT,
+    "last_status_at": nullable({"type": "string", "format": "date"}),
+    "emojis": array({"type": "object"}),
+    "fields": array({"type": "object"}),
+    "roles": array({"type": "object"}),
+}
+
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    "Account": obj(_ACCOUNT_PROPERTIES, description="Mastodon's Account entity."),
+    "CredentialAccount": obj(
+        {
+            **_ACCOUNT_PROPERTIES,
+            "source": obj(
+                {
+                    "privacy": {"type": "string", "enum": list(account_domain.PRIVACY_CHOICES)},
+                    "sensitive": _BOOL,
+                    "language": nullable(_STRING),
+                    "note": {"type": "string", "description": "the bio as plain text"},
+                    "fields": array({"type": "object"}),
+                    "follow_requests_count": _INT,
+                }
+            ),
+        },
+        description="The signed-in user's own Account, with `source`.",
+    ),
+    "Token": obj(
+        {
+            "access_token": _STRING,
+            "token_type": {"type": "string", "const": "Bearer"},
+            "scope": {"type": "string", "description": "space-separated scopes"},
+            "created_at": {"type": "integer", "description": "UNIX time"},
+            "refresh_token": _STRING,
+        }
+    ),
+    "RegistrationError": obj(
+        {
+            "error": _STRING,
+            "details": {
+                "type": "object",
+                "additionalProperties": array(obj({"error": _STRING, "description": _STRING})),
+                "description": "per field: ERR_BLANK, ERR_INVALID, ERR_TAKEN, ERR_RESERVED, ERR_TOO_SHORT, ...",
+            },
+        }
+    ),
+    "Preferences": obj(
+        {
+            "posting:default:visibility": {"type": "string", "enum": list(account_domain.PRIVACY_CHOICES)},
+            "posting:default:sensitive": _BOOL,
+            "posting:default:language": nullable(_STRING),
+            "reading:expand:media": {"type": "string", "enum": ["default", "show_all", "hide_all"]},
+            "reading:expand:spoilers": _BOOL,
+            "reading:autoplay:gifs": _BOOL,
+        }
+    ),
+}
+
+_REGISTRATION_BODY = obj(
+    {
+        "username": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,30}$"},
+        "email": {"type": "string", "format": "email"},
+        "password": {"type": "string", "minLength": 8, "maxLength": 72},
+        "agreement": _BOOL,
+        "locale": _STRING,
+        "reason": _STRING,
+    },
+    required=["username", "email", "password", "agreement"],
+)
+
+_PROFILE_BODY = obj(
+    {
+        "display_name": {"type": "string", "maxLength": account_domain.DISPLAY_NAME_MAX},
+        "note": {"type": "string", "maxLength": account_domain.NOTE_MAX},
+        "bot": _BOOL,
+        "locked": _BOOL,
+        "discoverable": _BOOL,
+        "source[privacy]": {"type": "string", "enum": list(account_domain.PRIVACY_CHOICES)},
+        "source[sensitive]": _BOOL,
+        "source[language]": _STRING,
+    },
+    required=[],
+    description="JSON may nest `source` as an object instead of `source[...]` keys.",
+)
+
+_TAGS = ("accounts",)
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/accounts": {
+        "post": operation(
+            "Register an account",
+            {
+                "200": ok(ref("Token"), "A token for the new account"),
+                "422": {
+                    "description": "Validation failed",
+                    "content": {"application/json": {"schema": ref("RegistrationError")}},
+                },
+                **errors(401, 403, 429),
+            },
+            scopes=["write:accounts"],
+            request_body=body(_REGISTRATION_BODY),
+            tags=_TAGS,
+            description="Needs an application token (client_credentials). Limited per IP address.",
+        )
+    },
+    "/api/v1/accounts/verify_credentials": {
+        "get": operation(
+            "The signed-in user's account",
+            {"200": ok(ref("CredentialAccount")), **errors(401, 403, 422)},
+            scopes=["read:accounts", "profile"],
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/accounts/update_credentials": {
+        "patch": operation(
+            "Update the signed-in user's profile",
+            {"200": ok(ref("CredentialAccount")), **errors(401, 403, 422)},
+            scopes=["write:accounts"],
+            request_body=body(_PROFILE_BODY, required=False),
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/accounts/lookup": {
+        "get": operation(
+            "Find an account by its acct",
+            {"200": ok(ref("Account")), **errors(401, 403, 404, 422)},
+            parameters=[query("acct", _STRING, required=True, description="username, @username or username@domain")],
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/accounts/{id}": {
+        "get": operation(
+            "View an account",
+            {"200": ok(ref("Account")), **errors(401, 403, 404)},
+            parameters=[path("id")],
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/preferences": {
+        "get": operation(
+            "The signed-in user's preferences",
+            {"200": ok(ref("Preferences")), **errors(401, 403, 422)},
+            scopes=["read:accounts"],
+            tags=_TAGS,
+        )
+    },
+}

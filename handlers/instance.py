@@ -1,0 +1,156 @@
+"""What clients ask for when they start: the instance (v1 and v2) and its custom emojis."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from app.auth import optional_viewer
+from app.http import json_response, public_origin
+from app.keys import RESOURCES
+from app.openapi import array, errors, nullable, obj, ok, operation, ref
+from domain import instance
+
+routes = web.RouteTableDef()
+
+
+def _addresses(request: web.Request) -> dict[str, str]:
+    """The instance's domain and origin, and the streaming URL on the host the client used."""
+    origin = public_origin(request)
+    secure = request.secure or origin.startswith("https:")
+    return {
+        "domain": urlsplit(origin).netloc,
+        "origin": origin,
+        "streaming": f"{'wss' if secure else 'ws'}://{request.host}",
+    }
+
+
+async def instance_v1(request: web.Request) -> web.Response:
+    await optional_viewer(request, None)  # a bad token is still a 401
+    res = request.app[RESOURCES]
+    stats = await instance.instance_stats(res)
+    return json_response(instance.instance_v1(res.settings, stats, **_addresses(request)))
+
+
+async def instance_v2(request: web.Request) -> web.Response:
+    await optional_viewer(request, None)
+    res = request.app[RESOURCES]
+    stats = await instance.instance_stats(res)
+    return json_response(instance.instance_v2(res.settings, stats, **_addresses(request)))
+
+
+# Clients ask with and without a trailing slash (Mastodon.py adds one).
+for _path in ("/api/v1/instance", "/api/v1/instance/"):
+    routes.get(_path)(instance_v1)
+for _path in ("/api/v2/instance", "/api/v2/instance/"):
+    routes.get(_path)(instance_v2)
+
+
+@routes.get("/api/v1/custom_emojis")
+async def custom_emojis(request: web.Request) -> web.Response:
+    """Chirp has no custom emojis; clients fetch the list at start, so it answers with an empty one."""
+    return json_response([])
+
+
+# OpenAPI ---------------------------------------------------------------------------------------------
+
+_STRING = {"type": "string"}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+
+_STATUSES = obj({"max_characters": _INT, "max_media_attachments": _INT, "characters_reserved_per_url": _INT})
+_MEDIA = obj(
+    {
+        "supported_mime_types": {"type": "array", "items": _STRING},
+        "description_limit": _INT,
+        "image_size_limit": _INT,
+        "image_matrix_limit": _INT,
+        "video_size_limit": _INT,
+        "video_frame_rate_limit": _INT,
+        "video_matrix_limit": _INT,
+    }
+)
+_POLLS = obj({"max_options": _INT, "max_characters_per_option": _INT, "min_expiration": _INT, "max_expiration": _INT})
+_ACCOUNTS = obj({"max_featured_tags": _INT, "max_pinned_statuses": _INT})
+
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    "InstanceV1": obj(
+        {
+            "uri": _STRING,
+            "title": _STRING,
+            "short_description": _STRING,
+            "description": _STRING,
+            "email": _STRING,
+            "version": {"type": "string", "description": "`4.5.0 (compatible; Chirp x.y.z)`"},
+            "urls": obj({"streaming_api": _STRING}),
+            "stats": obj({"user_count": _INT, "status_count": _INT, "domain_count": _INT}),
+            "thumbnail": nullable(_STRING),
+            "languages": array(_STRING),
+            "registrations": _BOOL,
+            "approval_required": _BOOL,
+            "invites_enabled": _BOOL,
+            "configuration": obj(
+                {"accounts": _ACCOUNTS, "statuses": _STATUSES, "media_attachments": _MEDIA, "polls": _POLLS}
+            ),
+            "contact_account": nullable(ref("Account")),
+            "rules": array(obj({"id": _STRING, "text": _STRING})),
+        },
+        description="Mastodon's V1::Instance (deprecated by Mastodon, still read by many clients).",
+    ),
+    "Instance": obj(
+        {
+            "domain": _STRING,
+            "title": _STRING,
+            "version": _STRING,
+            "source_url": _STRING,
+            "description": _STRING,
+            "usage": obj({"users": obj({"active_month": _INT})}),
+            "thumbnail": obj({"url": _STRING}, required=["url"]),
+            "icon": array(obj({"src": _STRING, "size": _STRING})),
+            "languages": array(_STRING),
+            "configuration": obj(
+                {
+                    "urls": obj({"streaming": _STRING, "status": nullable(_STRING)}),
+                    "vapid": obj({"public_key": _STRING}),
+                    "accounts": _ACCOUNTS,
+                    "statuses": _STATUSES,
+                    "media_attachments": _MEDIA,
+                    "polls": _POLLS,
+                    "translation": obj({"enabled": _BOOL}),
+                    "limited_federation": _BOOL,
+                }
+            ),
+            "registrations": obj(
+                {
+                    "enabled": _BOOL,
+                    "approval_required": _BOOL,
+                    "reason_required": _BOOL,
+                    "message": nullable(_STRING),
+                    "min_age": nullable(_INT),
+                    "url": nullable(_STRING),
+                }
+            ),
+            "api_versions": obj({"mastodon": _INT}),
+            "contact": obj({"email": _STRING, "account": nullable(ref("Account"))}),
+            "rules": array(obj({"id": _STRING, "text": _STRING})),
+        },
+        description="Mastodon's Instance (v2).",
+    ),
+}
+
+_V1 = operation("Server information (v1)", {"200": ok(ref("InstanceV1")), **errors(401)}, tags=["instance"])
+_V2 = operation("Server information", {"200": ok(ref("Instance")), **errors(401)}, tags=["instance"])
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/instance": {"get": _V1},
+    "/api/v1/instance/": {"get": _V1},
+    "/api/v2/instance": {"get": _V2},
+    "/api/v2/instance/": {"get": _V2},
+    "/api/v1/custom_emojis": {
+        "get": operation(
+            "Custom emojis (none)", {"200": ok(array(obj({"shortcode": _STRING, "url": _STRING})))}, tags=["instance"]
+        )
+    },
+}
