@@ -1,0 +1,132 @@
+"""Follows: following and unfollowing accounts (people, groups and bots alike), and Mastodon's Relationship."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from app.errors import ApiError
+from app.pagination import Page
+from app.resources import Resources
+from domain.accounts import account_entity
+from domain.events import record_event
+from storage import accounts as account_store
+from storage import follows as follow_store
+from storage.db import in_transaction
+
+
+async def _existing_account(res: Resources, account_id: int) -> asyncpg.Record:
+    account = await account_store.get_account(res.db, account_id)
+    if account is None:
+        raise ApiError(404, "Record not found")
+    return account
+
+
+async def follow(
+    res: Resources, account_id: int, target_id: int, *, show_reposts: bool | None = None, notify: bool | None = None
+) -> dict[str, Any]:
+    """Follow an account; idempotent (following again updates the options). Returns the Relationship."""
+    if account_id == target_id:
+        raise ApiError(403, "This action is not allowed: you cannot follow yourself")
+    await _existing_account(res, target_id)
+    follow_id = res.ids.next_id()
+
+    async def write(conn: asyncpg.Connection) -> None:
+        try:
+            inserted = await follow_store.insert_follow(
+                conn,
+                follow_id,
+                account_id,
+                target_id,
+                show_reposts=True if show_reposts is None else show_reposts,
+                notify=bool(notify),
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise ApiError(404, "Record not found") from None  # the account was deleted meanwhile
+        if not inserted:
+            if show_reposts is not None or notify is not None:
+                await follow_store.update_follow_options(
+                    conn, account_id, target_id, show_reposts=show_reposts, notify=notify
+                )
+            return
+        await follow_store.add_follow_counts(conn, account_id, target_id, 1)
+        await record_event(
+            conn, "follow.created", {"id": follow_id, "account_id": account_id, "target_account_id": target_id}
+        )
+
+    await in_transaction(res.db, write)
+    return (await relationships(res, account_id, [target_id]))[0]
+
+
+async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str, Any]:
+    """Stop following an account; idempotent. Returns the Relationship."""
+    await _existing_account(res, target_id)
+
+    async def write(conn: asyncpg.Connection) -> None:
+        removed = await follow_store.delete_follow(conn, account_id, target_id)
+        if removed is None:
+            return
+        await follow_store.add_follow_counts(conn, account_id, target_id, -1)
+        await record_event(
+            conn, "follow.deleted", {"id": removed, "account_id": account_id, "target_account_id": target_id}
+        )
+
+    await in_transaction(res.db, write)
+    return (await relationships(res, account_id, [target_id]))[0]
+
+
+async def relationships(res: Resources, account_id: int, target_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Mastodon's Relationship of the account to each existing account of `target_ids`, in that order."""
+    ids = list(dict.fromkeys(target_ids))
+    existing, following, followed_by = await asyncio.gather(
+        account_store.get_accounts(res.db, ids),
+        follow_store.follows_among(res.db, account_id, ids),
+        follow_store.followers_among(res.db, account_id, ids),
+    )
+    out: list[dict[str, Any]] = []
+    for target in ids:
+        if target not in existing:
+            continue
+        follow_row = following.get(target)
+        out.append(
+            {
+                "id": str(target),
+                "following": follow_row is not None,
+                "showing_reblogs": bool(follow_row["show_reposts"]) if follow_row is not None else False,
+                "notifying": bool(follow_row["notify"]) if follow_row is not None else False,
+                "languages": None,
+                "followed_by": target in followed_by,
+                "blocking": False,
+                "blocked_by": False,
+                "muting": False,
+                "muting_notifications": False,
+                "requested": False,
+                "requested_by": False,
+                "domain_blocking": False,
+                "endorsed": False,
+                "note": "",
+            }
+        )
+    return out
+
+
+async def followers_page(res: Resources, account_id: int, page: Page) -> tuple[list[dict[str, Any]], list[int]]:
+    """An account's followers, newest follow first, and the page's cursors (follow ids)."""
+    await _existing_account(res, account_id)
+    rows = await follow_store.follower_page(res.db, account_id, page)
+    return await _accounts(res, rows), [row["id"] for row in rows]
+
+
+async def following_page(res: Resources, account_id: int, page: Page) -> tuple[list[dict[str, Any]], list[int]]:
+    """The accounts an account follows, newest follow first, and the page's cursors (follow ids)."""
+    await _existing_account(res, account_id)
+    rows = await follow_store.following_page(res.db, account_id, page)
+    return await _accounts(res, rows), [row["id"] for row in rows]
+
+
+async def _accounts(res: Resources, rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    accounts = await account_store.get_accounts(res.db, (row["account_id"] for row in rows))
+    return [account_entity(accounts[r["account_id"]], res.settings) for r in rows if r["account_id"] in accounts]

@@ -1,0 +1,301 @@
+"""Posts as the API shows them: Mastodon's Status entity, for a whole list of posts at once.
+
+`post_entities(res, post_ids, viewer_id)` is what every route returning statuses uses (single, batch,
+context, profile, timelines): a constant number of queries whatever the list's length (the posts, then
+the posts they repost or quote, the viewer's follows and mentions for private ones, then accounts,
+likes, reposts, reactions, applications and media together). Posts that are missing or that the viewer
+may not see are dropped from the result, which keeps the order asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+
+from app.errors import ApiError
+from app.resources import Resources
+from app.times import iso
+from config import Settings
+from domain import media as media_domain
+from domain.accounts import account_entity
+from domain.post_text import render_html
+from storage import accounts as account_store
+from storage import follows as follow_store
+from storage import likes as like_store
+from storage import posts as post_store
+
+PUBLIC_VISIBILITIES = ("public", "unlisted")
+# Rounds of loading posts referenced by loaded posts: repost → original → quoted post → its quote.
+_REFERENCE_ROUNDS = 3
+
+
+def referenced_ids(row: Mapping[str, Any]) -> list[int]:
+    return [i for i in (row["reblog_of_id"], row["quote_of_id"]) if i is not None]
+
+
+async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+    """The posts, and the posts they repost or quote (and those quote), in at most four queries."""
+    tried = set(post_ids)
+    posts = await post_store.get_posts(res.db, tried)
+    for _ in range(_REFERENCE_ROUNDS):
+        wanted = {ref for row in posts.values() for ref in referenced_ids(row)} - tried
+        if not wanted:
+            break
+        tried |= wanted
+        posts.update(await post_store.get_posts(res.db, wanted))
+    return posts
+
+
+async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> set[int]:
+    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
+
+    A repost is visible when it and its original are (the original must be among `posts`).
+    """
+    restricted = [
+        row for row in posts.values() if row["visibility"] not in PUBLIC_VISIBILITIES and row["account_id"] != viewer_id
+    ]
+    following: Mapping[int, Any] = {}
+    mentioned: set[int] = set()
+    if viewer_id is not None and restricted:
+        private_authors = {row["account_id"] for row in restricted if row["visibility"] == "private"}
+        following, mentioned = await asyncio.gather(
+            follow_store.follows_among(res.db, viewer_id, private_authors),
+            post_store.mentioned_in(res.db, viewer_id, (row["id"] for row in restricted)),
+        )
+    restricted_ids = {row["id"] for row in restricted}
+
+    def own_rule(row: Mapping[str, Any]) -> bool:
+        if row["id"] not in restricted_ids:
+            return True
+        if row["id"] in mentioned:
+            return True
+        return row["visibility"] == "private" and row["account_id"] in following
+
+    seen = {post_id for post_id, row in posts.items() if own_rule(row)}
+    return {
+        post_id for post_id in seen if posts[post_id]["reblog_of_id"] is None or posts[post_id]["reblog_of_id"] in seen
+    }
+
+
+async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+    """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
+    posts = await post_store.get_posts(res.db, [post_id])
+    row = posts.get(post_id)
+    if row is not None and row["reblog_of_id"] is not None:
+        posts.update(await post_store.get_posts(res.db, [row["reblog_of_id"]]))
+    if row is None or post_id not in await visible_ids(res, posts, viewer_id):
+        raise ApiError(404, "Record not found")
+    return row
+
+
+async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+    """Like `visible_post`, but a repost stands for the post it reposts (as Mastodon's reblog does)."""
+    row = await visible_post(res, post_id, viewer_id)
+    if row["reblog_of_id"] is not None:
+        return await visible_post(res, row["reblog_of_id"], viewer_id)
+    return row
+
+
+async def media_attachments(res: Resources, post_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The media plug-in point for reading: Attachment entities of the posts that have media, by post id.
+
+    `post_ids` are only posts whose `has_media` is set; the media capability loads them in one query.
+    """
+    return await media_domain.media_attachments(res, post_ids)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Everything the entities of one list are built from, loaded up front."""
+
+    settings: Settings
+    viewer_id: int | None
+    posts: Mapping[int, asyncpg.Record]
+    visible: set[int]
+    accounts: Mapping[int, dict[str, Any]]
+    liked: set[int]
+    reposted: set[int]
+    reactions: Mapping[int, list[tuple[str, int, bool]]]
+    applications: Mapping[int, asyncpg.Record]
+    media: Mapping[int, list[dict[str, Any]]]
+
+
+async def post_entities(
+    res: Resources, post_ids: Sequence[int], viewer_id: int | None, *, source: bool = False
+) -> list[dict[str, Any]]:
+    """Status entities of the posts the viewer may see, in the order of `post_ids`.
+
+    `source` adds `text` (the plain source), as Mastodon does only when answering a delete.
+    """
+    ids = list(dict.fromkeys(post_ids))
+    if not ids:
+        return []
+    posts = await load_with_references(res, ids)
+    visible = await visible_ids(res, posts, viewer_id)
+    shown = [posts[i] for i in visible]
+    content_ids = [row["id"] for row in shown if row["reblog_of_id"] is None]
+    account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
+        account_store.get_accounts(res.db, {row["account_id"] for row in shown}),
+        like_store.liked_by(res.db, viewer_id, content_ids) if viewer_id is not None else _empty_set(),
+        post_store.reposted_by(res.db, viewer_id, content_ids) if viewer_id is not None else _empty_set(),
+        like_store.reaction_counts(res.db, content_ids, viewer_id),
+        post_store.applications(res.db, {row["application_id"] for row in shown if row["application_id"]}),
+        media_attachments(res, [row["id"] for row in shown if row["has_media"]]),
+    )
+    context = _Context(
+        settings=res.settings,
+        viewer_id=viewer_id,
+        posts=posts,
+        visible=visible,
+        accounts={account_id: account_entity(row, res.settings) for account_id, row in account_rows.items()},
+        liked=liked,
+        reposted=reposted,
+        reactions=reactions,
+        applications=apps,
+        media=media,
+    )
+    entities = [_status(context, posts[i], source=source) for i in ids if i in visible]
+    return [entity for entity in entities if entity is not None]
+
+
+async def _empty_set() -> set[int]:
+    return set()
+
+
+def _urls(settings: Settings, username: str, post_id: int, *, repost: bool) -> tuple[str, str]:
+    base = settings.base_url
+    uri = f"{base}/users/{username}/statuses/{post_id}"
+    if repost:
+        return f"{uri}/activity", f"{uri}/activity"
+    return uri, f"{base}/@{username}/{post_id}"
+
+
+def _reactions(context: _Context, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Pleroma/Akkoma-style reactions, in the configured order; "like" is the like count."""
+    counts = {name: (count, me) for name, count, me in context.reactions.get(row["id"], [])}
+    if row["likes_count"] > 0:
+        counts["like"] = (row["likes_count"], row["id"] in context.liked)
+    order = [*context.settings.reactions, *sorted(set(counts) - set(context.settings.reactions))]
+    return [{"name": name, "count": counts[name][0], "me": counts[name][1]} for name in order if name in counts]
+
+
+def _quote_approval(context: _Context, row: Mapping[str, Any]) -> dict[str, Any]:
+    quotable_by_all = row["visibility"] in PUBLIC_VISIBILITIES
+    if context.viewer_id is None:
+        current = "unknown"
+    elif quotable_by_all or row["account_id"] == context.viewer_id:
+        current = "automatic"
+    else:
+        current = "denied"
+    return {"automatic": ["public"] if quotable_by_all else [], "manual": [], "current_user": current}
+
+
+def _quote(context: _Context, row: Mapping[str, Any], *, shallow: bool) -> dict[str, Any] | None:
+    """Mastodon 4.5's Quote (or, inside a quoted post, ShallowQuote) of the post `row` quotes."""
+    quoted_id = row["quote_of_id"]
+    if quoted_id is None:
+        return None
+    quoted = context.posts.get(quoted_id)
+    if quoted is None:
+        state = "deleted"
+    elif quoted_id not in context.visible:
+        state = "unauthorized"
+    else:
+        state = "accepted"
+    if shallow:
+        return {"state": state, "quoted_status_id": str(quoted_id) if state == "accepted" else None}
+    entity = _status(context, quoted, shallow_quote=True) if quoted is not None and state == "accepted" else None
+    if state == "accepted" and entity is None:
+        state = "unauthorized"
+    return {"state": state, "quoted_status": entity}
+
+
+def _status(
+    context: _Context, row: Mapping[str, Any], *, source: bool = False, shallow_quote: bool = False
+) -> dict[str, Any] | None:
+    account = context.accounts.get(row["account_id"])
+    if account is None:
+        return None
+    settings = context.settings
+    repost = row["reblog_of_id"] is not None
+    inner: dict[str, Any] | None = None
+    if repost:
+        original = context.posts.get(row["reblog_of_id"])
+        inner = _status(context, original) if original is not None else None
+        if inner is None:
+            return None
+    uri, url = _urls(settings, account["username"], row["id"], repost=repost)
+    entities = row["entities"]
+    geo = {"lat": row["lat"], "long": row["lon"]} if row["lat"] is not None else None
+    entity: dict[str, Any] = {
+        "id": str(row["id"]),
+        "created_at": iso(row["created_at"]),
+        "in_reply_to_id": str(row["in_reply_to_id"]) if row["in_reply_to_id"] is not None else None,
+        "in_reply_to_account_id": (
+            str(row["in_reply_to_account_id"]) if row["in_reply_to_account_id"] is not None else None
+        ),
+        "sensitive": row["sensitive"],
+        "spoiler_text": row["spoiler_text"],
+        "visibility": row["visibility"],
+        "language": row["language"],
+        "uri": uri,
+        "url": url,
+        "replies_count": row["replies_count"],
+        "reblogs_count": row["reposts_count"],
+        "favourites_count": row["likes_count"],
+        "quotes_count": row["quotes_count"],
+        "edited_at": iso(row["edited_at"]),
+        # A repost wrapper answers for its original, as Mastodon's reblog does.
+        "favourited": inner["favourited"] if inner else row["id"] in context.liked,
+        "reblogged": inner["reblogged"] if inner else row["id"] in context.reposted,
+        "muted": False,
+        "bookmarked": False,
+        "pinned": False,
+        "content": render_html(row["text"], entities, settings.base_url),
+        "reblog": inner,
+        "quote": _quote(context, row, shallow=shallow_quote),
+        "quote_approval": _quote_approval(context, row),
+        "application": _application(context, row),
+        "account": account,
+        "media_attachments": context.media.get(row["id"], []),
+        "mentions": _mentions(settings, entities),
+        "tags": _tags(settings, entities),
+        "emojis": [],
+        "card": None,
+        "poll": None,
+        "reactions": [] if repost else _reactions(context, row),
+        # Chirp extension: where the post was written, when the author said so.
+        "geo": geo,
+    }
+    if source:
+        entity["text"] = row["text"]
+    return entity
+
+
+def _application(context: _Context, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    app = context.applications.get(row["application_id"]) if row["application_id"] else None
+    return {"name": app["name"], "website": app["website"]} if app is not None else None
+
+
+def _mentions(settings: Settings, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for e in entities:
+        if e["type"] == "mention" and e["account_id"] not in out:
+            username = e["username"]
+            out[e["account_id"]] = {
+                "id": str(e["account_id"]),
+                "username": username,
+                "url": f"{settings.base_url}/@{username}",
+                "acct": username,
+            }
+    return list(out.values())
+
+
+def _tags(settings: Settings, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    names = dict.fromkeys(str(e["tag"]) for e in entities if e["type"] == "hashtag")
+    return [{"name": name, "url": f"{settings.base_url}/tags/{quote(name, safe='')}"} for name in names]
