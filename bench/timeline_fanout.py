@@ -1,0 +1,434 @@
+"""Fan-out into home timelines: `python -m bench timeline_fanout` (or `python -m bench.timeline_fanout`).
+
+The issue's target: 1,000 posts/s from authors with 100 followers each (100,000 timeline inserts/s),
+sustained for 60 s, fan-out lag p99 < 1 s, everything on this machine.
+
+- The graph: `--accounts` accounts, each followed by the next `--followers` (so every author has exactly
+  that many followers), every account with a cached home timeline (all receive inserts).
+- The load: a separate process writes posts at a constant rate through the real write path
+  (`domain.posts.create_post`: the post, its counters and its `post.created` job in one transaction),
+  random authors, and notes when each committed. Only the `timeline` queue is subscribed, so the jobs
+  of other capabilities (search, notifications, streaming) are not part of this measurement.
+- The worker: a separate process running the `timeline` queue's handler (workers/timeline.py) under the
+  job runner, noting when each post's fan-out finished. Lag = finished - committed.
+- The ceiling, measured in the same run: one process issuing pipelined ZADDs to as many keys with
+  redis-py (the raw cost of the inserts, with nothing else).
+- Bytes per cached timeline entry: MEMORY USAGE of the timelines after the run, and of a full one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import REPO_ROOT, LoadResult, Report, bench_stack, log, percentiles
+
+ACCOUNT_BATCH = 10_000
+
+
+# the graph -------------------------------------------------------------------------------------------
+
+
+async def seed_graph(env: dict[str, str], accounts: int, followers: int) -> list[int]:
+    """Accounts where account i is followed by accounts i+1 .. i+followers (mod n); all timelines cached."""
+    import asyncpg
+    from redis.asyncio import Redis
+
+    from app.ids import IdGenerator
+    from storage import timeline_cache
+    from storage.migrations import apply_migrations
+
+    await apply_migrations(env["DATABASE_URL"])
+    ids = IdGenerator(900)
+    account_ids = [ids.next_id() for _ in range(accounts)]
+    conn = await asyncpg.connect(env["DATABASE_URL"])
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        await conn.copy_records_to_table(
+            "accounts",
+            columns=("id", "username", "email", "password_hash", "followers_count", "following_count"),
+            records=[(a, f"u{i}", f"u{i}@bench.invalid", "!", followers, followers) for i, a in enumerate(account_ids)],
+        )
+        for start in range(0, accounts, ACCOUNT_BATCH):
+            records = [
+                (ids.next_id(), account_ids[(i + k) % accounts], account_ids[i])
+                for i in range(start, min(start + ACCOUNT_BATCH, accounts))
+                for k in range(1, followers + 1)
+            ]
+            await conn.copy_records_to_table(
+                "follows", columns=("id", "account_id", "target_account_id"), records=records
+            )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    redis = Redis.from_url(env["REDIS_URL"])
+    try:
+        for start in range(0, accounts, 1000):
+            keys = [timeline_cache.home_key(a) for a in account_ids[start : start + 1000]]
+            await timeline_cache.begin_builds(redis, keys)
+            await timeline_cache.finish_builds(redis, [(k, []) for k in keys], cap=800, ttl=86_400)
+    finally:
+        await redis.aclose()
+    return account_ids
+
+
+# the ceiling: raw pipelined ZADDs --------------------------------------------------------------------
+
+
+async def zadd_ceiling(redis_url: str, keys: int, seconds: float) -> dict[str, float]:
+    """As many ZADDs as one redis-py process can pipeline in `seconds` (1,000 per round trip)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    names = [f"ceiling:{i}" for i in range(keys)]
+    done = 0
+    started = time.perf_counter()
+    score = 1
+    try:
+        while time.perf_counter() - started < seconds:
+            pipe = redis.pipeline(transaction=False)
+            for _ in range(1000):
+                score += 1
+                pipe.zadd(names[score % keys], {score.to_bytes(16, "big"): score})
+            await pipe.execute()
+            done += 1000
+        elapsed = time.perf_counter() - started
+        await redis.delete(*names)
+    finally:
+        await redis.aclose()
+    return {"inserts": done, "seconds": elapsed}
+
+
+# the load: posts at a constant rate ------------------------------------------------------------------
+
+
+async def write_posts(env_spec: dict[str, Any]) -> dict[str, Any]:
+    from app.resources import open_resources
+    from config import Settings
+    from domain import events
+    from domain.posts import PostDraft, create_post
+    from domain.subscriptions import TIMELINE_QUEUE
+
+    # Only the timeline queue receives the events: this bench measures fan-out alone.
+    events.EVENT_QUEUES.clear()
+    events.subscribe(TIMELINE_QUEUE, "post.created")
+    settings = Settings.from_env({**os.environ, "CHIRP_NODE_ID": "901", "CHIRP_DATABASE_POOL_SIZE": "40"})
+    authors: list[int] = env_spec["authors"]
+    rate: float = env_spec["rate"]
+    total = int(env_spec.get("count") or rate * env_spec["duration"])
+    committed: list[tuple[int, float, float]] = []  # (post id, scheduled, committed) in epoch seconds
+    errors = 0
+    in_flight = asyncio.Semaphore(env_spec.get("concurrency", 400))
+    rng = random.Random(7)
+    async with open_resources(settings) as res:
+
+        async def one(scheduled: float, author: int, n: int) -> None:
+            nonlocal errors
+            async with in_flight:
+                try:
+                    post_id = await create_post(res, author, PostDraft(text=f"bench post {n}"))
+                except Exception:
+                    errors += 1
+                    return
+                committed.append((post_id, scheduled, time.time()))
+
+        tasks = []
+        start = time.time() + 0.2
+        for n in range(total):
+            scheduled = start + n / rate
+            delay = scheduled - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(scheduled, rng.choice(authors), n)))
+        await asyncio.gather(*tasks)
+        finished = time.time()
+    return {"committed": committed, "errors": errors, "start": start, "end": finished}
+
+
+# the worker: the timeline queue, instrumented ------------------------------------------------------
+
+
+async def run_worker(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The production `timeline` queue (workers/timeline.py), its handler wrapped to note finish times."""
+    import dataclasses
+
+    from app.resources import open_resources
+    from config import Settings
+    from storage.jobs import Job
+    from workers.runner import JobRunner
+    from workers.timeline import handle_timeline_jobs, queues
+
+    settings = Settings.from_env({**os.environ, "CHIRP_NODE_ID": "902"})
+    done: list[tuple[int, float]] = []
+    started: list[float] = []
+    delivered = 0
+    batches = 0
+
+    async def handler(res: Any, jobs: list[Job]) -> None:
+        nonlocal delivered, batches
+        started.append(time.time())
+        deliveries = await handle_timeline_jobs(res, jobs)
+        now = time.time()
+        done.extend((d.post_id, now) for d in deliveries)
+        delivered += sum(len(d.recipients) for d in deliveries)
+        batches += 1
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    production = queues()[0]
+    queue = dataclasses.replace(production, handler=handler, **{k: v for k, v in overrides.items() if v is not None})
+    async with open_resources(settings) as res:
+        await JobRunner(res, [queue]).run(stop)
+    return {"done": done, "delivered": delivered, "batches": batches, "first_start": min(started, default=0.0)}
+
+
+# measuring -------------------------------------------------------------------------------------------
+
+
+async def valkey_cpu_seconds(redis_url: str) -> float:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        info = await redis.info("cpu")
+    finally:
+        await redis.aclose()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def measure_drain(env: dict[str, str], tmp: Path, authors: list[int], backlog: int) -> dict[str, float]:
+    """The worker's capacity alone: `backlog` posts written while no worker runs, then drained."""
+    log(f"drain: writing a backlog of {backlog:,} posts, then one worker drains it")
+    spec, load_out, worker_out = tmp / "backlog.json", tmp / "backlog-load.json", tmp / "drain-worker.json"
+    spec.write_text(json.dumps({"authors": authors, "rate": 1e9, "count": backlog, "concurrency": 30}))
+    _child(["--load", str(spec), str(load_out)], env).wait(timeout=600)
+    valkey_before = asyncio.run(valkey_cpu_seconds(env["REDIS_URL"]))
+    worker = _child(["--worker", str(worker_out), json.dumps({})], env)
+    deadline = time.monotonic() + 600
+    while asyncio.run(queue_depth(env["DATABASE_URL"])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    valkey_used = asyncio.run(valkey_cpu_seconds(env["REDIS_URL"])) - valkey_before
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    stats = json.loads(worker_out.read_text())
+    span = max(at for _, at in stats["done"]) - stats["first_start"]
+    return {
+        "posts": len(stats["done"]),
+        "seconds": round(span, 2),
+        "posts_per_s": round(len(stats["done"]) / span, 1),
+        "inserts_per_s": round(stats["delivered"] / span, 1),
+        "valkey_us_per_insert": round(valkey_used / max(stats["delivered"], 1) * 1e6, 2),
+        "batches": stats["batches"],
+    }
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.timeline_fanout", *args],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def queue_depth(database_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE queue = 'timeline'"))
+    finally:
+        await conn.close()
+
+
+async def timeline_memory(redis_url: str, account_ids: list[int], cap: int) -> dict[str, Any]:
+    """Bytes per entry of the timelines after the run, and of a full timeline built by the real scripts."""
+    from redis.asyncio import Redis
+
+    from storage import timeline_cache
+    from storage.timeline_cache import Entry
+
+    redis = Redis.from_url(redis_url)
+    try:
+        sample = account_ids[:: max(1, len(account_ids) // 200)]
+        used = entries = 0
+        for account in sample:
+            key = timeline_cache.home_key(account)
+            used += await timeline_cache.memory_usage(redis, key)
+            entries += max(int(await redis.zcard(key)) - 2, 0)
+        base = 1 << 59
+        full_key = "bench:full-timeline"
+        await timeline_cache.begin_build(redis, full_key)
+        posts = [Entry(base + 1000 * i, base + 7, None) for i in range(cap)]
+        await timeline_cache.finish_build(redis, full_key, posts, [], cap=cap, ttl=600)
+        full = await timeline_cache.memory_usage(redis, full_key)
+        await redis.delete(full_key)
+        empty_key = "bench:empty-timeline"
+        await timeline_cache.begin_build(redis, empty_key)
+        await timeline_cache.finish_build(redis, empty_key, [], [], cap=cap, ttl=600)
+        empty = await timeline_cache.memory_usage(redis, empty_key)
+        await redis.delete(empty_key)
+        encoding = await redis.object("encoding", timeline_cache.home_key(sample[0]))
+    finally:
+        await redis.aclose()
+    return {
+        "after_run_bytes_per_entry": round(used / entries, 1) if entries else 0.0,
+        "after_run_mean_entries": round(entries / len(sample), 1),
+        "full_timeline_bytes": full,
+        "full_timeline_bytes_per_entry": round((full - empty) / cap, 1),
+        "encoding": encoding.decode() if isinstance(encoding, bytes) else str(encoding),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench timeline_fanout")
+    parser.add_argument("--tiny", action="store_true", help="a few seconds at a tiny size (proves it runs)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="posts per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--followers", type=int, default=100, help="followers of every author")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--backlog", type=int, default=20_000, help="posts queued before the drain phase")
+    parser.add_argument("--batch-size", type=int, help="default: the timeline queue's own")
+    parser.add_argument("--concurrency", type=int, help="default: the timeline queue's own")
+    parser.add_argument("--linger", type=float, help="default: the timeline queue's own")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.rate, args.duration, args.accounts, args.followers = 50.0, 2.0, 300, 20
+    params = {k: v for k, v in vars(args).items() if k != "tiny"}
+    report = Report("timeline_fanout", params=params)
+    # Other work on the machine changes every figure here: recorded with the results.
+    report.extra["load_average_before"] = os.getloadavg()
+    with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-fanout-") as tmp:
+        log(f"seeding {args.accounts:,} accounts with {args.followers} followers each")
+        account_ids = asyncio.run(seed_graph(env, args.accounts, args.followers))
+
+        log("ceiling: raw pipelined ZADDs from one process")
+        ceiling_out = Path(tmp) / "ceiling.json"
+        zadd = _child(["--zadd-ceiling", str(ceiling_out), str(args.accounts), "2" if args.tiny else "10"], env)
+        zadd.wait()
+        ceiling = json.loads(ceiling_out.read_text())
+        ceiling_rate = ceiling["inserts"] / ceiling["seconds"]
+
+        worker_out, load_out, spec = Path(tmp) / "worker.json", Path(tmp) / "load.json", Path(tmp) / "spec.json"
+        spec.write_text(json.dumps({"authors": account_ids, "rate": args.rate, "duration": args.duration}))
+        overrides = {"batch_size": args.batch_size, "concurrency": args.concurrency, "linger": args.linger}
+        worker = _child(["--worker", str(worker_out), json.dumps(overrides)], env)
+        time.sleep(2.0)  # let the worker start listening before the load begins
+        log(f"load: {args.rate:g} posts/s for {args.duration:g} s")
+        cpu_before = {"worker": _cpu_seconds(worker.pid)}
+        loader = _child(["--load", str(spec), str(load_out)], env)
+        loader.wait(timeout=args.duration + 300)
+        drain_deadline = time.monotonic() + 120
+        while asyncio.run(queue_depth(env["DATABASE_URL"])) and time.monotonic() < drain_deadline:
+            time.sleep(0.2)
+        left = asyncio.run(queue_depth(env["DATABASE_URL"]))
+        worker_cpu = _cpu_seconds(worker.pid) - cpu_before["worker"]
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        memory = asyncio.run(timeline_memory(env["REDIS_URL"], account_ids, 800))
+        load = json.loads(load_out.read_text())
+        worker_stats = json.loads(worker_out.read_text())
+        drain = measure_drain(env, Path(tmp), account_ids, 1000 if args.tiny else args.backlog)
+
+    done = {int(post_id): at for post_id, at in worker_stats["done"]}
+    committed = load["committed"]
+    span = load["end"] - load["start"]
+    lags = [(c - load["start"], done[p] - c) for p, _, c in committed if p in done]
+    lag_ms = percentiles([lag * 1000 for _, lag in lags])
+    report.add_load(
+        "fan-out lag",
+        LoadResult(
+            mode="open",
+            duration=span,
+            requests=len(committed),
+            errors=load["errors"],
+            throughput=round(len(committed) / span, 1),
+            latencies_ms=lag_ms,
+            offered_rate=args.rate,
+            samples=[(at, lag, 200) for at, lag in lags],
+        ),
+    )
+    posts_per_s = len(committed) / span
+    report.figure("posts written", posts_per_s, "posts/s", goal=f"{args.rate:g} posts/s sustained {args.duration:g} s")
+    report.figure(
+        "timeline inserts",
+        worker_stats["delivered"] / span,
+        "inserts/s",
+        ceiling=round(ceiling_rate, 1),
+        ceiling_name="raw pipelined ZADDs, one redis-py process",
+        goal="100,000 inserts/s",
+    )
+    report.figure("fan-out lag p50", lag_ms["p50"], "ms")
+    report.figure("fan-out lag p99", lag_ms["p99"], "ms", goal="< 1000 ms")
+    report.figure("fan-out lag max", lag_ms["max"], "ms")
+    report.figure(
+        "fan-out capacity, draining a backlog (no writer running)",
+        drain["posts_per_s"],
+        "posts/s",
+        goal="1,000 posts/s",
+    )
+    report.figure(
+        "timeline inserts while draining",
+        drain["inserts_per_s"],
+        "inserts/s",
+        ceiling=round(ceiling_rate, 1),
+        ceiling_name="raw pipelined ZADDs, one redis-py process",
+    )
+    report.figure("Valkey CPU per timeline insert while draining", drain["valkey_us_per_insert"], "us")
+    report.figure("bytes per cached timeline entry", memory["full_timeline_bytes_per_entry"], "bytes")
+    report.figure("fan-out worker CPU", worker_cpu / span * 100, "% of one core")
+    report.extra.update(
+        memory=memory,
+        posts_committed=len(committed),
+        posts_fanned_out=sum(1 for p, _, _ in committed if p in done),
+        write_errors=load["errors"],
+        jobs_left=left,
+        worker_batches=worker_stats["batches"],
+        drain=drain,
+    )
+    report.plot_latency_over_time("lag", {"fan-out lag": report.loads["fan-out lag"]})
+    report.extra["load_average_after"] = os.getloadavg()
+    log(f"machine load average before/after: {report.extra['load_average_before']} / {os.getloadavg()}")
+    report.write()
+    fanned_all = left == 0 and len(lags) == len(committed) and load["errors"] == 0
+    return 0 if fanned_all else 1
+
+
+def _entry(argv: list[str]) -> int:
+    """Child-process roles first (`--load`, `--worker`, `--zadd-ceiling`), else the scenario itself."""
+    import uvloop
+
+    if argv and argv[0] == "--load":
+        spec = json.loads(Path(argv[1]).read_text())
+        Path(argv[2]).write_text(json.dumps(uvloop.run(write_posts(spec))))
+        return 0
+    if argv and argv[0] == "--worker":
+        Path(argv[1]).write_text(json.dumps(uvloop.run(run_worker(json.loads(argv[2])))))
+        return 0
+    if argv and argv[0] == "--zadd-ceiling":
+        result = uvloop.run(zadd_ceiling(os.environ["REDIS_URL"], int(argv[2]), float(argv[3])))
+        Path(argv[1]).write_text(json.dumps(result))
+        return 0
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_entry(sys.argv[1:]))

@@ -1,0 +1,198 @@
+"""Reading the home timeline: `python -m bench timeline_read` (or `python -m bench.timeline_read`).
+
+The issue's target: `GET /api/v1/timelines/home?limit=20` with a warm cache reaches at least 50% of the
+throughput of a bare aiohttp handler returning a static JSON body of the same size, measured in the same
+run, with p99 < 50 ms.
+
+- Data: `bench.seed` (power-law follower counts, replies, reposts, quotes, likes; tokens for the first
+  `--readers` accounts).
+- Warm-up: every reader reads its home timeline once (the timeline is rebuilt from PostgreSQL, the post
+  cache filled), then the load reads them round-robin, each request as a different reader.
+- Throughput: closed loop, `--connections` at once, against one API process and against the ceiling (a
+  bare aiohttp process answering a real response body of the same size), with the same load generator.
+- Latency: open loop at the goal rate (half the ceiling's throughput), so queueing shows in p99.
+- Also: the cold read (timeline missing, rebuilt during the request) and bytes per cached entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Report, bench_stack, log, run_load, spawn_api, spawn_ceiling
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return int(response.status), bytes(response.read())
+
+
+async def _prepare(env: dict[str, str], users: int, posts: int, readers: int, tokens_file: Path) -> None:
+    from bench.seed import seed
+    from storage.migrations import apply_migrations
+
+    await apply_migrations(env["DATABASE_URL"])
+    summary = await seed(
+        env["DATABASE_URL"], users=users, posts=posts, tokens=readers, tokens_file=tokens_file, likes_per_post=2.0
+    )
+    log(f"seeded {summary.users:,} users, {summary.follows:,} follows, {summary.posts:,} posts in {summary.seconds} s")
+
+
+async def _cache_figures(redis_url: str) -> dict[str, Any]:
+    from redis.asyncio import Redis
+
+    from storage import timeline_cache
+
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{timeline_cache.HOME_PREFIX}*", count=1000)]
+        used = entries = 0
+        for key in keys[:200]:
+            used += await timeline_cache.memory_usage(redis, key)
+            entries += max(int(await redis.zcard(key)) - 2, 0)
+        pieces = [key async for key in redis.scan_iter(match="pc:*", count=1000)]
+        piece_bytes = [await redis.memory_usage(key, samples=0) or 0 for key in pieces[:500]]
+    finally:
+        await redis.aclose()
+    return {
+        "timelines": len(keys),
+        "bytes_per_entry": round(used / entries, 1) if entries else 0.0,
+        "mean_entries": round(entries / max(len(keys[:200]), 1), 1),
+        "cached_posts": len(pieces),
+        "bytes_per_cached_post": round(statistics.fmean(piece_bytes), 1) if piece_bytes else 0.0,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench timeline_read")
+    parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--posts", type=int, default=200_000)
+    parser.add_argument("--readers", type=int, default=500, help="accounts whose timelines are read")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per load run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=20, help="posts per page")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.users, args.posts, args.readers, args.duration = 200, 2000, 20, 1.0
+    report = Report("timeline_read", params={k: v for k, v in vars(args).items() if k != "tiny"})
+    # Other work on the machine changes every figure here: recorded with the results.
+    report.extra["load_average_before"] = os.getloadavg()
+    with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-read-") as tmp:
+        tokens_file = Path(tmp) / "tokens.json"
+        asyncio.run(_prepare(env, args.users, args.posts, args.readers, tokens_file))
+        tokens = [entry["token"] for entry in json.loads(tokens_file.read_text())]
+        api = spawn_api(env)
+        try:
+            base = f"http://127.0.0.1:{api.port}/api/v1/timelines/home?limit={args.limit}&access_token="
+            urls = [base + token for token in tokens]
+            log(f"cold reads: {len(urls)} timelines rebuilt from PostgreSQL during the request")
+            cold_ms: list[float] = []
+            sizes: list[int] = []
+            sample_body = b"[]"
+            for url in urls:
+                started = time.perf_counter()
+                status, body = _get(url)
+                cold_ms.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"cold read answered {status}: {body[:200]!r}")
+                sizes.append(len(body))
+                if len(body) > len(sample_body) and body.count(b'"id"') and len(json.loads(body)) == args.limit:
+                    sample_body = body
+            for url in urls:  # warm: the post cache now holds everything the pages show
+                _get(url)
+            ceiling = spawn_ceiling(sample_body)
+            try:
+                log(f"throughput: closed loop, {args.connections} connections, {args.duration:g} s each")
+                before = _cpu_seconds(ceiling.pid)
+                bare = run_load(
+                    [f"http://127.0.0.1:{ceiling.port}/api/v1/timelines/home"],
+                    duration=args.duration,
+                    connections=args.connections,
+                )
+                bare_cpu_us = (_cpu_seconds(ceiling.pid) - before) / max(bare.requests, 1) * 1e6
+                before = _cpu_seconds(api.pid)
+                chirp = run_load(urls, duration=args.duration, connections=args.connections)
+                chirp_cpu_us = (_cpu_seconds(api.pid) - before) / max(chirp.requests, 1) * 1e6
+                # At the goal rate (half the ceiling) when Chirp reached it closed-loop; else at 80% of what
+                # it reached, so the open-loop run measures latency rather than an ever-growing queue.
+                goal_rate = max(bare.throughput * 0.5, 1.0)
+                rate = min(goal_rate, max(chirp.throughput * 0.8, 1.0))
+                log(f"latency: open loop at {rate:.0f} req/s (goal rate {goal_rate:.0f})")
+                at_goal = run_load(urls, duration=args.duration, rate=rate, connections=args.connections)
+            finally:
+                ceiling.stop()
+        finally:
+            api.stop()
+        cache = asyncio.run(_cache_figures(env["REDIS_URL"]))
+
+    report.add_load("ceiling (closed loop)", bare)
+    report.add_load("home timeline (closed loop)", chirp)
+    report.add_load("home timeline (open loop at goal rate)", at_goal)
+    report.figure(
+        "home timeline throughput, 20 posts, warm",
+        chirp.throughput,
+        "req/s",
+        ceiling=bare.throughput,
+        ceiling_name="bare aiohttp, same body size",
+        goal=">= 50% of the ceiling",
+    )
+    report.figure(
+        f"home timeline p99, open loop at {at_goal.offered_rate:.0f} req/s",
+        at_goal.latencies_ms["p99"],
+        "ms",
+        goal=f"< 50 ms at {bare.throughput * 0.5:.0f} req/s (half the ceiling)",
+    )
+    report.figure(
+        "achieved in the open-loop run",
+        at_goal.throughput,
+        "req/s",
+        ceiling=at_goal.offered_rate,
+        ceiling_name="offered",
+    )
+    report.figure(
+        "home timeline p99, closed loop",
+        chirp.latencies_ms["p99"],
+        "ms",
+        ceiling=bare.latencies_ms["p99"],
+        ceiling_name="bare aiohttp",
+    )
+    # CPU per request of the serving process: what one core's worth of requests costs, whatever else runs.
+    report.figure(
+        "API process CPU per home request", chirp_cpu_us, "us", ceiling=bare_cpu_us, ceiling_name="bare aiohttp"
+    )
+    report.figure("cold read (rebuild during the request) p50", statistics.median(cold_ms), "ms")
+    report.figure("cold read max", max(cold_ms), "ms")
+    report.figure("bytes per cached timeline entry", cache["bytes_per_entry"], "bytes")
+    report.extra.update(
+        body_bytes=len(sample_body),
+        mean_body_bytes=round(statistics.fmean(sizes), 1),
+        cache=cache,
+        errors={"ceiling": bare.errors, "chirp": chirp.errors, "open_loop": at_goal.errors},
+    )
+    report.plot_latency_over_time("latency", {"open loop": at_goal})
+    report.extra["load_average_after"] = os.getloadavg()
+    log(f"machine load average before/after: {report.extra['load_average_before']} / {os.getloadavg()}")
+    report.write()
+    return 0 if chirp.errors == 0 and at_goal.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

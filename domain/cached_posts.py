@@ -1,0 +1,326 @@
+"""Status entities through the post cache: `cached_post_entities(res, post_ids, viewer_id)` answers exactly
+what `domain.post_entities.post_entities` answers, mostly from Valkey, in a constant number of round trips.
+`cached_post_json` gives the same entities as JSON documents, for responses (no decoding of cached text).
+
+A read:
+1. one Valkey script call (`storage.post_cache.hydrate`) for the pieces of the requested posts, of the
+   posts they show (reposted originals, quoted posts) and the Account entities of every author shown;
+2. one PostgreSQL query for the viewer's likes, reposts and reactions among them
+   (`storage.timelines.viewer_marks`), and `visible_ids`, the one visibility rule, which asks PostgreSQL
+   only when private posts are among them;
+3. assembly: each entity is its cached fields (bytes) followed by what depends on the viewer.
+Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
+it is and, made viewer-independent, fills the cache for the next reader.
+
+A piece is a post's entity as `post_entities` renders it, without what depends on the viewer (favourited,
+reblogged, reactions' `me`, quote_approval's `current_user`) and without the nested account and posts,
+which have their own keys, so a counter or an account changes in one place. It also carries the immutable
+facts the assembly needs: author, reposted and quoted ids, and the (id, author, visibility, reblog_of_id)
+rows of every post its rendering shows, for the visibility rule. A rendering some viewer would see
+differently (a quoted post shown as "unauthorized") is not cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.resources import Resources
+from domain.accounts import account_entity
+from domain.post_entities import PUBLIC_VISIBILITIES, post_entities, visible_ids
+from storage import accounts as account_store
+from storage import post_cache
+from storage import timelines as timeline_store
+from storage.timelines import ViewerMarks
+
+# Fields the assembly writes after the cached ones: the nested account and posts, and the viewer's.
+_ASSEMBLED = frozenset({"account", "reblog", "quote", "favourited", "reblogged", "reactions", "quote_approval"})
+_NO_MARKS = ViewerMarks(set(), set(), {})
+# Valkey being away costs latency, never an answer: hydration then reads PostgreSQL alone.
+VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+Entity = dict[str, Any]
+
+
+# building pieces from post_entities' answer --------------------------------------------------------------
+
+
+def _row(entity: Mapping[str, Any]) -> list[Any]:
+    reblog = entity.get("reblog")
+    reblog_id = int(reblog["id"]) if reblog else None
+    return [int(entity["id"]), int(entity["account"]["id"]), entity["visibility"], reblog_id]
+
+
+@dataclass(frozen=True)
+class _Built:
+    header: dict[str, Any]
+    refs: list[int]
+    accounts: list[int]
+
+    def encode(self, entity: Mapping[str, Any]) -> bytes:
+        body = orjson.dumps({key: value for key, value in entity.items() if key not in _ASSEMBLED})
+        return post_cache.encode_piece(self.refs, self.accounts, orjson.dumps(self.header), body)
+
+
+def _piece(entity: Mapping[str, Any], *, shallow: bool) -> _Built | None:
+    """The piece of one post's entity, rendered at full depth unless `shallow` (inside a quote, where its
+    own quote is only an id). None when it cannot be cached: it shows something as this viewer sees it, or
+    (shallow) it lacks the row of the post it quotes."""
+    rows = [_row(entity)]
+    refs: list[int] = []
+    accounts = [int(entity["account"]["id"])]
+    quoted_id: int | None = None
+    quote_state: str | None = None
+    quote = entity.get("quote")
+    if quote is not None:
+        quote_state = quote["state"]
+        if quote_state == "unauthorized" or (shallow and quote_state == "accepted"):
+            return None
+        if quote_state == "accepted":
+            quoted = quote["quoted_status"]
+            quoted_id = int(quoted["id"])
+            rows.append(_row(quoted))
+            refs.append(quoted_id)
+            accounts.append(int(quoted["account"]["id"]))
+    reblog_id: int | None = None
+    reblog = entity.get("reblog")
+    if reblog is not None:
+        inner = _piece(reblog, shallow=False)
+        if inner is None:
+            return None
+        reblog_id = int(reblog["id"])
+        rows += inner.header["rows"]
+        refs = [reblog_id, *inner.refs]
+        accounts += inner.accounts
+    header = {
+        "a": accounts[0],
+        "r": reblog_id,
+        "q": quoted_id,
+        "qs": quote_state,
+        "v": entity["visibility"],
+        "rows": rows,
+        "rx": [[r["name"], r["count"]] for r in entity["reactions"]],
+        "qa": {k: v for k, v in entity["quote_approval"].items() if k != "current_user"},
+    }
+    return _Built(header, refs, list(dict.fromkeys(accounts)))
+
+
+@dataclass
+class _Fill:
+    """Pieces and accounts taken from post_entities' answers, to be cached."""
+
+    pieces: dict[int, bytes]
+    accounts: dict[int, bytes]
+    need_full: set[int]  # quoted posts whose piece needs a full-depth rendering
+
+    def take(self, entity: Mapping[str, Any], *, shallow: bool) -> None:
+        post_id = int(entity["id"])
+        self.accounts[int(entity["account"]["id"])] = orjson.dumps(entity["account"])
+        built = _piece(entity, shallow=shallow)
+        if built is not None:
+            self.pieces[post_id] = built.encode(entity)
+        elif shallow and (entity.get("quote") or {}).get("state") == "accepted":
+            self.need_full.add(post_id)
+        reblog = entity.get("reblog")
+        if reblog is not None:
+            self.take(reblog, shallow=False)
+        quote = entity.get("quote")
+        if not shallow and quote is not None and quote.get("quoted_status") is not None:
+            self.take(quote["quoted_status"], shallow=True)
+
+
+async def _fallback(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> dict[int, bytes]:
+    """Entities straight from post_entities (right for this viewer), caching what they are made of."""
+    entities = await post_entities(res, post_ids, viewer_id)
+    fill = _Fill({}, {}, set())
+    for entity in entities:
+        fill.take(entity, shallow=False)
+    wanted = fill.need_full - fill.pieces.keys()
+    if wanted:
+        for entity in await post_entities(res, list(wanted), viewer_id):
+            fill.take(entity, shallow=False)
+    with contextlib.suppress(*VALKEY_DOWN):  # filling the cache is a courtesy to the next reader
+        await post_cache.put(res.redis, fill.pieces, fill.accounts)
+    return {int(entity["id"]): orjson.dumps(entity) for entity in entities}
+
+
+# assembling ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    header: dict[str, Any]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _View:
+    viewer_id: int | None
+    pieces: Mapping[int, _Piece]
+    accounts: Mapping[int, bytes]
+    visible: set[int]
+    marks: ViewerMarks
+
+
+def _current_user(view: _View, header: Mapping[str, Any]) -> str:
+    """quote_approval.current_user, as post_entities decides it."""
+    if view.viewer_id is None:
+        return "unknown"
+    if header["v"] in PUBLIC_VISIBILITIES or header["a"] == view.viewer_id:
+        return "automatic"
+    return "denied"
+
+
+def _quote(view: _View, header: Mapping[str, Any], *, shallow: bool) -> Entity | None:
+    state: str | None = header["qs"]
+    if state is None:
+        return None
+    quoted_id = header["q"]
+    if state == "accepted" and quoted_id not in view.visible:
+        state = "unauthorized"
+    if shallow:
+        return {"state": state, "quoted_status_id": str(quoted_id) if state == "accepted" else None}
+    quoted = _render(view, quoted_id, shallow=True) if state == "accepted" else None
+    if state == "accepted" and quoted is None:
+        state = "unauthorized"
+    return {"state": state, "quoted_status": orjson.Fragment(quoted) if quoted is not None else None}
+
+
+def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None:
+    """The entity as JSON: the cached fields, then the nested account and posts and the viewer's marks."""
+    piece = view.pieces.get(post_id)
+    if piece is None or post_id not in view.visible:
+        return None
+    header = piece.header
+    account = view.accounts.get(header["a"])
+    if account is None:
+        return None
+    marks = view.marks
+    approval = {**header["qa"], "current_user": _current_user(view, header)}
+    original_id = header["r"]
+    if original_id is not None:
+        inner = _render(view, original_id)
+        if inner is None:
+            return None
+        tail: Entity = {
+            "account": orjson.Fragment(account),
+            "reblog": orjson.Fragment(inner),
+            "quote": None,
+            # A repost wrapper answers for its original, as post_entities does.
+            "favourited": original_id in marks.liked,
+            "reblogged": original_id in marks.reposted,
+            "reactions": [],
+            "quote_approval": approval,
+        }
+    else:
+        liked = post_id in marks.liked
+        reacted = marks.reacted.get(post_id, ())
+        tail = {
+            "account": orjson.Fragment(account),
+            "reblog": None,
+            "quote": _quote(view, header, shallow=shallow),
+            "favourited": liked,
+            "reblogged": post_id in marks.reposted,
+            "reactions": [
+                {"name": name, "count": count, "me": liked if name == "like" else name in reacted}
+                for name, count in header["rx"]
+            ],
+            "quote_approval": approval,
+        }
+    return piece.body[:-1] + b"," + orjson.dumps(tail)[1:]
+
+
+def _complete(stored: post_cache.StoredPiece, pieces: Mapping[int, Any], accounts: Mapping[int, Any]) -> bool:
+    """Everything a full rendering of the post needs is in hand."""
+    return all(ref in pieces for ref in stored.refs) and all(a in accounts for a in stored.accounts)
+
+
+async def _marks(res: Resources, viewer_id: int | None, post_ids: Iterable[int]) -> ViewerMarks:
+    if viewer_id is None:
+        return _NO_MARKS
+    return await timeline_store.viewer_marks(res.db, viewer_id, post_ids)
+
+
+async def cached_post_json(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[tuple[int, bytes]]:
+    """(post id, Status entity as JSON) of the posts the viewer may see, in the order of `post_ids`."""
+    ids = list(dict.fromkeys(post_ids))
+    if not ids:
+        return []
+    try:
+        found = await post_cache.hydrate(res.redis, ids)
+    except VALKEY_DOWN:
+        return [(int(entity["id"]), orjson.dumps(entity)) for entity in await post_entities(res, ids, viewer_id)]
+    stored = {post_id: post_cache.decode_piece(value) for post_id, value in found.pieces.items()}
+    complete = [i for i in ids if i in stored and _complete(stored[i], stored, found.accounts)]
+    rendered: dict[int, bytes | None] = {}
+    if complete:
+        shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
+        pieces = {post_id: _Piece(orjson.loads(stored[post_id].header), stored[post_id].body) for post_id in shown}
+        rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
+        marks = await _marks(res, viewer_id, shown)
+        visible = await visible_ids(res, {i: _row_mapping(row) for i, row in rows.items()}, viewer_id)
+        view = _View(viewer_id, pieces, found.accounts, visible, marks)
+        rendered = {post_id: _render(view, post_id) for post_id in complete}
+    missing = [i for i in ids if i not in rendered]
+    fallen_back = await _fallback(res, missing, viewer_id) if missing else {}
+    out: list[tuple[int, bytes]] = []
+    for post_id in ids:
+        entity = rendered[post_id] if post_id in rendered else fallen_back.get(post_id)
+        if entity is not None:
+            out.append((post_id, entity))
+    return out
+
+
+async def cached_post_entities(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[Entity]:
+    """Status entities of the posts the viewer may see, in the order of `post_ids` (as post_entities)."""
+    return [orjson.loads(entity) for _, entity in await cached_post_json(res, post_ids, viewer_id)]
+
+
+def _row_mapping(row: Sequence[Any]) -> dict[str, Any]:
+    return {"id": row[0], "account_id": row[1], "visibility": row[2], "reblog_of_id": row[3]}
+
+
+# keeping the cache current (the post_cache queue and the fan-out worker) --------------------------------
+
+
+async def refresh_posts(res: Resources, post_ids: Iterable[int]) -> None:
+    """Rewrite the cached pieces of posts whose counters or text changed; forget those that went away.
+
+    Public and unlisted posts are re-rendered as a signed-out reader sees them (the same for everyone,
+    apart from the marks the assembly adds); other cached posts are dropped and filled on their next read.
+    """
+    cached = await post_cache.cached_posts(res.redis, list(set(post_ids)))
+    if not cached:
+        return
+    pieces: dict[int, bytes] = {}
+    for entity in await post_entities(res, cached, None):
+        built = _piece(entity, shallow=False)
+        if built is not None:
+            pieces[int(entity["id"])] = built.encode(entity)
+    await post_cache.replace(res.redis, pieces, {})
+    await post_cache.forget_posts(res.redis, set(cached) - pieces.keys())
+
+
+async def forget_deleted_posts(res: Resources, post_ids: Iterable[int]) -> None:
+    """Drop deleted posts from the cache, and the pieces of posts quoting them (they show the quote's state)."""
+    ids = list(set(post_ids))
+    if ids:
+        await post_cache.forget_posts(res.redis, [*ids, *await timeline_store.quoting_post_ids(res.db, ids)])
+
+
+async def refresh_accounts(res: Resources, account_ids: Iterable[int]) -> None:
+    """Rewrite cached Account entities whose profile or counters changed; forget deleted accounts."""
+    cached = await post_cache.cached_accounts(res.redis, list(set(account_ids)))
+    if not cached:
+        return
+    rows = await account_store.get_accounts(res.db, cached)
+    await post_cache.replace(
+        res.redis, {}, {account_id: orjson.dumps(account_entity(row, res.settings)) for account_id, row in rows.items()}
+    )
+    await post_cache.forget_accounts(res.redis, [account_id for account_id in cached if account_id not in rows])

@@ -1,0 +1,398 @@
+"""Timelines: the home timeline (fan-out on write into Valkey, merged with high-follower accounts at read
+time, rebuilt from PostgreSQL when missing) and the public and hashtag timelines (PostgreSQL indexes).
+
+docs/timelines.md explains the design; storage/timeline_cache.py the Valkey layout.
+
+Writes (the `timeline` queue, workers/timeline.py): `fan_out_posts`, `remove_posts`, `apply_follows`.
+Reads: `home_timeline`, `missed_home_posts` (stream resume), `public_timeline`, `tag_timeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.errors import ApiError
+from app.ids import id_at
+from app.pagination import Page
+from app.resources import Resources
+from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
+from domain.post_text import clean_text, normalize_tag
+from storage import timeline_cache
+from storage import timelines as timeline_store
+from storage.timeline_cache import Delivery, Entry, Followed, Range, Slice, author_key, home_key
+from storage.timelines import FanOutPost
+
+# Extra entries read past a page, so that entries sharing a score with a cursor can be dropped exactly.
+_SLACK = 16
+# Followers per query and script call when a high-follower account's followers learn to merge it.
+_PROMOTION_PAGE = 5_000
+
+Entity = dict[str, Any]
+
+
+def _ttl_seconds(res: Resources) -> int:
+    return res.settings.timeline_ttl_days * 86_400
+
+
+def _high_follower_cutoff(res: Resources) -> int:
+    """High-follower accounts' replies older than this id are not looked for when a timeline is rebuilt."""
+    return id_at(datetime.now(UTC) - timedelta(days=res.settings.timeline_ttl_days))
+
+
+def _entry(row: Mapping[str, Any]) -> Entry:
+    return Entry(row["id"], row["account_id"], row["reblog_of_id"])
+
+
+def _keys(prefix: str, ids_csv: str) -> str:
+    """Comma-separated account ids as comma-separated timeline keys, without a conversion per id."""
+    return prefix + ids_csv.replace(",", "," + prefix) if ids_csv else ""
+
+
+# the home timeline: reading ----------------------------------------------------------------------------
+
+
+def _range(page: Page, count: int) -> Range:
+    lower = str(page.lower) if page.lower is not None else "(0"
+    upper = str(page.max_id) if page.max_id is not None else "+inf"
+    return Range(lower, upper, count, newest_first=not page.ascending)
+
+
+async def _read_home(res: Resources, account_id: int, page: Page) -> Slice | None:
+    """The page's entries of a built home timeline (exact bounds), or None when it is missing."""
+    count = page.limit + _SLACK
+    while True:
+        found = await timeline_cache.read(res.redis, home_key(account_id), _range(page, count), ttl=_ttl_seconds(res))
+        if found is None:
+            return None
+        entries = [e for e in found.entries if page.contains(e.post_id)]
+        # Entries outside the exact bounds filled the read: read further (ids sharing the cursor's score).
+        if found.full and len(entries) < page.limit:
+            count *= 4
+            continue
+        return Slice(entries, found.followed, found.full)
+
+
+async def _followed_entries(res: Resources, followed: Sequence[Followed], page: Page) -> list[Entry]:
+    """The page's entries of followed high-follower accounts, from their author timelines (built if missing)."""
+    if not followed:
+        return []
+    keys = [author_key(f.account_id) for f in followed]
+    count = page.limit + _SLACK
+    slices = await timeline_cache.read_many(res.redis, keys, _range(page, count), ttl=_ttl_seconds(res))
+    missing = [f.account_id for f, found in zip(followed, slices, strict=True) if found is None]
+    if missing:
+        await build_author_timelines(res, missing)
+        again = iter(
+            await timeline_cache.read_many(
+                res.redis, [author_key(a) for a in missing], _range(page, count), ttl=_ttl_seconds(res)
+            )
+        )
+        slices = [found if found is not None else next(again) for found in slices]
+    out: list[Entry] = []
+    for follow, found in zip(followed, slices, strict=True):
+        if found is None:
+            continue
+        out += [
+            e for e in found.entries if page.contains(e.post_id) and (follow.show_reposts or e.reblog_of_id is None)
+        ]
+    return out
+
+
+async def home_entries(res: Resources, account_id: int, page: Page) -> list[Entry]:
+    """One page of the home timeline's entries, newest first: the account's own timeline merged with its
+    followed high-follower accounts' posts, by id. A missing timeline is rebuilt during this call."""
+    found = await _read_home(res, account_id, page)
+    if found is None:
+        built = await rebuild_home(res, account_id)
+        found = await _read_home(res, account_id, page)
+        if found is None:  # gone again at once (evicted): answer from what was just built
+            found = Slice([e for e in built.entries if page.contains(e.post_id)], built.followed, False)
+    candidates = found.entries + await _followed_entries(res, found.followed, page)
+    unique = {e.post_id: e for e in reversed(candidates)}  # the home timeline's copy wins
+    ordered = sorted(unique.values(), key=lambda e: e.post_id, reverse=not page.ascending)[: page.limit]
+    return page.arrange(ordered)
+
+
+async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[list[bytes], list[int]]:
+    """One page of the home timeline as Status entities (JSON), and the page's cursors (post ids, newest
+    first). Entries whose post is gone or no longer visible are dropped from the page and the timeline.
+    503 while Valkey is unreachable (the timelines live there; nothing is lost, it is rebuilt after)."""
+    try:
+        entries = await home_entries(res, account_id, page)
+    except VALKEY_DOWN:
+        raise ApiError(503, "Home timelines are unavailable for a moment", headers={"Retry-After": "5"}) from None
+    found = await cached_post_json(res, [e.post_id for e in entries], account_id)
+    if len(found) < len(entries):
+        shown = {post_id for post_id, _ in found}
+        stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id not in shown]
+        with contextlib.suppress(*VALKEY_DOWN):
+            await timeline_cache.remove(res.redis, stale)
+    return [entity for _, entity in found], [e.post_id for e in entries]
+
+
+async def missed_home_posts(res: Resources, account_id: int, since_id: int, *, limit: int) -> tuple[list[Entity], bool]:
+    """For resuming a stream: the home timeline's posts newer than `since_id`, oldest first (at most
+    `limit`), and whether more than `limit` were missed."""
+    entries = await home_entries(res, account_id, Page(limit=limit + 1, min_id=since_id))
+    more = len(entries) > limit
+    kept = entries[-limit:] if more else entries  # newest first: the oldest `limit` are at the end
+    entities = await cached_post_entities(res, [e.post_id for e in reversed(kept)], account_id)
+    return entities, more
+
+
+@dataclass(frozen=True)
+class Built:
+    entries: list[Entry]  # newest first
+    followed: list[Followed]
+
+
+async def rebuild_home(res: Resources, account_id: int) -> Built:
+    """Build a missing home timeline from PostgreSQL: one bounded query for the newest posts of the
+    followed accounts, one for the followed high-follower accounts. Posts fanned out meanwhile are kept."""
+    settings = res.settings
+    key = home_key(account_id)
+    if await timeline_cache.begin_build(res.redis, key):
+        return Built([], [])
+    rows, followed_rows = await asyncio.gather(
+        timeline_store.home_rows(
+            res.db,
+            account_id,
+            limit=settings.timeline_size,
+            max_followers=settings.fanout_max_followers,
+            cutoff_id=_high_follower_cutoff(res),
+        ),
+        timeline_store.followed_high_follower(res.db, account_id, settings.fanout_max_followers),
+    )
+    entries = [_entry(row) for row in rows]
+    followed = [Followed(row["id"], row["show_reposts"]) for row in followed_rows]
+    await timeline_cache.finish_build(
+        res.redis, key, entries[::-1], followed, cap=settings.timeline_size, ttl=_ttl_seconds(res)
+    )
+    return Built(entries, followed)
+
+
+async def build_author_timelines(res: Resources, author_ids: Sequence[int]) -> None:
+    """Build missing author timelines (a high-follower account's posts, merged into followers' homes)."""
+    keys = [author_key(a) for a in author_ids]
+    already = await timeline_cache.begin_builds(res.redis, keys)
+    wanted = [a for a, built in zip(author_ids, already, strict=True) if not built]
+    if not wanted:
+        return
+    rows = await timeline_store.author_rows(res.db, wanted, res.settings.timeline_size)
+    by_author: dict[int, list[Entry]] = {a: [] for a in wanted}
+    for row in rows:
+        by_author[row["account_id"]].append(_entry(row))
+    await timeline_cache.finish_builds(
+        res.redis,
+        [(author_key(a), entries[::-1]) for a, entries in by_author.items()],
+        cap=res.settings.timeline_size,
+        ttl=_ttl_seconds(res),
+    )
+
+
+# the home timeline: fan-out ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostDelivery:
+    """A post written into home timelines: `recipients` are the accounts whose cached home timeline holds
+    it now (inserted by this call or an earlier attempt), the audience of its live `update` event."""
+
+    post_id: int
+    author_id: int
+    reblog_of_id: int | None
+    recipients: list[int]
+
+
+def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, replies: Mapping[int, str]) -> str:
+    """Comma-separated follower ids whose home timeline the post goes to (besides the author's)."""
+    if post.visibility == "direct":
+        return ""
+    if post.reply_to_other:
+        return replies.get(post.id, "")
+    if post.high_follower or followers is None:
+        return ""  # merged in at read time from the author timeline
+    return followers.reposts if post.reblog_of_id is not None else followers.everyone
+
+
+async def fan_out_posts(res: Resources, post_ids: Sequence[int]) -> list[PostDelivery]:
+    """Write new posts into the cached home timelines of their audience, in a few round trips per batch.
+
+    Idempotent: a post already written (or deleted since) changes nothing. Followers of high-follower
+    accounts get only the accounts' replies to people they follow; the rest is merged in at read time.
+    """
+    settings = res.settings
+    posts = await timeline_store.fan_out_posts(res.db, post_ids, settings.fanout_max_followers)
+    if not posts:
+        return []
+    plain_authors = {p.account_id for p in posts if not p.high_follower and not p.reply_to_other}
+    replies = [p for p in posts if p.reply_to_other and p.visibility != "direct"]
+    followers, from_author, from_target = await asyncio.gather(
+        timeline_store.follower_lists(res.db, plain_authors),
+        timeline_store.reply_audiences(res.db, [p for p in replies if not p.high_follower], from_target=False),
+        timeline_store.reply_audiences(res.db, [p for p in replies if p.high_follower], from_target=True),
+    )
+    audiences = {**from_author, **from_target}
+    await _update_promotions(res, posts)
+    deliveries: list[Delivery] = []
+    for post in posts:
+        if post.visibility == "direct":
+            continue
+        keys = [home_key(post.account_id)]
+        follower_keys = _keys(timeline_cache.HOME_PREFIX, _audience(post, followers.get(post.account_id), audiences))
+        if follower_keys:
+            keys.append(follower_keys)
+        if not post.reply_to_other:
+            keys.append(author_key(post.account_id))
+        deliveries.append(Delivery(Entry(post.id, post.account_id, post.reblog_of_id), ",".join(keys)))
+    delivered = await timeline_cache.fan_out(res.redis, deliveries, settings.timeline_size)
+    prefix = timeline_cache.HOME_PREFIX
+    return [
+        PostDelivery(
+            d.entry.post_id,
+            d.entry.author_id,
+            d.entry.reblog_of_id,
+            [int(key[len(prefix) :]) for key in keys if key.startswith(prefix)],
+        )
+        for d, keys in zip(deliveries, delivered, strict=True)
+    ]
+
+
+async def _update_promotions(res: Resources, posts: Sequence[FanOutPost]) -> None:
+    """Authors who crossed the fan-out threshold: their followers' cached timelines learn to merge them
+    (once; marked in Valkey). Authors back under it are fanned out again, and the mark is cleared so a
+    later crossing teaches followers who came meanwhile."""
+    high = {p.account_id for p in posts if p.high_follower}
+    low = {p.account_id for p in posts if not p.high_follower}
+    known = await timeline_cache.promoted(res.redis, sorted(high | low))
+    for author in sorted(high - known):
+        await promote(res, author)
+        await timeline_cache.mark_promoted(res.redis, author, True)
+    for author in sorted(low & known):
+        await timeline_cache.mark_promoted(res.redis, author, False)
+
+
+async def promote(res: Resources, author_id: int) -> None:
+    """Record a high-follower author in every cached home timeline of its followers, a page at a time."""
+    after = 0
+    while True:
+        page = await timeline_store.follower_page(res.db, author_id, after, _PROMOTION_PAGE)
+        if not page:
+            return
+        for show_reposts in (True, False):
+            keys = ",".join(home_key(r["account_id"]) for r in page if r["show_reposts"] is show_reposts)
+            if keys:
+                await timeline_cache.add_followed(res.redis, Followed(author_id, show_reposts), keys)
+        after = page[-1]["id"]
+
+
+async def remove_posts(res: Resources, deleted: Sequence[Mapping[str, Any]]) -> None:
+    """Take deleted posts (`post.deleted` payloads) out of the timelines they reached: the author's, the
+    author timeline, and the followers'. What a stale copy elsewhere shows is filtered when read."""
+    if not deleted:
+        return
+    authors = {int(p["account_id"]) for p in deleted}
+    high = await timeline_store.high_follower_accounts(res.db, authors, res.settings.fanout_max_followers)
+    followers = await timeline_store.follower_lists(res.db, authors - high)
+    removals = []
+    for payload in deleted:
+        author = int(payload["account_id"])
+        original = payload.get("reblog_of_id")
+        entry = Entry(int(payload["id"]), author, int(original) if original is not None else None)
+        keys = [home_key(author), author_key(author)]
+        lists = followers.get(author)
+        if lists is not None:
+            keys.append(_keys(timeline_cache.HOME_PREFIX, lists.everyone))
+        removals.append(Delivery(entry, ",".join(keys)))
+    await timeline_cache.remove(res.redis, removals)
+
+
+async def apply_follows(res: Resources, pairs: Iterable[tuple[int, int]]) -> None:
+    """Bring cached home timelines in line with follows as they are now (whatever order the events came
+    in): a follow backfills the followed account's recent posts (or records a high-follower account to
+    merge), an unfollow removes its posts."""
+    settings = res.settings
+    states = await timeline_store.follow_states(res.db, sorted(set(pairs)), settings.fanout_max_followers)
+    cached = await timeline_cache.exists(res.redis, [home_key(s.account_id) for s in states])
+    for state, is_cached in zip(states, cached, strict=True):
+        if not is_cached:
+            continue  # rebuilt from PostgreSQL on the next read
+        key = home_key(state.account_id)
+        if not state.following:
+            await timeline_cache.unmerge(res.redis, key, state.target_id)
+        elif state.target_high_follower:
+            await timeline_cache.add_followed(res.redis, Followed(state.target_id, state.show_reposts), key)
+        else:
+            rows = await timeline_store.backfill_rows(
+                res.db,
+                state.account_id,
+                state.target_id,
+                limit=settings.timeline_size,
+                max_followers=settings.fanout_max_followers,
+                cutoff_id=_high_follower_cutoff(res),
+            )
+            entries = [_entry(row) for row in reversed(rows)]
+            await timeline_cache.merge(res.redis, key, entries, settings.timeline_size)
+
+
+# public and hashtag timelines --------------------------------------------------------------------------
+
+MAX_EXTRA_TAGS = 4  # any[], all[] and none[] each, as Mastodon
+
+
+async def public_timeline(
+    res: Resources, viewer_id: int | None, page: Page, *, remote: bool, only_media: bool
+) -> tuple[list[bytes], list[int]]:
+    """Public posts, newest first (local and federated are the same here: every post is local)."""
+    if remote:
+        return [], []
+    ids = await timeline_store.public_post_ids(res.db, page, only_media=only_media)
+    return [entity for _, entity in await cached_post_json(res, ids, viewer_id)], ids
+
+
+def tag_name(raw: str) -> str:
+    """A hashtag as stored: without `#`, NFKC, lower case."""
+    return normalize_tag(clean_text(raw).lstrip("#"))
+
+
+async def tag_timeline(
+    res: Resources,
+    viewer_id: int | None,
+    page: Page,
+    tag: str,
+    *,
+    any_tags: Sequence[str] = (),
+    all_tags: Sequence[str] = (),
+    no_tags: Sequence[str] = (),
+    remote: bool = False,
+    only_media: bool = False,
+) -> tuple[list[bytes], list[int]]:
+    """Public posts with the hashtag (or any of `any_tags`), all of `all_tags` and none of `no_tags`."""
+    wanted = [t for t in dict.fromkeys(tag_name(t) for t in (tag, *any_tags)) if t]
+    if remote or not wanted:
+        return [], []
+    ids = await timeline_store.tag_post_ids(
+        res.db,
+        page,
+        wanted,
+        all_tags=[t for t in (tag_name(t) for t in all_tags) if t],
+        no_tags=[t for t in (tag_name(t) for t in no_tags) if t],
+        only_media=only_media,
+    )
+    return [entity for _, entity in await cached_post_json(res, ids, viewer_id)], ids
+
+
+# for tests and tools ----------------------------------------------------------------------------------
+
+
+async def cached_entries(res: Resources, account_id: int) -> list[Entry] | None:
+    """Every entry of an account's cached home timeline, newest first; None when it is not cached."""
+    found = await timeline_cache.read(
+        res.redis, home_key(account_id), Range("(0", "+inf", 1_000_000, True), ttl=_ttl_seconds(res)
+    )
+    return None if found is None else found.entries

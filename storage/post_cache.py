@@ -1,0 +1,158 @@
+"""The post cache in Valkey: viewer-independent pieces of Status entities, and Account entities.
+
+- `pc:{post_id}`: one post's piece, three lines (JSON never holds a raw newline):
+  1. `ref,ref;account,account`: the posts and accounts a full rendering also shows (read by HYDRATE);
+  2. a small JSON header: author, reposted and quoted ids, visibility rows, reactions, quote approval;
+  3. the entity's viewer-independent fields as a JSON object, used as bytes (never decoded on a read).
+  Counters are kept current by the `post_cache` worker, which rewrites cached pieces when they change.
+- `ac:{account_id}`: an Account entity (JSON), rewritten when the account or its counters change.
+
+Pieces live `PIECE_TTL_SECONDS`: media URLs in them may be signed for a limited time, and anything a
+worker failed to rewrite is at most this stale. Everything here can be lost at any moment (FLUSHALL, a
+restart): the reader falls back to PostgreSQL and fills the cache again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from storage.timeline_cache import Script, exists
+
+PIECE_TTL_SECONDS = 600
+ACCOUNT_TTL_SECONDS = 600
+PIECE_PREFIX = "pc:"
+ACCOUNT_PREFIX = "ac:"
+
+
+def piece_key(post_id: int) -> str:
+    return f"{PIECE_PREFIX}{post_id}"
+
+
+def account_key(account_id: int) -> str:
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
+def encode_piece(refs: Sequence[int], accounts: Sequence[int], header: bytes, body: bytes) -> bytes:
+    deps = ",".join(map(str, refs)) + ";" + ",".join(map(str, accounts))
+    return deps.encode() + b"\n" + header + b"\n" + body
+
+
+@dataclass(frozen=True)
+class StoredPiece:
+    refs: list[int]
+    accounts: list[int]
+    header: bytes
+    body: bytes
+
+
+def decode_piece(value: bytes) -> StoredPiece:
+    deps, header, body = value.split(b"\n", 2)
+    refs, _, accounts = deps.partition(b";")
+    return StoredPiece(
+        [int(i) for i in refs.split(b",") if i], [int(i) for i in accounts.split(b",") if i], header, body
+    )
+
+
+# ARGV: post ids. For each its piece; then, once each, the pieces of the posts they show and the accounts
+# they show: {pieces, {id, piece, ...}, {id, account, ...}} (missing ones as empty strings). One round trip
+# whatever the page holds. Key names are built here from ids (see storage/timeline_cache.py on clusters).
+_HYDRATE = f"""
+local pieces, refs, accounts = {{}}, {{}}, {{}}
+local seen, wanted, accts = {{}}, {{}}, {{}}
+for i, id in ipairs(ARGV) do
+  seen[id] = true
+  local v = redis.call('GET', '{PIECE_PREFIX}' .. id)
+  pieces[i] = v
+  if v then
+    local head = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
+    local semi = string.find(head, ';', 1, true)
+    for r in string.gmatch(string.sub(head, 1, semi - 1), '%d+') do wanted[#wanted + 1] = r end
+    for a in string.gmatch(string.sub(head, semi + 1), '%d+') do accts[a] = true end
+  end
+end
+for _, id in ipairs(wanted) do
+  if not seen[id] then
+    seen[id] = true
+    refs[#refs + 1] = id
+    refs[#refs + 1] = redis.call('GET', '{PIECE_PREFIX}' .. id) or ''
+  end
+end
+for id in pairs(accts) do
+  accounts[#accounts + 1] = id
+  accounts[#accounts + 1] = redis.call('GET', '{ACCOUNT_PREFIX}' .. id) or ''
+end
+return {{pieces, refs, accounts}}
+"""
+HYDRATE = Script(_HYDRATE)
+
+
+@dataclass(frozen=True)
+class Hydrated:
+    """Stored pieces by post id (the requested ones and those they show), account entities by id."""
+
+    pieces: dict[int, bytes]
+    accounts: dict[int, bytes]
+
+
+async def hydrate(redis: Redis, post_ids: Sequence[int]) -> Hydrated:
+    """The pieces of `post_ids`, of the posts they show and of the accounts shown, in one round trip."""
+    if not post_ids:
+        return Hydrated({}, {})
+    found, refs, accounts = await HYDRATE.run(redis, (), post_ids)
+    pieces = {post_id: value for post_id, value in zip(post_ids, found, strict=True) if value}
+    pieces.update((int(refs[i]), refs[i + 1]) for i in range(0, len(refs), 2) if refs[i + 1])
+    return Hydrated(pieces, {int(accounts[i]): accounts[i + 1] for i in range(0, len(accounts), 2) if accounts[i + 1]})
+
+
+async def put(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
+    """Store pieces and account entities (in one round trip)."""
+    if not pieces and not accounts:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for post_id, piece in pieces.items():
+        pipe.set(piece_key(post_id), piece, ex=PIECE_TTL_SECONDS)
+    for account_id, account in accounts.items():
+        pipe.set(account_key(account_id), account, ex=ACCOUNT_TTL_SECONDS)
+    await pipe.execute()
+
+
+async def replace(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
+    """Rewrite entries that are cached, leaving absent ones absent and TTLs as they are."""
+    if not pieces and not accounts:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for post_id, piece in pieces.items():
+        pipe.set(piece_key(post_id), piece, xx=True, keepttl=True)
+    for account_id, account in accounts.items():
+        pipe.set(account_key(account_id), account, xx=True, keepttl=True)
+    await pipe.execute()
+
+
+async def cached_posts(redis: Redis, post_ids: Sequence[int]) -> list[int]:
+    """Which of `post_ids` have a cached piece."""
+    return await _cached(redis, post_ids, piece_key)
+
+
+async def cached_accounts(redis: Redis, account_ids: Sequence[int]) -> list[int]:
+    """Which of `account_ids` have a cached entity."""
+    return await _cached(redis, account_ids, account_key)
+
+
+async def _cached(redis: Redis, ids: Sequence[int], key: Callable[[int], str]) -> list[int]:
+    found = await exists(redis, [key(i) for i in ids])
+    return [i for i, present in zip(ids, found, strict=True) if present]
+
+
+async def forget_posts(redis: Redis, post_ids: Iterable[int]) -> None:
+    keys = [piece_key(i) for i in set(post_ids)]
+    if keys:
+        await redis.delete(*keys)
+
+
+async def forget_accounts(redis: Redis, account_ids: Iterable[int]) -> None:
+    keys = [account_key(i) for i in set(account_ids)]
+    if keys:
+        await redis.delete(*keys)

@@ -1,0 +1,220 @@
+"""The fan-out worker: batched delivery inside Valkey, idempotence, and a real worker process killed with
+SIGKILL in the middle of a batch that, restarted, loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO_ROOT, UserFactory
+
+from app.resources import Resources
+from domain import timelines
+from domain.posts import PostDraft, create_post
+from domain.subscriptions import TIMELINE_QUEUE
+from storage import jobs as job_store
+from storage import timeline_cache
+from storage.timeline_cache import home_key
+from workers import timeline as timeline_worker
+
+
+async def add_followers(res: Resources, author_id: int, count: int, prefix: str = "f") -> list[int]:
+    """`count` accounts following `author_id`, written in two statements (the benches do the same)."""
+    ids = [res.ids.next_id() for _ in range(count)]
+    await res.db.execute(
+        """
+        INSERT INTO accounts (id, username, email, password_hash)
+        SELECT id, $2 || n, $2 || n || '@example.test', '!' FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, n)
+        """,
+        ids,
+        prefix,
+    )
+    await res.db.execute(
+        """
+        INSERT INTO follows (id, account_id, target_account_id)
+        SELECT follow_id, id, $3 FROM unnest($1::bigint[], $2::bigint[]) AS t(id, follow_id)
+        """,
+        ids,
+        [res.ids.next_id() for _ in ids],
+        author_id,
+    )
+    await res.db.execute("UPDATE accounts SET followers_count = followers_count + $2 WHERE id = $1", author_id, count)
+    return ids
+
+
+async def cache_timelines(res: Resources, account_ids: list[int]) -> None:
+    """Give accounts a cached (empty) home timeline, as if each had read it recently."""
+    for start in range(0, len(account_ids), 1000):
+        keys = [home_key(a) for a in account_ids[start : start + 1000]]
+        await timeline_cache.begin_builds(res.redis, keys)
+        await timeline_cache.finish_builds(
+            res.redis, [(key, []) for key in keys], cap=res.settings.timeline_size, ttl=3600
+        )
+
+
+async def timeline_members(res: Resources, account_ids: list[int]) -> list[list[bytes]]:
+    pipe = res.redis.pipeline(transaction=False)
+    for account in account_ids:
+        pipe.zrange(home_key(account), 0, -1)
+    return list(await pipe.execute())
+
+
+async def timeline_jobs(res: Resources) -> list[job_store.Job]:
+    rows = await res.db.fetch(
+        "SELECT id, queue, kind, payload, attempts FROM jobs WHERE queue = $1 ORDER BY id", TIMELINE_QUEUE
+    )
+    return [job_store.Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows]
+
+
+async def dump(res: Resources, account_ids: list[int]) -> list[Any]:
+    return [await res.redis.zrange(home_key(a), 0, -1, withscores=True) for a in account_ids]
+
+
+async def test_fan_out_returns_the_recipients_it_wrote(make_user: UserFactory, res: Resources) -> None:
+    author = await make_user("author")
+    followers = await add_followers(res, author.account_id, 30)
+    await cache_timelines(res, [author.account_id, *followers[:10]])
+    post_id = await create_post(res, author.account_id, PostDraft(text="hello"))
+    [delivery] = await timelines.fan_out_posts(res, [post_id])
+    assert sorted(delivery.recipients) == sorted([author.account_id, *followers[:10]])
+    assert (delivery.post_id, delivery.author_id, delivery.reblog_of_id) == (post_id, author.account_id, None)
+    # Delivered again (a retry): the same recipients, since the post is in their timelines.
+    [again] = await timelines.fan_out_posts(res, [post_id])
+    assert sorted(again.recipients) == sorted(delivery.recipients)
+    assert all(await timeline_cache.exists(res.redis, [home_key(a) for a in followers[:10]]))
+    assert not any(await timeline_cache.exists(res.redis, [home_key(a) for a in followers[10:]]))
+
+
+async def test_a_batch_is_one_valkey_round_trip_whatever_the_followers(
+    make_user: UserFactory, res: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authors = [await make_user(f"author{i}") for i in range(5)]
+    everyone: list[int] = []
+    for i, author in enumerate(authors):
+        everyone += await add_followers(res, author.account_id, 400, prefix=f"f{i}_")
+    await cache_timelines(res, everyone)
+    post_ids = [await create_post(res, a.account_id, PostDraft(text=f"post {n}")) for a in authors for n in range(4)]
+    round_trips: list[int] = []
+    real = timeline_cache._pipeline
+
+    async def counted(redis: Any, calls: Any) -> list[Any]:
+        round_trips.append(len(calls))
+        return await real(redis, calls)
+
+    monkeypatch.setattr(timeline_cache, "_pipeline", counted)
+    deliveries = await timelines.fan_out_posts(res, post_ids)
+    assert len(round_trips) == 1  # 20 posts, 8,000 timeline inserts: one pipelined round of scripts
+    assert round_trips[0] <= 8_000 // timeline_cache.KEYS_PER_CALL + 20
+    assert sum(len(d.recipients) for d in deliveries) == 20 * 400
+    members = await timeline_members(res, everyone)
+    assert all(len(m) == 4 + 2 for m in members)
+
+
+async def test_applying_the_same_events_twice_changes_nothing(make_user: UserFactory, res: Resources) -> None:
+    author, other, reader = await make_user("author"), await make_user("other"), await make_user("reader")
+    followers = await add_followers(res, author.account_id, 20)
+    await cache_timelines(res, [*followers, reader.account_id])
+    await create_post(res, author.account_id, PostDraft(text="one"))
+    doomed = await create_post(res, author.account_id, PostDraft(text="two"))
+    await create_post(res, other.account_id, PostDraft(text="other's"))
+    from domain.follows import follow
+    from domain.posts import delete_post
+    from domain.reposts import repost
+
+    await follow(res, reader.account_id, author.account_id)
+    await follow(res, reader.account_id, other.account_id)
+    await repost(res, author.account_id, doomed)
+    await delete_post(res, author.account_id, doomed)
+    jobs = await timeline_jobs(res)
+    assert {job.kind for job in jobs} == {"post.created", "post.deleted", "follow.created"}
+    await timeline_worker.run_timeline_jobs(res, jobs)
+    once = await dump(res, [*followers, reader.account_id])
+    await timeline_worker.run_timeline_jobs(res, jobs)
+    await timeline_worker.run_timeline_jobs(res, list(reversed(jobs)))
+    assert await dump(res, [*followers, reader.account_id]) == once
+    assert len(once[0]) == 1 + 2  # "one" (the deleted post and its repost went), plus the meta members
+    assert len(once[-1]) == 2 + 2  # the reader: "one" by author and "other's", backfilled on follow
+
+
+# SIGKILL in the middle of a batch ------------------------------------------------------------------
+
+FOLLOWERS = 4_000
+POSTS = 100
+
+
+def spawn_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        env={**os.environ, **env, "CHIRP_JOB_LEASE_SECONDS": "2", "CHIRP_NODE_ID": "77"},
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+async def delivered(res: Resources, sample: list[int]) -> int:
+    """Entries delivered so far to a sample of timelines (meta members not counted)."""
+    pipe = res.redis.pipeline(transaction=False)
+    for account in sample:
+        pipe.zcard(home_key(account))
+    return sum(max(n - 2, 0) for n in await pipe.execute())
+
+
+async def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
+    make_user: UserFactory, res: Resources, stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    author = await make_user("author")
+    followers = await add_followers(res, author.account_id, FOLLOWERS)
+    await cache_timelines(res, followers)
+    post_ids = [await create_post(res, author.account_id, PostDraft(text=f"post {i}")) for i in range(POSTS)]
+    sample = followers[:: FOLLOWERS // 200]
+    full = len(sample) * POSTS
+    log_path = tmp_path / "worker.log"
+
+    worker = spawn_worker(stack_env, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        progress = 0
+        while time.monotonic() < deadline and not 0 < progress < full // 2:
+            await asyncio.sleep(0.01)
+            progress = await delivered(res, sample)
+        assert 0 < progress < full, f"did not catch the fan-out in progress ({progress}/{full}): {log_path.read_text()}"
+        os.kill(worker.pid, signal.SIGKILL)
+        assert worker.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    # The batch was cut short: its jobs are still there, leased, and the timelines are partly written.
+    assert len(await timeline_jobs(res)) == POSTS
+    partial = await delivered(res, sample)
+    assert partial < full
+
+    worker = spawn_worker(stack_env, log_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not await timeline_jobs(res):
+                break
+            await asyncio.sleep(0.2)
+        assert not await timeline_jobs(res), log_path.read_text()[-3000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert await res.db.fetchval("SELECT count(*) FROM dead_jobs WHERE queue = $1", TIMELINE_QUEUE) == 0
+
+    expected = {timeline_cache.Entry(p, author.account_id, None).member() for p in post_ids}
+    members = await timeline_members(res, followers)
+    meta = {timeline_cache.BUILT, timeline_cache.FOLLOWED_TAG}
+    for account, got in zip(followers, members, strict=True):
+        assert len(got) == POSTS + 2, f"timeline of {account} holds {len(got) - 2} entries"
+        assert set(got) - meta == expected

@@ -1,0 +1,100 @@
+"""The `timeline` queue (fan-out into home timelines) and the `post_cache` queue (keeping cached posts and
+accounts current). Both take whole batches: a batch of a few hundred new posts is a few PostgreSQL queries
+and one pipelined round of Valkey scripts, however many followers they reach."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.resources import Resources
+from domain import cached_posts, streaming, timelines
+from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE
+from storage.jobs import Job
+from workers.runner import Queue, Unavailable
+
+
+def _valkey_guard(
+    handler: Callable[[Resources, list[Job]], Awaitable[None]],
+) -> Callable[[Resources, list[Job]], Awaitable[None]]:
+    """A Valkey outage puts the batch back without spending attempts (timelines wait; nothing is lost)."""
+
+    async def guarded(res: Resources, jobs: list[Job]) -> None:
+        try:
+            await handler(res, jobs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
+
+    return guarded
+
+
+async def run_timeline_jobs(res: Resources, jobs: list[Job]) -> None:
+    await handle_timeline_jobs(res, jobs)
+
+
+async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timelines.PostDelivery]:
+    """New posts, deleted posts and follow changes of one batch; returns the posts' deliveries.
+
+    Creations go first and deletions after, so a post created and deleted within the batch ends up
+    nowhere; fan-out skips posts already deleted, and follows are applied as they stand now, so retries
+    and reordering change nothing."""
+    created = [int(job.payload["id"]) for job in jobs if job.kind == "post.created"]
+    deleted = [job.payload for job in jobs if job.kind == "post.deleted"]
+    follows = {
+        (int(job.payload["account_id"]), int(job.payload["target_account_id"]))
+        for job in jobs
+        if job.kind in ("follow.created", "follow.deleted")
+    }
+
+    deliveries = await timelines.fan_out_posts(res, created)
+    # Publish to connected recipients here: each delivery's `recipients` now hold the post in their
+    # cached home timeline, so a live home `update` for them goes out after this point (never before).
+    await streaming.publish_home_updates(res, [(d.post_id, d.recipients) for d in deliveries])
+
+    await timelines.remove_posts(res, deleted)
+    await timelines.apply_follows(res, follows)
+    # Account entities show post and follow counters: rewrite the cached ones of everyone involved.
+    await cached_posts.refresh_accounts(
+        res,
+        {
+            *(d.author_id for d in deliveries),
+            *(int(p["account_id"]) for p in deleted),
+            *(account for pair in follows for account in pair),
+        },
+    )
+    return deliveries
+
+
+async def run_post_cache_jobs(res: Resources, jobs: list[Job]) -> None:
+    """Counter changes and edits rewrite cached posts; deletions drop them (and the quotes showing them);
+    profile changes rewrite cached accounts. Coalesced per batch: a post liked ten times is rendered once."""
+    changed: set[int] = set()
+    deleted: set[int] = set()
+    accounts: set[int] = set()
+    for job in jobs:
+        payload: dict[str, Any] = job.payload
+        if job.kind in ("post.updated", "post.edited"):
+            changed.add(int(payload["id"]))
+        elif job.kind in ("reaction.created", "reaction.deleted"):
+            changed.add(int(payload["post_id"]))
+        elif job.kind == "post.deleted":
+            deleted.add(int(payload["id"]))
+        elif job.kind == "account.updated":
+            accounts.add(int(payload["account_id"]))
+    await cached_posts.forget_deleted_posts(res, deleted)
+    await cached_posts.refresh_posts(res, changed - deleted)
+    await cached_posts.refresh_accounts(res, accounts)
+
+
+def queues() -> list[Queue]:
+    return [
+        # Large batches: the per-batch cost (claim, a few queries, one Valkey round) is paid once for
+        # hundreds of posts. Under a steady trickle, lingering 50 ms after a short batch gathers the next
+        # one (a post per batch would spend more on the batch than on its followers). Two loops overlap
+        # one batch's PostgreSQL waits with another's Valkey work.
+        Queue(TIMELINE_QUEUE, _valkey_guard(run_timeline_jobs), batch_size=500, concurrency=2, linger=0.05),
+        Queue(POST_CACHE_QUEUE, _valkey_guard(run_post_cache_jobs), batch_size=200),
+    ]
