@@ -1,0 +1,332 @@
+"""Mastodon's streaming API: one websocket multiplexing streams, and server-sent events per stream.
+
+GET /api/v1/streaming (websocket): auth by `Authorization: Bearer`, `access_token` or
+`Sec-WebSocket-Protocol`; `?stream=...&tag=...` on connect, then `{"type": "subscribe"|"unsubscribe",
+"stream": ..., "tag": ...}`. A failed authentication closes the socket with 4401 (no valid token) or 4403
+(not allowed: scope, or an application token on a user stream); a bad stream on connect with 4400.
+GET /api/v1/streaming/<stream> (SSE): the same streams over HTTP, `:thump` every heartbeat.
+`last_event_id` (or `since_id`, or SSE's `Last-Event-ID`) resumes a user stream without gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+from aiohttp.http import HttpVersion11
+from redis.exceptions import RedisError
+
+from app.auth import Viewer, authenticate, bearer_token
+from app.errors import ApiError
+from app.ids import id_at
+from app.keys import SETTINGS
+from app.openapi import errors, operation, path, query
+from domain.streaming import warm_home
+from realtime.connection import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    Cursor,
+    Limits,
+    SSEConnection,
+    WebSocketConnection,
+    close_websocket,
+)
+from realtime.hub import Hub
+from realtime.server import HUB
+from realtime.streams import USER, Stream, StreamError, parse_stream
+
+log = logging.getLogger("chirp.streaming")
+routes = web.RouteTableDef()
+
+COMMAND_MAX_BYTES = 4096
+CLOSE_CODES = {400: CLOSE_BAD_REQUEST, 401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",  # proxies must pass events on at once
+}
+
+# SSE path (after /api/v1/streaming) → stream name; `only_media=true` turns public ones into :media.
+SSE_STREAMS = {
+    "user": "user",
+    "user/notification": "user:notification",
+    "public": "public",
+    "public/local": "public:local",
+    "public/remote": "public:remote",
+    "hashtag": "hashtag",
+    "hashtag/local": "hashtag:local",
+}
+
+
+# who may have which stream ---------------------------------------------------------------------------
+
+
+def check_access(viewer: Viewer | None, stream: Stream) -> None:
+    if stream.is_user:
+        if viewer is None:
+            raise StreamError(401, "Missing access token")
+        if viewer.account_id is None:
+            raise StreamError(403, "This stream requires an authenticated user")
+    if viewer is not None and not viewer.has_scope(stream.scope):
+        raise StreamError(403, "This action is outside the authorized scopes")
+
+
+def resume_cursor(request: web.Request) -> Cursor | None:
+    """The position a reconnecting client gives: Last-Event-ID, last_event_id or since_id (None: live only)."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or request.query.get("since_id")
+    if raw is None or raw == "":
+        return None
+    cursor = Cursor.parse(raw)
+    if cursor is None:
+        raise StreamError(400, "last_event_id is not an event id of this server")
+    return cursor
+
+
+def now_cursor() -> Cursor:
+    now = id_at(datetime.now(UTC))
+    return Cursor(now, now)
+
+
+def limits(request: web.Request) -> Limits:
+    settings = request.app[SETTINGS]
+    return Limits(settings.stream_send_buffer_bytes, settings.stream_full_seconds)
+
+
+async def attach(hub: Hub, conn: Connection, stream: Stream, *, resume: bool) -> None:
+    """Add a stream to the connection; for a resumed user stream, replay what was missed first."""
+    replay = resume and stream.is_user
+    if replay:
+        conn.hold()
+    await hub.subscribe(conn, stream)
+    if replay and hub.catch_up is not None:
+        async with hub.setup_limit:
+            await hub.catch_up(conn)  # reads the home timeline, building it if it was not cached
+    elif replay:
+        conn.release(set())
+    elif stream.name == USER and conn.account_id is not None:
+        try:
+            async with hub.setup_limit:
+                await warm_home(hub.res, conn.account_id)
+        except (RedisError, OSError) as exc:
+            log.warning("home timeline not warmed for a new stream: %s", exc)
+
+
+# websocket -----------------------------------------------------------------------------------------
+
+
+def _ws_token(request: web.Request) -> tuple[str | None, str | None]:
+    """The token, and the Sec-WebSocket-Protocol value to echo when the token came that way (browsers)."""
+    token = bearer_token(request)
+    if token:
+        return token, None
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    protocol = offered.split(",")[0].strip()
+    return (protocol, protocol) if protocol else (None, None)
+
+
+@routes.get("/api/v1/streaming")
+async def streaming(request: web.Request) -> web.StreamResponse:
+    """The websocket endpoint; over plain HTTP, `?stream=` serves that stream as server-sent events."""
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return await serve_sse(request, request.query.get("stream"))
+    return await serve_websocket(request)
+
+
+async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
+    settings = request.app[SETTINGS]
+    hub = request.app[HUB]
+    token, protocol = _ws_token(request)
+    failure: tuple[int, str] | None = None
+    viewer: Viewer | None = None
+    initial: Stream | None = None
+    cursor: Cursor | None = None
+    try:
+        viewer = await authenticate(request, token)
+        if request.query.get("stream"):
+            initial = parse_stream(request.query.get("stream"), request.query.get("tag"))
+            check_access(viewer, initial)
+        cursor = resume_cursor(request)
+    except ApiError as exc:
+        failure = (CLOSE_CODES.get(exc.status, CLOSE_UNAUTHORIZED), exc.message)
+    except StreamError as exc:
+        failure = (CLOSE_CODES.get(exc.status, CLOSE_BAD_REQUEST), exc.message)
+    ws = web.WebSocketResponse(
+        heartbeat=settings.stream_heartbeat_seconds,
+        protocols=(protocol,) if protocol else (),
+        compress=False,  # frames are written pre-built; see realtime/connection.py
+        max_msg_size=COMMAND_MAX_BYTES,
+        timeout=5.0,
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if failure is not None or transport is None:
+        code, reason = failure or (CLOSE_BAD_REQUEST, "connection lost")
+        await close_websocket(ws, code, reason)
+        return ws
+    conn = WebSocketConnection(
+        ws,
+        transport,
+        viewer.account_id if viewer else None,
+        viewer.scopes if viewer else frozenset(),
+        cursor or now_cursor(),
+        limits(request),
+    )
+    conn.on_close = lambda _conn, code, reason: hub.schedule_close(close_websocket(ws, code, reason))
+    hub.add(conn)
+    try:
+        if initial is not None:
+            await attach(hub, conn, initial, resume=cursor is not None)
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await _command(hub, conn, viewer, message.data)
+    finally:
+        conn.closed = True
+        hub.remove(conn)
+    return ws
+
+
+async def _command(hub: Hub, conn: Connection, viewer: Viewer | None, text: str) -> None:
+    """`{"type": "subscribe"|"unsubscribe", "stream": ..., "tag": ...}`; errors come back as error frames."""
+    try:
+        command = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        conn.send_error("Could not parse the message as JSON", 400)
+        return
+    if not isinstance(command, dict):
+        conn.send_error("A message must be a JSON object", 400)
+        return
+    kind = command.get("type")
+    try:
+        tag = command.get("tag")
+        stream = parse_stream(_str(command.get("stream")), _str(tag))
+        if kind == "subscribe":
+            check_access(viewer, stream)
+            await hub.subscribe(conn, stream)
+        elif kind == "unsubscribe":
+            hub.unsubscribe(conn, stream)
+        else:
+            conn.send_error(f"Unknown message type: {kind}", 400)
+    except StreamError as exc:
+        conn.send_error(exc.message, exc.status)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# server-sent events --------------------------------------------------------------------------------
+
+
+def _sse_stream_name(request: web.Request, path: str) -> str | None:
+    name = SSE_STREAMS.get(path)
+    only_media = request.query.get("only_media", "").lower() in ("1", "true")
+    if name is not None and name.startswith("public") and only_media:
+        name += ":media"
+    return name
+
+
+@routes.get("/api/v1/streaming/health")
+async def health(request: web.Request) -> web.Response:
+    return web.Response(text="OK", content_type="text/plain")
+
+
+@routes.get(
+    r"/api/v1/streaming/{path:(user|user/notification|public|public/local|public/remote|hashtag|hashtag/local)}"
+)
+async def sse(request: web.Request) -> web.StreamResponse:
+    return await serve_sse(request, _sse_stream_name(request, request.match_info["path"]))
+
+
+async def serve_sse(request: web.Request, stream_name: str | None) -> web.StreamResponse:
+    hub = request.app[HUB]
+    viewer = await authenticate(request)
+    try:
+        stream = parse_stream(stream_name, request.query.get("tag"))
+        check_access(viewer, stream)
+        cursor = resume_cursor(request)
+    except StreamError as exc:
+        raise ApiError(exc.status, exc.message) from None
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    if request.version >= HttpVersion11:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(b":)\n\n")  # sends the headers now: the client knows the stream is open
+    transport = request.transport
+    if transport is None:
+        return response
+    conn = SSEConnection(
+        transport,
+        viewer.account_id if viewer else None,
+        viewer.scopes if viewer else frozenset(),
+        cursor or now_cursor(),
+        limits(request),
+        chunked=response.chunked,
+    )
+    hub.add(conn)
+    try:
+        await attach(hub, conn, stream, resume=cursor is not None)
+        await conn.done.wait()
+    finally:
+        conn.closed = True
+        hub.remove(conn)
+    return response
+
+
+# OpenAPI ---------------------------------------------------------------------------------------------
+
+_TAGS = ["streaming"]
+_STRING = {"type": "string"}
+_EVENT_STREAM = {
+    "description": "text/event-stream: `id`, `event` and `data` lines; `:thump` heartbeats",
+    "content": {"text/event-stream": {"schema": _STRING}},
+}
+_RESUME = [
+    query("last_event_id", _STRING, description="Resume a user stream after this event id (no gap, no duplicate)"),
+    query("since_id", _STRING, description="Resume from a post/notification id (as last_event_id)"),
+]
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/streaming": {
+        "get": operation(
+            "Mastodon's streaming websocket (or, without Upgrade, the `stream` as server-sent events)",
+            {
+                "101": {"description": "Switching Protocols: frames `{stream, event, payload, id}`"},
+                "200": _EVENT_STREAM,
+                **errors(400, 401, 403),
+            },
+            parameters=[
+                query("stream", _STRING, description="user, user:notification, public, public:local, hashtag, ..."),
+                query("tag", _STRING),
+                query("access_token", _STRING),
+                *_RESUME,
+            ],
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/streaming/health": {
+        "get": operation(
+            "Whether the streaming service is up",
+            {"200": {"description": "OK", "content": {"text/plain": {"schema": _STRING}}}},
+            tags=_TAGS,
+        )
+    },
+    "/api/v1/streaming/{path}": {
+        "get": operation(
+            "A stream as server-sent events: user, user/notification, public, public/local, public/remote, "
+            "hashtag, hashtag/local",
+            {"200": _EVENT_STREAM, **errors(400, 401, 403)},
+            parameters=[
+                path("path", "The stream, e.g. user or public/local"),
+                query("tag", _STRING, description="For the hashtag streams"),
+                query("only_media", {"type": "boolean"}),
+                *_RESUME,
+            ],
+            tags=_TAGS,
+        )
+    },
+}

@@ -1,0 +1,416 @@
+"""One client's streaming connection (websocket or server-sent events): its streams, its resume cursor,
+and a bounded send buffer.
+
+Frames are built as bytes and written straight to the socket's transport: one event going to a thousand
+sockets is rendered and escaped once (`Payload`), and each socket costs one small concatenation and one
+write, never a task switch. The transport's write buffer is the connection's send queue; it is bounded
+(`stream_send_buffer_bytes`): a client that stays above it for `stream_full_seconds`, or goes far past it,
+is closed (websocket code 1013) and can resume from its last event id. Nothing waits on a slow client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from realtime.streams import USER, USER_NOTIFICATION, Stream
+
+log = logging.getLogger("chirp.streaming")
+
+# Close codes. 4xxx are ours (the websocket spec leaves them to applications), mirroring HTTP statuses.
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+RECENT_KEYS = 64  # ids remembered per connection to drop an event delivered twice (at-least-once publishing)
+HARD_LIMIT_FACTOR = 4  # past this many times the buffer bound a client is closed at once
+
+
+class Payload:
+    """An event's payload (the JSON text clients get), encoded lazily once however many sockets get it."""
+
+    __slots__ = ("_escaped", "_prefixes", "_raw", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._escaped: bytes | None = None
+        self._raw: bytes | None = None
+        self._prefixes: dict[tuple[bytes, bytes], bytes] | None = None
+
+    def ws_prefix(self, label: bytes, event: bytes) -> bytes:
+        """A websocket frame's text up to its `id` value, built once per stream label and event."""
+        if self._prefixes is None:
+            self._prefixes = {}
+        prefix = self._prefixes.get((label, event))
+        if prefix is None:
+            prefix = b'{"stream":%b,"event":"%b","payload":%b,"id":"' % (label, event, self.escaped)
+            self._prefixes[(label, event)] = prefix
+        return prefix
+
+    @property
+    def escaped(self) -> bytes:
+        """As a JSON string, for the websocket frame's `payload` field."""
+        if self._escaped is None:
+            self._escaped = orjson.dumps(self.text)
+        return self._escaped
+
+    @property
+    def raw(self) -> bytes:
+        """As it is, for an SSE `data:` line."""
+        if self._raw is None:
+            self._raw = self.text.encode()
+        return self._raw
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a user's stream stands: the newest home-timeline post and notification delivered."""
+
+    home: int
+    notifications: int
+
+    def token(self) -> str:
+        return f"{self.home}_{self.notifications}"
+
+    @classmethod
+    def parse(cls, raw: str) -> Cursor | None:
+        """`HOME_NOTIFICATIONS` as sent in event ids, or one id (a since_id) standing for both."""
+        home, sep, notifications = raw.strip().partition("_")
+        parts = (home, notifications) if sep else (home, home)
+        if not all(p.isdigit() and 0 < len(p) <= 19 for p in parts):
+            return None
+        return cls(int(parts[0]), int(parts[1]))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The send buffer's bound (bytes) and how long a client may stay above it (seconds)."""
+
+    buffer_bytes: int
+    full_seconds: float
+
+
+# An event held back while a connection replays what it missed: (kind, event, id, payload).
+Held = tuple[str, bytes, int, Payload]
+
+
+class Connection:
+    """What the hub needs of a connection; the websocket and SSE kinds differ only in framing."""
+
+    __slots__ = (
+        "_full_since",
+        "_held",
+        "_recent",
+        "account_id",
+        "closed",
+        "cursor_home",
+        "cursor_notifications",
+        "limits",
+        "on_close",
+        "scopes",
+        "streams",
+        "transport",
+    )
+
+    kind = "connection"
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        account_id: int | None,
+        scopes: frozenset[str],
+        cursor: Cursor,
+        limits: Limits,
+    ) -> None:
+        self.transport: asyncio.Transport | None = transport
+        self.account_id = account_id
+        self.scopes = scopes
+        self.streams: dict[tuple[str, str | None], Stream] = {}
+        self.cursor_home = cursor.home
+        self.cursor_notifications = cursor.notifications
+        self.closed = False
+        self.limits = limits
+        self.on_close: Callable[[Connection, int, str], None] | None = None
+        self._held: list[Held] | None = None
+        self._recent: deque[int] | None = None
+        self._full_since: float | None = None
+
+    # what it is subscribed to -----------------------------------------------------------------------
+
+    @property
+    def wants_home(self) -> bool:
+        return (USER, None) in self.streams
+
+    @property
+    def wants_user_channel(self) -> bool:
+        return self.wants_home or (USER_NOTIFICATION, None) in self.streams
+
+    def cursor(self) -> Cursor:
+        return Cursor(self.cursor_home, self.cursor_notifications)
+
+    # holding events back while replaying ------------------------------------------------------------
+
+    def hold(self) -> None:
+        """From now on keep live user events aside (subscribe first, then replay, then `release`)."""
+        if self._held is None:
+            self._held = []
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+    def release(self, replayed: set[tuple[str, int]]) -> None:
+        """Send what was held back, minus what the replay already sent, and go live."""
+        held, self._held = self._held or [], None
+        for kind, event, event_id, payload in held:
+            if (kind, event_id) not in replayed:
+                self._user_event(kind, event, event_id, payload)
+
+    # events in ------------------------------------------------------------------------------------------
+
+    def home_event(self, event: bytes, post_id: int, payload: Payload) -> None:
+        """A home-timeline event (update, delete, status.update) for the `user` stream."""
+        if self.closed or not self.wants_home:
+            return
+        if self._held is not None:
+            self._held.append(("h", event, post_id, payload))
+            return
+        self._user_event("h", event, post_id, payload)
+
+    def user_event(self, event: bytes, event_id: int, payload: Payload, cursor_kind: str) -> None:
+        """An event from the user's own channel (notifications) for the user streams."""
+        if self.closed:
+            return
+        if self._held is not None:
+            self._held.append((cursor_kind, event, event_id, payload))
+            return
+        self._user_event(cursor_kind, event, event_id, payload)
+
+    def replayed_event(self, kind: str, event: bytes, event_id: int, payload: Payload) -> None:
+        """An event from the replay of what a reconnecting client missed (bypasses the hold)."""
+        if not self.closed:
+            self._user_event(kind, event, event_id, payload)
+
+    def _user_event(self, kind: str, event: bytes, event_id: int, payload: Payload) -> None:
+        if kind == "n" or event == b"update":
+            if self._seen(kind, event_id):
+                return
+            if kind == "h":
+                if event_id > self.cursor_home:
+                    self.cursor_home = event_id
+            elif event_id > self.cursor_notifications:
+                self.cursor_notifications = event_id
+        if kind == "h":
+            stream = self.streams.get((USER, None))
+            if stream is not None:
+                self.send(stream, event, payload)
+            return
+        for name in (USER, USER_NOTIFICATION):
+            stream = self.streams.get((name, None))
+            if stream is not None and (name == USER or event == b"notification"):
+                self.send(stream, event, payload)
+
+    def notice(self, event: bytes, payload: Payload) -> None:
+        """An event about the stream itself (e.g. `reload`) to each user stream; moves no cursor."""
+        for name in (USER, USER_NOTIFICATION):
+            stream = self.streams.get((name, None))
+            if stream is not None and not self.closed:
+                self.send(stream, event, payload)
+
+    def _seen(self, kind: str, event_id: int) -> bool:
+        """Whether this event was sent already (a publish repeated by a retried job), remembering it."""
+        # Plain ints, not (kind, id) tuples: ints are not tracked by the garbage collector, and 10,000
+        # streams keeping 64 tuples each made every full collection walk 640,000 more objects.
+        key = event_id << 1 | (kind == "n")
+        recent = self._recent
+        if recent is None:
+            recent = self._recent = deque(maxlen=RECENT_KEYS)
+        # Newer than everything delivered so far: new for certain (the common case, no scan).
+        elif event_id <= (self.cursor_home if kind == "h" else self.cursor_notifications) and key in recent:
+            return True
+        recent.append(key)
+        return False
+
+    def token(self) -> bytes:
+        """The resume cursor as sent in event ids: `HOME_NOTIFICATIONS`."""
+        return b"%d_%d" % (self.cursor_home, self.cursor_notifications)
+
+    def public_event(self, channel: str, event: bytes, payload: Payload, media: bool) -> None:
+        """A public or hashtag event, to each of this connection's streams that the channel feeds."""
+        if self.closed:
+            return
+        for stream in self.streams.values():
+            if stream.channel == channel and (media or not stream.media_only):
+                self.send(stream, event, payload)
+
+    # events out -----------------------------------------------------------------------------------------
+
+    def send(self, stream: Stream, event: bytes, payload: Payload) -> None:
+        raise NotImplementedError
+
+    def send_error(self, message: str, status: int) -> None:
+        """Report a failed request on the connection (Mastodon's `{"error": ..., "status": ...}` frame)."""
+
+    def heartbeat(self) -> None:
+        """Keep an idle connection visibly alive (SSE); websockets ping by themselves."""
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.lost()
+            return
+        transport.write(data)
+        self.check_buffer(transport)
+
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """Write several buffers as one (a vectored write: the shared payload is not copied per socket)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            self.lost()
+            return
+        transport.writelines(parts)
+        self.check_buffer(transport)
+
+    def check_buffer(self, transport: asyncio.Transport | None = None) -> bool:
+        """True while within bounds; closes the connection (1013) once it stays full too long."""
+        transport = transport or self.transport
+        if transport is None or self.closed:
+            return True
+        size = transport.get_write_buffer_size()
+        limit = self.limits.buffer_bytes
+        if size <= limit:
+            if self._full_since is not None:
+                self._full_since = None
+            return True
+        now = time.monotonic()
+        if self._full_since is None:
+            self._full_since = now
+        if size > limit * HARD_LIMIT_FACTOR or now - self._full_since >= self.limits.full_seconds:
+            log.info("closing a slow streaming client (%d bytes waiting)", size)
+            self.close(CLOSE_TRY_AGAIN_LATER, "too slow: reconnect with last_event_id to resume")
+            return False
+        return True
+
+    @property
+    def full(self) -> bool:
+        return self._full_since is not None
+
+    def lost(self) -> None:
+        """The peer went away."""
+        if not self.closed:
+            self.close(CLOSE_GOING_AWAY, "")
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close with `code`; the handler's loop notices and unregisters."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_close is not None:
+            self.on_close(self, code, reason)
+
+
+def _ws_header(length: int) -> bytes:
+    """The header of an unmasked, unfragmented text frame (RFC 6455 §5.2), as a server sends it."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
+
+
+def _ws_frame(data: bytes) -> bytes:
+    return _ws_header(len(data)) + data
+
+
+class WebSocketConnection(Connection):
+    """A websocket speaking Mastodon's protocol: `{"stream": [...], "event": ..., "payload": "<JSON>"}`,
+    plus `id` (the resume cursor after this event, for `last_event_id` on reconnect)."""
+
+    __slots__ = ("ws",)
+
+    kind = "websocket"
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        account_id: int | None,
+        scopes: frozenset[str],
+        cursor: Cursor,
+        limits: Limits,
+    ) -> None:
+        super().__init__(transport, account_id, scopes, cursor, limits)
+        self.ws = ws
+
+    def send(self, stream: Stream, event: bytes, payload: Payload) -> None:
+        prefix = payload.ws_prefix(stream.label, event)
+        token = self.token()
+        self.write_parts((_ws_header(len(prefix) + len(token) + 2), prefix, token, b'"}'))
+
+    def send_error(self, message: str, status: int) -> None:
+        self.write(_ws_frame(orjson.dumps({"error": message, "status": status})))
+
+
+class SSEConnection(Connection):
+    """A server-sent events stream (one stream per connection), as Mastodon.py reads it:
+    `id:`, `event:` and `data:` lines; `:thump` comment lines keep it alive."""
+
+    __slots__ = ("chunked", "done")
+
+    kind = "sse"
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        account_id: int | None,
+        scopes: frozenset[str],
+        cursor: Cursor,
+        limits: Limits,
+        *,
+        chunked: bool,
+    ) -> None:
+        super().__init__(transport, account_id, scopes, cursor, limits)
+        self.chunked = chunked
+        self.done = asyncio.Event()
+
+    def _write_event(self, text: bytes) -> None:
+        # The response is HTTP/1.1 chunked: each write is one chunk.
+        self.write(b"%x\r\n%b\r\n" % (len(text), text) if self.chunked else text)
+
+    def send(self, stream: Stream, event: bytes, payload: Payload) -> None:
+        self._write_event(b"".join((b"id: ", self.token(), b"\nevent: ", event, b"\ndata: ", payload.raw, b"\n\n")))
+
+    def send_error(self, message: str, status: int) -> None:
+        self._write_event(b"event: error\ndata: " + orjson.dumps({"error": message, "status": status}) + b"\n\n")
+
+    def heartbeat(self) -> None:
+        self._write_event(b":thump\n\n")
+
+    def close(self, code: int, reason: str) -> None:
+        super().close(code, reason)
+        if code == CLOSE_TRY_AGAIN_LATER and self.transport is not None:
+            # HTTP has no close code: drop what the slow client has not read (it resumes with Last-Event-ID)
+            # rather than wait for it to drain.
+            self.transport.abort()
+        self.done.set()
+
+
+CLOSE_HANDSHAKE_SECONDS = 5.0
+
+
+async def close_websocket(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+    """Close with `code` without waiting on a buffer the client is not reading; give up after a while."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_HANDSHAKE_SECONDS):
+            await ws.close(code=code, message=reason.encode()[:120], drain=False)

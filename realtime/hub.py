@@ -1,0 +1,544 @@
+"""The hub: each API process's one Valkey pub/sub connection, shared by all its streaming connections.
+
+- A channel is subscribed when the first local connection needs it and unsubscribed when the last one
+  leaves (reference counted). SUBSCRIBE/UNSUBSCRIBE go out in order through one writer task, and a
+  subscription counts as live only once Valkey has confirmed every SUBSCRIBE sent for it.
+- When the pub/sub connection breaks (Valkey restarted, network), the hub reconnects with backoff,
+  re-subscribes every channel in use, rewrites this process's presence, and replays to each user stream
+  what it missed meanwhile from its cursor: delivery resumes with no gap (Mastodon's streaming server
+  stopped delivering after a reconnect: mastodon#25157).
+- A message is dispatched to local connections without awaiting anything; public messages whose payload
+  depends on the viewer go through one ordered lane that renders them per viewer first.
+- Presence: users with a user stream here are listed in this process's presence set, refreshed while
+  connected (storage/presence.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from app.metrics import OPEN_WEBSOCKETS
+from app.resources import Resources
+from config import Settings
+from domain.streaming import personalize
+from realtime.channels import (
+    HomeMessage,
+    PublicMessage,
+    UserMessage,
+    decode,
+    node_channel,
+    user_channel,
+)
+from realtime.connection import CLOSE_GOING_AWAY, Connection, Payload
+from realtime.streams import Stream
+from storage import presence
+
+log = logging.getLogger("chirp.streaming")
+
+CONFIRM_TIMEOUT = 5.0  # how long a new stream waits for Valkey to confirm its subscription
+READ_IDLE_SECONDS = 5.0  # ping Valkey after this long without a message...
+DEAD_AFTER_SECONDS = 15.0  # ...and reconnect when nothing at all came back for this long
+LANE_MAX = 10_000  # public messages waiting for per-viewer rendering before the oldest are dropped
+RESYNC_CONCURRENCY = 8  # connections catching up at once after a reconnect
+SETUP_CONCURRENCY = 32  # streams warming up or replaying at once
+STOP_SECONDS = 5.0  # how long shutdown waits for the hub's tasks
+
+Catchup = Callable[[Connection], Awaitable[None]]
+
+
+class Hub:
+    def __init__(self, res: Resources, settings: Settings) -> None:
+        self.res = res
+        self.settings = settings
+        self.node_id = settings.node_id
+        self.home_channel = node_channel(self.node_id)
+        self.control_channel = f"chirp:hub:{self.node_id}"
+        self.connections: set[Connection] = set()
+        # channel → connections fed by it (public, tag and user channels); account → `user` streams here
+        self._by_channel: dict[str, set[Connection]] = {}
+        self._home: dict[int, set[Connection]] = {}
+        # account → connections with a user stream here (presence)
+        self._present: dict[int, set[Connection]] = {}
+        self._refs: dict[str, int] = {}
+        self._sent: dict[str, int] = {}
+        self._acked: dict[str, int] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        # None stops the writer: redis-py may swallow a cancellation that lands inside one of its calls.
+        self._commands: asyncio.Queue[tuple[str, tuple[str, ...]] | None] = asyncio.Queue()
+        self._lane: asyncio.Queue[tuple[str, PublicMessage]] = asyncio.Queue()
+        self._pubsub: PubSub | None = None
+        self._client: Redis | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._arrivals: tuple[set[int], asyncio.Future[None]] | None = None
+        self._presence_writer: asyncio.Task[Any] | None = None
+        # Streams setting up at once (home timeline warm-up, resume): a connection storm queues here
+        # instead of exhausting the store connection pools.
+        self.setup_limit = asyncio.Semaphore(SETUP_CONCURRENCY)
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.catch_up: Catchup | None = None
+
+    # lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # A connection of its own, which never retries behind the hub's back: a broken connection must
+        # surface here, so that the hub re-subscribes, rewrites presence and replays what was missed.
+        self._client = Redis.from_url(
+            self.settings.redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0
+        )
+        self._refs[self.control_channel] = 1
+        for name, coro in (("reader", self._run()), ("lane", self._run_lane()), ("ticker", self._tick())):
+            self._spawn(coro, name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), CONFIRM_TIMEOUT)
+
+    async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Close every streaming connection (shutdown: 1001)."""
+        for conn in list(self.connections):
+            conn.close(code, reason)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._commands.put_nowait(None)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_SECONDS)
+        with contextlib.suppress(RedisError, OSError):
+            await presence.leave(self.res.redis, self.node_id)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def schedule_close(self, coro: Awaitable[Any]) -> None:
+        """Run a connection's closing handshake in the background (tracked, so shutdown can wait for it)."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def closing_tasks(self) -> set[asyncio.Task[Any]]:
+        return set(self._closing)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(f"hub:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # connections and their streams -------------------------------------------------------------------
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        OPEN_WEBSOCKETS.inc()
+
+    def remove(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        for stream in list(conn.streams.values()):
+            self._detach(conn, stream)
+        self.connections.discard(conn)
+        OPEN_WEBSOCKETS.dec()
+
+    async def subscribe(self, conn: Connection, stream: Stream) -> bool:
+        """Attach `stream` to the connection; returns once its channels are live (or after a timeout, when
+        Valkey is away: the reconnect's catch-up then covers the gap). False when already attached."""
+        if stream.key in conn.streams or conn.closed:
+            return False
+        was_user = conn.wants_user_channel
+        conn.streams[stream.key] = stream
+        channels = list(stream.channels(conn.account_id))
+        if stream.is_user:
+            account = conn.account_id
+            assert account is not None
+            if stream.name == "user":
+                self._home.setdefault(account, set()).add(conn)
+                channels.append(self.home_channel)
+            if was_user:
+                channels.remove(user_channel(account))
+        for channel in stream.channels(conn.account_id):
+            self._by_channel.setdefault(channel, set()).add(conn)
+        await self._acquire(channels)
+        if stream.is_user and not was_user:
+            await self._arrive(conn)
+        return True
+
+    def unsubscribe(self, conn: Connection, stream: Stream) -> bool:
+        if stream.key not in conn.streams:
+            return False
+        self._detach(conn, conn.streams[stream.key])
+        return True
+
+    def _detach(self, conn: Connection, stream: Stream) -> None:
+        del conn.streams[stream.key]
+        channels = list(stream.channels(conn.account_id))
+        for channel in channels:
+            members = self._by_channel.get(channel)
+            if members is not None and not (stream.is_user and conn.wants_user_channel):
+                members.discard(conn)
+                if not members:
+                    del self._by_channel[channel]
+        if stream.is_user:
+            account = conn.account_id
+            assert account is not None
+            if stream.name == "user":
+                home = self._home.get(account)
+                if home is not None:
+                    home.discard(conn)
+                    if not home:
+                        del self._home[account]
+                channels.append(self.home_channel)
+            if conn.wants_user_channel:
+                channels.remove(user_channel(account))
+            else:
+                self._leave(conn)
+        self._release(channels)
+
+    async def _arrive(self, conn: Connection) -> None:
+        account = conn.account_id
+        assert account is not None
+        members = self._present.setdefault(account, set())
+        first = not members
+        members.add(conn)
+        if first:
+            await self._mark_present(account)
+
+    async def _mark_present(self, account: int) -> None:
+        """Record the account's presence; returns once Valkey has it. Arrivals meanwhile are written together
+        in one pipeline, one at a time: a reconnect storm of thousands of streams is a few commands."""
+        if self._arrivals is None:
+            self._arrivals = (set(), asyncio.get_running_loop().create_future())
+        accounts, written = self._arrivals
+        accounts.add(account)
+        if self._presence_writer is None or self._presence_writer.done():
+            self._presence_writer = self._spawn(self._write_arrivals(), "presence")
+        await asyncio.shield(written)
+
+    async def _write_arrivals(self) -> None:
+        while self._arrivals is not None:
+            accounts, written = self._arrivals
+            self._arrivals = None
+            try:
+                await presence.mark_online(
+                    self.res.redis, self.node_id, list(accounts), self.settings.stream_presence_ttl_seconds
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("presence of %d streams not recorded (%s); the next refresh will", len(accounts), exc)
+            finally:
+                written.set_result(None)
+
+    def _leave(self, conn: Connection) -> None:
+        account = conn.account_id
+        assert account is not None
+        members = self._present.get(account)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self._present[account]
+            self._spawn(self._mark_offline(account), "offline")
+
+    async def _mark_offline(self, account: int) -> None:
+        if account in self._present:  # came back meanwhile
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await presence.mark_offline(self.res.redis, self.node_id, [account])
+
+    # reference-counted subscriptions -----------------------------------------------------------------
+
+    async def _acquire(self, channels: Iterable[str]) -> None:
+        wanted = list(channels)
+        new: list[str] = []
+        for channel in wanted:
+            count = self._refs.get(channel, 0)
+            self._refs[channel] = count + 1
+            if count == 0:
+                new.append(channel)
+                self._confirmed[channel] = asyncio.Event()
+        if new:
+            self._send("SUBSCRIBE", new)
+        waits = [self._confirmed[c].wait() for c in wanted if c in self._confirmed and not self._confirmed[c].is_set()]
+        if waits:
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT)
+            except TimeoutError:
+                log.warning("Valkey did not confirm subscriptions to %s in time", ", ".join(wanted))
+
+    def _release(self, channels: Iterable[str]) -> None:
+        gone: list[str] = []
+        for channel in channels:
+            count = self._refs.get(channel, 0) - 1
+            if count > 0:
+                self._refs[channel] = count
+                continue
+            self._refs.pop(channel, None)
+            self._confirmed.pop(channel, None)
+            self._sent.pop(channel, None)
+            self._acked.pop(channel, None)
+            gone.append(channel)
+        if gone:
+            self._send("UNSUBSCRIBE", gone)
+
+    def _send(self, command: str, channels: list[str]) -> None:
+        if command == "SUBSCRIBE":
+            for channel in channels:
+                self._sent[channel] = self._sent.get(channel, 0) + 1
+                self._confirmed.setdefault(channel, asyncio.Event()).clear()
+        if self._pubsub is not None:
+            self._commands.put_nowait((command, tuple(channels)))
+
+    def _on_confirmed(self, channel: str) -> None:
+        acked = self._acked.get(channel, 0) + 1
+        self._acked[channel] = acked
+        event = self._confirmed.get(channel)
+        if event is not None and acked >= self._sent.get(channel, 0):
+            event.set()
+
+    def subscribed_channels(self) -> set[str]:
+        """The channels this process is subscribed to (for tests and /metrics-style checks)."""
+        return {c for c, event in self._confirmed.items() if event.is_set()}
+
+    @property
+    def refs(self) -> dict[str, int]:
+        return dict(self._refs)
+
+    # the pub/sub connection --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._stopping:
+            assert self._client is not None
+            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            writer: asyncio.Task[None] | None = None
+            try:
+                await pubsub.connect()  # type: ignore[no-untyped-call]
+                self._reset_confirmations()
+                self._commands = asyncio.Queue()
+                self._pubsub = pubsub
+                # Every channel in use, first thing on the new connection; streams added meanwhile queue
+                # their SUBSCRIBE behind it, so nothing is missed and the order holds.
+                channels = list(self._refs)
+                self._send("SUBSCRIBE", channels)
+                writer = self._spawn(self._write_commands(pubsub), "writer")
+                if not first:
+                    self.reconnects += 1
+                    log.info("Valkey pub/sub reconnected; re-subscribed %d channels", len(channels))
+                if self.connections:
+                    # Streams that started or ran while the connection was down replay what they missed.
+                    self._spawn(self._resync(), "resync")
+                first = False
+                delay = 0.1
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if delay == 0.1:  # once per outage
+                    log.warning("Valkey pub/sub connection lost: %s; reconnecting", exc)
+            finally:
+                self._pubsub = None
+                self.connected.clear()
+                if writer is not None:
+                    self._commands.put_nowait(None)
+                    writer.cancel()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._stopping:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _reset_confirmations(self) -> None:
+        self._sent = {}
+        self._acked = {}
+        for event in self._confirmed.values():
+            event.clear()
+
+    async def _write_commands(self, pubsub: PubSub) -> None:
+        """Send queued SUBSCRIBE/UNSUBSCRIBE in order; consecutive ones of a kind go as one command."""
+        commands = self._commands
+        while not self._stopping:
+            waiting = [await commands.get()]
+            while not commands.empty():
+                waiting.append(commands.get_nowait())
+            stop = None in waiting
+            runs: list[tuple[str, list[str]]] = []
+            for item in waiting:
+                if item is None:
+                    break
+                if runs and runs[-1][0] == item[0]:
+                    runs[-1][1].extend(item[1])
+                else:
+                    runs.append((item[0], list(item[1])))
+            try:
+                for command, names in runs:
+                    if command == "SUBSCRIBE":
+                        await pubsub.subscribe(*names)
+                    else:
+                        await pubsub.unsubscribe(*names)
+            except (RedisError, OSError) as exc:
+                # The reader sees the broken connection too and reconnects, re-subscribing what is in use.
+                log.debug("pub/sub command failed: %s", exc)
+                return
+            if stop:
+                return
+
+    async def _read(self, pubsub: PubSub) -> None:
+        loop = asyncio.get_running_loop()
+        last_seen = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=READ_IDLE_SECONDS)
+            now = loop.time()
+            if message is None:
+                if now - last_seen > DEAD_AFTER_SECONDS:
+                    raise RedisError("no answer from Valkey on the pub/sub connection")
+                await pubsub.ping()
+                continue
+            last_seen = now
+            kind = message["type"]
+            if kind == "message":
+                self._dispatch(_text(message["channel"]), message["data"])
+            elif kind == "subscribe":
+                channel = _text(message["channel"])
+                self._on_confirmed(channel)
+                if channel == self.control_channel:
+                    self.connected.set()
+
+    # dispatch ----------------------------------------------------------------------------------------
+
+    def _dispatch(self, channel: str, raw: bytes) -> None:
+        try:
+            message = decode(raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropping a malformed message on %s", channel)
+            return
+        if isinstance(message, HomeMessage):
+            self._dispatch_home(message)
+        elif isinstance(message, UserMessage):
+            self._dispatch_user(channel, message)
+        elif self._lane.qsize() < LANE_MAX:
+            self._lane.put_nowait((channel, message))
+        else:
+            log.warning("public lane full; dropping an event on %s", channel)
+
+    def _dispatch_home(self, message: HomeMessage) -> None:
+        # Synchronous from here to the last socket: no connection can come or go meanwhile.
+        event = message.event.encode()
+        event_id = message.event_id
+        home = self._home
+        for text, accounts in message.groups:
+            payload = Payload(text)
+            for account in accounts:
+                conns = home.get(account)
+                if conns is not None:
+                    for conn in conns:
+                        conn.home_event(event, event_id, payload)
+
+    def _dispatch_user(self, channel: str, message: UserMessage) -> None:
+        event = message.event.encode()
+        payload = Payload(message.payload)
+        for conn in tuple(self._by_channel.get(channel, ())):
+            conn.user_event(event, message.event_id, payload, message.cursor)
+
+    async def _run_lane(self) -> None:
+        while True:
+            channel, message = await self._lane.get()
+            try:
+                await self._deliver_public(channel, message)
+            except Exception:
+                log.exception("public event on %s not delivered", channel)
+
+    async def _deliver_public(self, channel: str, message: PublicMessage) -> None:
+        conns = tuple(self._by_channel.get(channel, ()))
+        if not conns:
+            return
+        event = message.event.encode()
+        anonymous = Payload(message.anonymous) if message.anonymous is not None else None
+        signed_in = Payload(message.signed_in) if message.signed_in is not None else None
+        personal: dict[int, Payload] = {}
+        if message.personal:
+            viewers = list({c.account_id for c in conns if c.account_id is not None})
+            if viewers:
+                texts = await personalize(self.res, message.post_id, viewers)
+                shared: dict[str, Payload] = {}
+                personal = {viewer: shared.setdefault(text, Payload(text)) for viewer, text in texts.items()}
+        for conn in conns:
+            if conn.account_id is None:
+                payload = anonymous
+            elif message.personal:
+                payload = personal.get(conn.account_id)
+            else:
+                payload = signed_in
+            if payload is not None:
+                conn.public_event(channel, event, payload, message.media)
+
+    # periodic work -----------------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """Once a second: end streams whose client went away and close clients that stayed full; every
+        heartbeat: SSE keep-alives; every third of the presence TTL: rewrite this process's presence set."""
+        settings = self.settings
+        next_heartbeat = next_presence = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for conn in tuple(self.connections):
+                transport = conn.transport
+                if transport is None or transport.is_closing():
+                    conn.lost()  # an SSE client that went away (nothing else tells its handler)
+                elif conn.full:
+                    conn.check_buffer()
+            if now >= next_heartbeat:
+                next_heartbeat = now + settings.stream_heartbeat_seconds
+                for conn in tuple(self.connections):
+                    conn.heartbeat()
+            if now >= next_presence:
+                next_presence = now + settings.stream_presence_ttl_seconds / 3
+                await self._rewrite_presence()
+
+    async def _rewrite_presence(self) -> bool:
+        try:
+            await presence.rewrite(
+                self.res.redis, self.node_id, list(self._present), self.settings.stream_presence_ttl_seconds
+            )
+            return True
+        except (RedisError, OSError) as exc:
+            log.warning("presence not refreshed: %s", exc)
+            return False
+
+    async def _resync(self) -> None:
+        """After a reconnect: wait for the re-subscriptions, record presence again (a restarted Valkey lost
+        it), then replay to every user stream what it missed."""
+        waits = [event.wait() for event in self._confirmed.values()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT)
+        await self._rewrite_presence()
+        catch_up = self.catch_up
+        if catch_up is None:
+            return
+        limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
+
+        async def one(conn: Connection) -> None:
+            async with limit:
+                if not conn.closed:
+                    await catch_up(conn)
+
+        users = [conn for conn in self.connections if conn.wants_user_channel]
+        for conn in users:
+            conn.hold()
+        await asyncio.gather(*(one(conn) for conn in users), return_exceptions=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,153 @@
+"""Several API processes: a post made through one reaches a websocket held by another, through Valkey
+pub/sub (real `python -m app.cli serve` processes; the worker's queues run in the test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from conftest import UserFactory
+from streams import WAIT, frame, online, run_queues
+
+from app.resources import Resources
+from storage import presence
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"API process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/streaming/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("API process did not come up")
+
+
+@contextmanager
+def api_process(env: dict[str, str], port: int, node_id: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m app.cli serve` on `port`, stopped by its pid (SIGTERM) when the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", *extra],
+        env={
+            **os.environ,
+            **env,
+            "CHIRP_PORT": str(port),
+            "CHIRP_NODE_ID": str(node_id),
+            "CHIRP_RATE_LIMIT": "false",
+            "CHIRP_LOG_LEVEL": "warning",
+        },
+        cwd=REPO,
+    )
+    try:
+        wait_until_serving(port, process)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def post(session: aiohttp.ClientSession, port: int, token: str, text: str) -> dict[str, Any]:
+    async with session.post(
+        f"http://127.0.0.1:{port}/api/v1/statuses", json={"status": text}, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        body: dict[str, Any] = await response.json()
+        assert response.status == 200, body
+        return body
+
+
+async def follow(session: aiohttp.ClientSession, port: int, token: str, target: int) -> None:
+    async with session.post(
+        f"http://127.0.0.1:{port}/api/v1/accounts/{target}/follow", headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        assert response.status == 200, await response.text()
+
+
+async def next_update(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    while True:
+        data = frame(await ws.receive(timeout=WAIT))
+        if data["event"] == "update":
+            return data
+
+
+async def test_a_post_through_one_process_reaches_a_socket_on_another(
+    stack_env: dict[str, str], res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    first_port, second_port = free_port(), free_port()
+    with api_process(stack_env, first_port, 21), api_process(stack_env, second_port, 22):
+        async with aiohttp.ClientSession() as session:
+            await follow(session, first_port, alice.token, bob.account_id)
+            await run_queues(res)
+            ws = await session.ws_connect(
+                f"http://127.0.0.1:{second_port}/api/v1/streaming?stream=user",
+                headers={"Authorization": f"Bearer {alice.token}"},
+            )
+            await online(res, alice.account_id)
+            assert set(await presence.online_by_node(res.redis, [alice.account_id])) == {22}
+
+            status = await post(session, first_port, bob.token, "made on the first process")
+            await run_queues(res)
+            update = await next_update(ws)
+            assert update["stream"] == ["user"]
+            assert update["payload"]["id"] == status["id"]
+            assert update["payload"]["content"] == "<p>made on the first process</p>"
+            await ws.close()
+
+
+async def test_serve_processes_shares_one_port_between_processes(
+    stack_env: dict[str, str], res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    port = free_port()
+    with api_process(stack_env, port, 30, "--processes", "2"):
+        async with aiohttp.ClientSession() as session:
+            await follow(session, port, alice.token, bob.account_id)
+            await run_queues(res)
+            # Each new connection lands on one of the two processes (the kernel spreads them).
+            sockets = [
+                await session.ws_connect(
+                    f"http://127.0.0.1:{port}/api/v1/streaming?stream=user",
+                    headers={"Authorization": f"Bearer {alice.token}"},
+                )
+                for _ in range(16)
+            ]
+            await online(res, alice.account_id)
+            nodes: set[int] = set()
+            for _ in range(500):
+                nodes = set(await presence.online_by_node(res.redis, [alice.account_id]))
+                if nodes == {30, 31}:
+                    break
+                await asyncio.sleep(0.02)
+            assert nodes == {30, 31}
+
+            status = await post(session, port, bob.token, "to every socket")
+            await run_queues(res)
+            for ws in sockets:
+                assert (await next_update(ws))["payload"]["id"] == status["id"]
+            for ws in sockets:
+                await ws.close()

@@ -1,0 +1,25 @@
+"""The `notifications` queue: notifications written from the durable events, then pushed live."""
+
+from __future__ import annotations
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.resources import Resources
+from domain.notifications import apply_events
+from domain.subscriptions import NOTIFICATIONS_QUEUE
+from storage.jobs import Job
+from workers.runner import Queue, Unavailable
+
+
+async def notify_batch(res: Resources, jobs: list[Job]) -> None:
+    try:
+        await apply_events(res, jobs)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        # Valkey is away after the rows committed: a retry writes nothing twice, and connected clients
+        # get what they missed when their API process reconnects (docs/streaming.md).
+        raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
+
+
+def queue() -> Queue:
+    return Queue(NOTIFICATIONS_QUEUE, notify_batch, batch_size=100, concurrency=2)

@@ -1,0 +1,40 @@
+"""The `streaming` queue: public and hashtag updates, deletes and status updates published to Valkey
+pub/sub after the write committed (home updates are published by the timeline fan-out)."""
+
+from __future__ import annotations
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.resources import Resources
+from domain.streaming import publish_post_created, publish_post_deleted, publish_posts_changed
+from domain.subscriptions import STREAMING_QUEUE
+from storage.jobs import Job
+from workers.runner import Queue, Unavailable
+
+
+async def publish_batch(res: Resources, jobs: list[Job]) -> None:
+    try:
+        await _publish(res, jobs)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
+
+
+async def _publish(res: Resources, jobs: list[Job]) -> None:
+    # Counter changes in one batch are coalesced: a post liked ten times in a moment gets one status.update
+    # with the latest counts, sent after the batch's creations and deletions.
+    changed: list[int] = []
+    for job in jobs:
+        if job.kind == "post.created":
+            await publish_post_created(res, int(job.payload["id"]))
+        elif job.kind == "post.deleted":
+            await publish_post_deleted(res, job.payload)
+        elif job.kind in ("post.updated", "post.edited"):
+            changed.append(int(job.payload["id"]))
+        elif job.kind in ("reaction.created", "reaction.deleted"):
+            changed.append(int(job.payload["post_id"]))
+    await publish_posts_changed(res, changed)
+
+
+def queue() -> Queue:
+    return Queue(STREAMING_QUEUE, publish_batch, batch_size=100)
