@@ -1,0 +1,91 @@
+// Notifications: mentions and replies in full, likes, reactions, reposts, quotes and follows as one line
+// each; new ones arrive live. While this page is open, everything counts as read.
+
+import { h, icon, plainText, timeAgo } from '../dom.js';
+import * as stream from '../stream.js';
+import { REACTION_EMOJI, REACTION_LABEL, session, ui } from '../state.js';
+import { accountRow, avatar, displayName, profilePath } from '../components/account.js';
+import { ICONS } from '../components/icons.js';
+import { statusCard, statusPath } from '../components/status.js';
+import { timeline } from '../components/timeline.js';
+import { noteNewest, setViewing } from '../unread.js';
+
+const FILTERS = [
+  { key: 'all', label: 'All', query: '' },
+  { key: 'mentions', label: 'Mentions', query: '&types[]=mention' },
+];
+
+function describe(n) {
+  switch (n.type) {
+    case 'favourite':
+      return [ICONS.heart, 'liked your post'];
+    case 'reaction':
+      return [ICONS.smile, `reacted ${REACTION_EMOJI[n.reaction?.name] || ''} ${(REACTION_LABEL[n.reaction?.name] || n.reaction?.name || '').toLowerCase()} to your post`];
+    case 'reblog':
+      return [ICONS.repost, 'reposted your post'];
+    case 'quote':
+      return [ICONS.quote, 'quoted your post'];
+    case 'follow':
+      return [ICONS.user, 'followed you'];
+    case 'mention':
+      return [ICONS.reply, n.status?.in_reply_to_id ? 'replied to you' : 'mentioned you'];
+    default:
+      return [ICONS.bell, n.type];
+  }
+}
+
+export function notificationItem(n) {
+  const [iconPath, text] = describe(n);
+  const line = h(
+    'p',
+    { class: 'notification-line' },
+    icon(iconPath, `icon notification-icon type-${n.type}`),
+    h('a', { class: 'notification-who', href: profilePath(n.account) }, avatar(n.account, 'sm'), h('strong', {}, displayName(n.account))),
+    ` ${text} `,
+    timeAgo(n.created_at),
+  );
+  let detail = null;
+  if (n.type === 'mention' || n.type === 'quote') {
+    detail = n.status ? statusCard(n.status) : null;
+  } else if (n.type === 'follow') {
+    detail = accountRow(n.account);
+  } else if (n.status) {
+    detail = h('a', { class: 'excerpt', href: statusPath(n.status) }, plainText(n.status.content).slice(0, 200) || 'your post');
+  }
+  return h('article', { class: ['notification', `notification-${n.type}`], dataset: { id: n.id }, tabindex: '-1' }, line, detail);
+}
+
+export function render(main, _params, query) {
+  if (!session.me) {
+    main.append(h('h1', { class: 'screen-title' }, 'Notifications'), h('p', {}, 'Sign in to see your notifications.'));
+    ui.signIn('/notifications');
+    return null;
+  }
+  const filter = FILTERS.find((f) => f.key === query.get('filter')) || FILTERS[0];
+  document.title = 'Notifications · Chirp';
+  const feed = timeline({
+    first: `/api/v1/notifications?limit=20${filter.query}`,
+    render: notificationItem,
+    label: 'Notifications',
+    empty: 'No notifications yet. When people like, reply to, repost or follow you, it shows here.',
+  });
+  main.append(
+    h('h1', { class: 'screen-title' }, 'Notifications'),
+    h(
+      'nav',
+      { class: 'tabs', 'aria-label': 'Which notifications' },
+      FILTERS.map((f) => h('a', { href: f.key === 'all' ? '/notifications' : `/notifications?filter=${f.key}`, 'aria-current': f === filter ? 'page' : undefined }, f.label)),
+    ),
+    feed.el,
+  );
+  setViewing(true);
+  const off = stream.on('notification', (n) => {
+    noteNewest(n.id);
+    if (filter.key === 'all' || n.type === 'mention') feed.offer([n]);
+  });
+  return () => {
+    off();
+    setViewing(false);
+    feed.destroy();
+  };
+}
