@@ -7,6 +7,7 @@ chirp migrate        apply database migrations, create the bucket and the search
 chirp stack install  fetch the embedded server binaries
 chirp stack up       run only the embedded servers, printing their addresses
 chirp jobs stats|dead|replay   inspect and replay the job queue
+chirp search reindex rebuild the search indexes from PostgreSQL and swap them in
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = _settings(args)
+    if getattr(args, "processes", 1) > 1:
+        return _serve_processes(settings, args.processes)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     log.info("API listening on http://%s:%d", settings.host, settings.port)
     web.run_app(
@@ -67,6 +70,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         reuse_port=getattr(args, "reuse_port", False),
     )
     return 0
+
+
+def _serve_processes(settings: Settings, count: int) -> int:
+    """`chirp serve --processes N`: N API processes sharing the port (SO_REUSEPORT), node ids CHIRP_NODE_ID
+    to CHIRP_NODE_ID+N-1 (each process mints ids and owns a streaming channel under its own)."""
+    import os
+    import subprocess
+
+    from app.launcher import _stop_children, _wait_for_children_or_signal
+
+    if settings.node_id + count - 1 > 1023:
+        print("chirp: --processes needs node ids up to 1023; lower CHIRP_NODE_ID", file=sys.stderr)
+        return 2
+    base = {**os.environ, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(settings.port)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--reuse-port"],
+            env={**base, "CHIRP_NODE_ID": str(settings.node_id + n)},
+        )
+        for n in range(count)
+    ]
+    pids = ", ".join(str(c.pid) for c in children)
+    log.info("%d API processes on http://%s:%d (pids %s)", count, settings.host, settings.port, pids)
+    try:
+        _wait_for_children_or_signal(children)
+    finally:
+        _stop_children(children)
+    return max((c.returncode or 0 for c in children), default=0)
 
 
 # worker ---------------------------------------------------------------------------------------------
@@ -148,6 +179,46 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return _run(_jobs(_settings(args), args.action, args.ids))
 
 
+# search ---------------------------------------------------------------------------------------------
+
+
+class _ProgressBar:
+    """`posts    [######......]  41% 410,000/1,000,000`, redrawn in place on a terminal, every 10% otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._last: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        share = done / total if total else 0.0  # a total not known yet
+        step = int(share * 100) if self._tty else int(share * 10)
+        if (stage, step) == self._last:
+            return
+        self._last = (stage, step)
+        filled = int(share * self.WIDTH)
+        line = f"{stage:<9}[{'#' * filled}{'.' * (self.WIDTH - filled)}] {share:4.0%} {done:,}/{total:,}"
+        if self._tty:
+            print(f"\r{line}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+async def _search_reindex(settings: Settings) -> int:
+    from app.resources import open_resources
+    from domain.search_indexing import reindex
+
+    async with open_resources(settings) as res:
+        result = await reindex(res, _ProgressBar())
+    print(f"reindexed {result.posts:,} posts, {result.accounts:,} accounts, {result.hashtags:,} hashtags")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    return _run(_search_reindex(_settings(args)))
+
+
 # stack and run --------------------------------------------------------------------------------------
 
 
@@ -179,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--reuse-port", action="store_true", help="share the port with other API processes")
+    serve.add_argument("--processes", type=int, default=1, help="run N API processes on the port (reuse_port)")
     add("worker", cmd_worker, "run one background worker process")
     add("migrate", cmd_migrate, "apply migrations, create the bucket and the search indexes")
     run = add("run", cmd_run, "run everything on the embedded servers (make run)")
@@ -187,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes to start")
     stack = add("stack", cmd_stack, "the embedded development servers")
     stack.add_argument("action", choices=("install", "up"))
+    search = add("search", cmd_search, "maintain the search indexes")
+    search.add_argument("action", choices=("reindex",), help="rebuild every index from PostgreSQL and swap it in")
     jobs = add("jobs", cmd_jobs, "inspect the job queue")
     jobs.add_argument("action", choices=("stats", "dead", "replay"))
     jobs.add_argument("ids", nargs="*", type=int, help="dead job ids to replay (default: all)")

@@ -18,10 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stack import RunningStack, StackError, StackUrls, install_binaries, start_stack
-
 from config import Settings
 from config.settings import DEV_MEILI_PORT, DEV_POSTGRES_PORT, DEV_S3_PORT, DEV_VALKEY_PORT
+from stack import RunningStack, StackError, StackUrls, install_binaries, start_stack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_ROOT = REPO_ROOT / ".stack"

@@ -14,9 +14,11 @@ from app.ids import IdGenerator
 from app.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
 from app.logs import request_id_middleware
 from app.metrics import metrics_middleware
+from app.ratelimit import rate_limit_middleware
 from app.resources import Resources, open_database, open_meili, open_redis, open_s3
 from config import Settings
 from handlers.routes import setup_routes
+from realtime.server import close_streams, hub_ctx
 
 log = logging.getLogger("chirp.app")
 
@@ -44,8 +46,10 @@ async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    # Rate limiting sits outside the error middleware, so it stamps its headers on error responses too.
+    limiter = [rate_limit_middleware(settings)] if settings.rate_limit_enabled else []
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        middlewares=[request_id_middleware, metrics_middleware, *limiter, error_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -56,7 +60,9 @@ def create_app(settings: Settings) -> web.Application:
         _resource_ctx(MEILI, open_meili),
         _resource_ctx(S3, open_s3),
         _resources_ctx,
+        hub_ctx,  # the streaming hub's Valkey pub/sub connection (realtime/)
     ]
     app.cleanup_ctx.extend(cleanup)
+    app.on_shutdown.append(close_streams)  # websockets closed with 1001 before the stores go
     setup_routes(app)
     return app

@@ -11,7 +11,14 @@ import sys
 
 # scenario name -> module with `main(argv: list[str]) -> int`
 SCENARIOS = {
+    "media_upload": "bench.media_upload",
     "middleware": "bench.middleware",
+    "search": "bench.search",
+    "seed": "bench.seed",
+    "streaming_capacity": "bench.streaming_capacity",
+    "streaming_delivery": "bench.streaming_delivery",
+    "timeline_fanout": "bench.timeline_fanout",
+    "timeline_read": "bench.timeline_read",
 }
 
 

@@ -146,6 +146,10 @@ class Settings:
     s3_bucket: str = _env("S3_BUCKET", "chirp-media", _text)
     # How long /readyz waits for each dependency before calling it down.
     readiness_timeout: float = _env("CHIRP_READINESS_TIMEOUT", 1.0, _float_in(0.05, 30.0))
+    # How long a search waits for Meilisearch before answering 503; private posts of at most this many
+    # followed accounts (the most recently followed) are searchable by a follower (docs/search.md).
+    search_timeout: float = _env("CHIRP_SEARCH_TIMEOUT", 0.8, _float_in(0.05, 30.0))
+    search_following_cap: int = _env("CHIRP_SEARCH_FOLLOWING_CAP", 1000, _int_in(0, 10_000))
 
     # The worker process.
     worker_concurrency: int = _env("CHIRP_WORKER_CONCURRENCY", 4, _int_in(1, 256))
@@ -184,6 +188,14 @@ class Settings:
     rate_limit_ip: tuple[int, int] = _env("CHIRP_RATE_LIMIT_IP", (300, 300), _rate)
     rate_limit_sign_up: tuple[int, int] = _env("CHIRP_RATE_LIMIT_SIGN_UP", (5, 1800), _rate)
     rate_limit_sign_in: tuple[int, int] = _env("CHIRP_RATE_LIMIT_SIGN_IN", (25, 300), _rate)
+    # Live streaming (docs/streaming.md): SSE heartbeat and websocket ping interval; a client whose unsent
+    # data stays above the buffer bound this long is closed (1013); presence entries live this long
+    # unless refreshed; a reconnecting client that missed more than the resume limit is told to reload.
+    stream_heartbeat_seconds: float = _env("CHIRP_STREAM_HEARTBEAT_SECONDS", 15.0, _float_in(0.5, 30.0))
+    stream_send_buffer_bytes: int = _env("CHIRP_STREAM_SEND_BUFFER_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
+    stream_full_seconds: float = _env("CHIRP_STREAM_FULL_SECONDS", 5.0, _float_in(0.0, 300.0))
+    stream_presence_ttl_seconds: float = _env("CHIRP_STREAM_PRESENCE_TTL_SECONDS", 60.0, _float_in(3.0, 3600.0))
+    stream_resume_limit: int = _env("CHIRP_STREAM_RESUME_LIMIT", 400, _int_in(1, 10_000))
     # Where the server's source code is published (AGPL); the instance's own address when unset.
     source_url: str = _env("CHIRP_SOURCE_URL", "", _url("http", "https"))
 

@@ -28,3 +28,7 @@ def subscribe(queue: str, *kinds: str) -> None:
 async def record_event(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> None:
     """Record `kind` for every queue subscribed to it. Call inside the write's transaction."""
     await job_store.enqueue_many(conn, [(queue, kind, payload) for queue in EVENT_QUEUES.get(kind, ())])
+
+
+# The routing table, loaded with this module (after `subscribe` exists) so that every process routes alike.
+import domain.subscriptions  # noqa: E402, F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.http import json_response
 from app.keys import RESOURCES
 from app.metrics import DEAD_JOBS, JOB_LAG, JOB_QUEUE_DEPTH
+from app.openapi import obj, ok, operation
 from app.resources import Resources
 from storage import jobs as job_store
 from storage.objects import bucket_reachable
@@ -77,3 +79,53 @@ async def metrics(request: web.Request) -> web.Response:
         JOB_LAG.labels(stat.queue).set(stat.oldest_ready_seconds)
         DEAD_JOBS.labels(stat.queue).set(stat.dead)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# OpenAPI ---------------------------------------------------------------------------------------------
+
+_CHECK = obj(
+    {
+        "status": {"type": "string", "enum": ["up", "down"]},
+        "error": {"type": "string"},
+        "latency_ms": {"type": "number"},
+    },
+    required=["status", "latency_ms"],
+)
+_READINESS = obj(
+    {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "error": {"type": "string"},
+        "checks": {"type": "object", "additionalProperties": _CHECK},
+    },
+    required=["status", "checks"],
+)
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {
+        "get": operation(
+            "Liveness", {"200": ok(obj({"status": {"type": "string", "const": "ok"}}))}, tags=["operations"]
+        )
+    },
+    "/readyz": {
+        "get": operation(
+            "Readiness of every store",
+            {
+                "200": ok(_READINESS, "Every store answers"),
+                "503": ok(_READINESS, "Some store does not answer; `error` names them"),
+            },
+            tags=["operations"],
+        )
+    },
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics",
+            {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+            tags=["operations"],
+        )
+    },
+}

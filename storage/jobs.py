@@ -114,6 +114,19 @@ async def fail(conn: Executor, job: Job, error: str, *, retry_in: float, max_att
     return False
 
 
+async def release(conn: Executor, job_ids: Sequence[int], *, retry_in: float) -> None:
+    """Give claimed jobs back untried (a store their handler needs is away): the attempt is not counted."""
+    await conn.execute(
+        """
+        UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), locked_until = NULL,
+                        run_at = now() + make_interval(secs => $2)
+        WHERE id = ANY($1::bigint[])
+        """,
+        list(job_ids),
+        retry_in,
+    )
+
+
 async def dead_jobs(conn: Executor, *, limit: int = 100) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT id, queue, kind, payload, attempts, last_error, died_at FROM dead_jobs ORDER BY id DESC LIMIT $1",

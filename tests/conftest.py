@@ -11,20 +11,20 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
-from stack import RunningStack, install_binaries, start_stack
 
 from app.cli import prepare_stores
 from app.launcher import stack_environment
 from app.main import create_app
 from app.resources import Resources, open_resources
 from config import Settings
+from stack import RunningStack, install_binaries, start_stack
 from storage.accounts import insert_account
 from storage.tokens import issue_token
 
@@ -112,6 +112,8 @@ async def client(make_client: ClientFactory) -> TestClient[web.Request, web.Appl
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__: ClassVar[bool] = False  # a helper, not a test class for pytest to collect
+
     account_id: int
     username: str
     token: str

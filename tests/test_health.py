@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from stack import RunningStack
 
 Client = TestClient[web.Request, web.Application]

@@ -6,12 +6,14 @@ the domain events it needs in `domain.events`.
 
 from __future__ import annotations
 
+from domain.posts import purge_idempotency_keys
+from workers import media, notifications, search, streaming, timeline
 from workers.runner import Periodic, Queue
 
 
 def all_queues() -> list[Queue]:
-    return []
+    return [media.queue(), search.queue(), notifications.queue(), streaming.queue(), *timeline.queues()]
 
 
 def all_periodic() -> list[Periodic]:
-    return []
+    return [Periodic("purge_idempotency_keys", 600.0, purge_idempotency_keys), media.periodic()]

@@ -37,6 +37,17 @@ class Queue:
     handler: JobHandler
     batch_size: int = 100
     concurrency: int = 1
+    # After a batch smaller than batch_size, wait this long (seconds) before claiming again, so a steady
+    # trickle is handled in fewer, larger batches.
+    linger: float = 0.0
+
+
+class Unavailable(Exception):
+    """Raised by a handler when a store it needs is away. The batch goes back to its queue without
+    spending an attempt, so an outage of any length dead-letters nothing; it is tried again shortly."""
+
+
+UNAVAILABLE_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,14 +107,20 @@ class JobRunner:
         started = time.perf_counter()
         try:
             await queue.handler(self._res, batch)
+        except Unavailable as exc:
+            await self._put_back(queue, batch, exc)
+            return len(batch)
         except Exception:
             if len(batch) == 1:
                 await self._failed(batch[0])
             else:
                 log.warning("batch of %d %s jobs failed; retrying one by one", len(batch), queue.name)
-                for job in batch:
+                for i, job in enumerate(batch):
                     try:
                         await queue.handler(self._res, [job])
+                    except Unavailable as exc:
+                        await self._put_back(queue, batch[i:], exc)
+                        break
                     except Exception:
                         await self._failed(job)
                     else:
@@ -116,6 +133,12 @@ class JobRunner:
     async def _done(self, queue: Queue, batch: list[Job]) -> None:
         await job_store.complete(self._res.db, [job.id for job in batch])
         JOBS_DONE.labels(queue.name, "done").inc(len(batch))
+
+    async def _put_back(self, queue: Queue, jobs: list[Job], exc: Unavailable) -> None:
+        log.warning("queue %s: %s; %d jobs put back", queue.name, exc, len(jobs))
+        delay = UNAVAILABLE_RETRY_SECONDS * random.uniform(0.5, 1.0)
+        await job_store.release(self._res.db, [job.id for job in jobs], retry_in=delay)
+        JOBS_DONE.labels(queue.name, "retry").inc(len(jobs))
 
     async def _failed(self, job: Job) -> None:
         """Called from an `except` block: records the exception in hand against the job."""
@@ -140,6 +163,9 @@ class JobRunner:
                 log.warning("queue %s cannot reach the database: %s", queue.name, exc)
                 ran = 0
             if ran:
+                if queue.linger and ran < queue.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), queue.linger)
                 continue
             wake.clear()
             with contextlib.suppress(TimeoutError):
