@@ -78,7 +78,7 @@ def _serve_processes(settings: Settings, count: int) -> int:
     import os
     import subprocess
 
-    from app.launcher import _stop_children, _wait_for_children_or_signal
+    from app.launcher import stop_children, wait_for_children_or_signal
 
     if settings.node_id + count - 1 > 1023:
         print("chirp: --processes needs node ids up to 1023; lower CHIRP_NODE_ID", file=sys.stderr)
@@ -94,9 +94,9 @@ def _serve_processes(settings: Settings, count: int) -> int:
     pids = ", ".join(str(c.pid) for c in children)
     log.info("%d API processes on http://%s:%d (pids %s)", count, settings.host, settings.port, pids)
     try:
-        _wait_for_children_or_signal(children)
+        wait_for_children_or_signal(children)
     finally:
-        _stop_children(children)
+        stop_children(children)
     return max((c.returncode or 0 for c in children), default=0)
 
 

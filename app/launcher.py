@@ -67,7 +67,7 @@ def run_stack_only() -> int:
         for name, value in stack_environment(running.urls, set(DEV_PORTS)).items():
             print(f"export {name}={value}")
         print("chirp: servers up; Ctrl-C stops them", flush=True)
-        _wait_for_children_or_signal([])
+        wait_for_children_or_signal([])
     finally:
         running.stop()
     return 0
@@ -135,16 +135,16 @@ def run_system(settings: Settings, *, workers: int = 1) -> int:
         print(
             f"chirp: running at {url} (API and {workers} worker(s), pids {pids}); Ctrl-C stops everything", flush=True
         )
-        _wait_for_children_or_signal(children)
+        wait_for_children_or_signal(children)
         return 0
     finally:
-        _stop_children(children)
+        stop_children(children)
         if running is not None:
             running.stop()
             print("chirp: servers stopped", flush=True)
 
 
-def _wait_for_children_or_signal(children: list[subprocess.Popen[bytes]]) -> None:
+def wait_for_children_or_signal(children: list[subprocess.Popen[bytes]]) -> None:
     """Block until SIGINT/SIGTERM, or until one of `children` exits."""
     stop = {"now": False}
 
@@ -161,7 +161,7 @@ def _wait_for_children_or_signal(children: list[subprocess.Popen[bytes]]) -> Non
         time.sleep(0.2)
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+def stop_children(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

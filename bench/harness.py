@@ -113,7 +113,8 @@ class ChirpProcess:
                 self.popen.wait()
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], port: int | None = None) -> ChirpProcess:
+def spawn_process(name: str, args: list[str], env: dict[str, str], port: int | None = None) -> ChirpProcess:
+    """Start `python ARGS` from the repository with `env` added, in its own session (stopped by pid)."""
     popen = subprocess.Popen(
         [sys.executable, *args],
         env={**os.environ, **env},
@@ -141,13 +142,13 @@ def wait_http(url: str, process: ChirpProcess, timeout: float = 30) -> None:
 def spawn_api(env: dict[str, str], *, node_id: int = 0, port: int | None = None) -> ChirpProcess:
     port = port or free_port()
     api_env = {**env, "CHIRP_PORT": str(port), "CHIRP_NODE_ID": str(node_id)}
-    process = _spawn("api", ["-m", "app.cli", "serve"], api_env, port)
+    process = spawn_process("api", ["-m", "app.cli", "serve"], api_env, port)
     wait_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
 
 def spawn_worker(env: dict[str, str], *, node_id: int = 100) -> ChirpProcess:
-    return _spawn("worker", ["-m", "app.cli", "worker"], {**env, "CHIRP_NODE_ID": str(node_id)})
+    return spawn_process("worker", ["-m", "app.cli", "worker"], {**env, "CHIRP_NODE_ID": str(node_id)})
 
 
 def spawn_ceiling(body: bytes, *, content_type: str = "application/json") -> ChirpProcess:
@@ -155,7 +156,7 @@ def spawn_ceiling(body: bytes, *, content_type: str = "application/json") -> Chi
     port = free_port()
     body_file = Path(tempfile.mkstemp(prefix="chirp-ceiling-")[1])
     body_file.write_bytes(body)
-    process = _spawn(
+    process = spawn_process(
         "ceiling",
         ["-m", "bench.ceiling", "--port", str(port), "--body-file", str(body_file), "--content-type", content_type],
         {},

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REPO_ROOT, ChirpProcess, _spawn, free_port, log, percentiles, wait_http
+from bench.harness import REPO_ROOT, ChirpProcess, free_port, log, percentiles, spawn_process, wait_http
 
 TOKEN_SCOPES = ["read", "write", "follow"]
 
@@ -144,12 +144,12 @@ async def wait_timelines(redis_url: str, account_ids: Sequence[int], limit: floa
 
 def spawn_worker(env: dict[str, str]) -> ChirpProcess:
     """The production `timeline` queue (fan-out, then the live publish) in a process of its own."""
-    return _spawn("timeline-worker", ["-m", "bench.streaming_common", "worker"], {**env, "CHIRP_NODE_ID": "901"})
+    return spawn_process("timeline-worker", ["-m", "bench.streaming_common", "worker"], {**env, "CHIRP_NODE_ID": "901"})
 
 
 def spawn_relay(env: dict[str, str], mode: str) -> ChirpProcess:
     port = free_port()
-    process = _spawn(
+    process = spawn_process(
         f"relay-{mode}",
         ["-m", "bench.stream_relay", "--port", str(port), "--redis-url", env["REDIS_URL"], "--mode", mode],
         {},
