@@ -3,11 +3,12 @@ what `domain.post_entities.post_entities` answers, mostly from Valkey, in a cons
 `cached_post_json` gives the same entities as JSON documents, for responses (no decoding of cached text).
 
 A read:
-1. one Valkey script call (`storage.post_cache.hydrate`) for the pieces of the requested posts, of the
-   posts they show (reposted originals, quoted posts) and the Account entities of every author shown;
-2. one PostgreSQL query for the viewer's likes, reposts and reactions among them
-   (`storage.timelines.viewer_marks`), and `visible_ids`, the one visibility rule, which asks PostgreSQL
-   only when private posts are among them;
+1. one Valkey script call (`storage.post_cache.hydrate`, or the caller's: the home page reads its posts'
+   pieces in its own call) for the pieces of the requested posts, of the posts they show (reposted
+   originals, quoted posts) and the Account entities of every author shown;
+2. one PostgreSQL query for the viewer's likes, reposts and reactions among them, and for what the one
+   visibility rule (`domain.post_entities.apply_visibility`) needs to know about private and direct
+   posts among them (`storage.timelines.viewer_marks`);
 3. assembly: each entity is its cached fields (bytes) followed by what depends on the viewer.
 Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
 it is and, made viewer-independent, fills the cache for the next reader.
@@ -23,6 +24,7 @@ differently (a quoted post shown as "unauthorized") is not cached.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.resources import Resources
 from domain.accounts import account_entity
-from domain.post_entities import PUBLIC_VISIBILITIES, post_entities, visible_ids
+from domain.post_entities import PUBLIC_VISIBILITIES, Restricted, apply_visibility, post_entities, restricted_posts
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
@@ -155,8 +157,21 @@ async def _fallback(res: Resources, post_ids: Sequence[int], viewer_id: int | No
 
 @dataclass(frozen=True)
 class _Piece:
-    header: dict[str, Any]
+    refs: list[int]
+    accounts: list[int]
+    header: dict[str, Any]  # shared by every read of the same stored value: never modified
     body: bytes
+
+
+# Decoded pieces by their stored bytes: a timeline's hot posts are decoded once per process, not per read.
+# The bytes are the key, so a rewritten piece (new counters) is a new entry and the old one ages out.
+_DECODED_PIECES = 10_000
+
+
+@functools.lru_cache(maxsize=_DECODED_PIECES)
+def _decode(value: bytes) -> _Piece:
+    stored = post_cache.decode_piece(value)
+    return _Piece(stored.refs, stored.accounts, orjson.loads(stored.header), stored.body)
 
 
 @dataclass(frozen=True)
@@ -236,35 +251,47 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
     return piece.body[:-1] + b"," + orjson.dumps(tail)[1:]
 
 
-def _complete(stored: post_cache.StoredPiece, pieces: Mapping[int, Any], accounts: Mapping[int, Any]) -> bool:
+def _complete(stored: _Piece, pieces: Mapping[int, Any], accounts: Mapping[int, Any]) -> bool:
     """Everything a full rendering of the post needs is in hand."""
     return all(ref in pieces for ref in stored.refs) and all(a in accounts for a in stored.accounts)
 
 
-async def _marks(res: Resources, viewer_id: int | None, post_ids: Iterable[int]) -> ViewerMarks:
+async def _marks(res: Resources, viewer_id: int | None, post_ids: Iterable[int], restricted: Restricted) -> ViewerMarks:
+    """The viewer's marks, and what the visibility rule needs to know about restricted posts, in one query."""
     if viewer_id is None:
         return _NO_MARKS
-    return await timeline_store.viewer_marks(res.db, viewer_id, post_ids)
+    return await timeline_store.viewer_marks(
+        res.db,
+        viewer_id,
+        post_ids,
+        followed_among=restricted.private_authors,
+        mentions_among=restricted.post_ids,
+    )
 
 
-async def cached_post_json(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[tuple[int, bytes]]:
-    """(post id, Status entity as JSON) of the posts the viewer may see, in the order of `post_ids`."""
+async def cached_post_json(
+    res: Resources, post_ids: Sequence[int], viewer_id: int | None, *, hydrated: post_cache.Hydrated | None = None
+) -> list[tuple[int, bytes]]:
+    """(post id, Status entity as JSON) of the posts the viewer may see, in the order of `post_ids`.
+    `hydrated`: what the caller already read from the cache for exactly these posts (saves a round trip)."""
     ids = list(dict.fromkeys(post_ids))
     if not ids:
         return []
     try:
-        found = await post_cache.hydrate(res.redis, ids)
+        found = hydrated if hydrated is not None else await post_cache.hydrate(res.redis, ids)
     except VALKEY_DOWN:
         return [(int(entity["id"]), orjson.dumps(entity)) for entity in await post_entities(res, ids, viewer_id)]
-    stored = {post_id: post_cache.decode_piece(value) for post_id, value in found.pieces.items()}
+    stored = {post_id: _decode(value) for post_id, value in found.pieces.items()}
     complete = [i for i in ids if i in stored and _complete(stored[i], stored, found.accounts)]
     rendered: dict[int, bytes | None] = {}
     if complete:
         shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
-        pieces = {post_id: _Piece(orjson.loads(stored[post_id].header), stored[post_id].body) for post_id in shown}
+        pieces = {post_id: stored[post_id] for post_id in shown}
         rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
-        marks = await _marks(res, viewer_id, shown)
-        visible = await visible_ids(res, {i: _row_mapping(row) for i, row in rows.items()}, viewer_id)
+        posts = {i: _row_mapping(row) for i, row in rows.items()}
+        restricted = restricted_posts(posts, viewer_id)
+        marks = await _marks(res, viewer_id, shown, restricted)
+        visible = apply_visibility(posts, restricted, marks.following, marks.mentioned)
         view = _View(viewer_id, pieces, found.accounts, visible, marks)
         rendered = {post_id: _render(view, post_id) for post_id in complete}
     missing = [i for i in ids if i not in rendered]

@@ -10,7 +10,7 @@ may not see are dropped from the result, which keeps the order asked for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -51,28 +51,32 @@ async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[
     return posts
 
 
-async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> set[int]:
-    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
+@dataclass(frozen=True)
+class Restricted:
+    """What the visibility rule has to ask PostgreSQL about: posts that are neither public nor the viewer's
+    own, and the authors of the private ones among them (followers may see those)."""
 
-    A repost is visible when it and its original are (the original must be among `posts`).
-    """
+    post_ids: set[int]
+    private_authors: set[int]
+
+
+def restricted_posts(posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> Restricted:
     restricted = [
         row for row in posts.values() if row["visibility"] not in PUBLIC_VISIBILITIES and row["account_id"] != viewer_id
     ]
-    following: Mapping[int, Any] = {}
-    mentioned: set[int] = set()
-    if viewer_id is not None and restricted:
-        private_authors = {row["account_id"] for row in restricted if row["visibility"] == "private"}
-        following, mentioned = await asyncio.gather(
-            follow_store.follows_among(res.db, viewer_id, private_authors),
-            post_store.mentioned_in(res.db, viewer_id, (row["id"] for row in restricted)),
-        )
-    restricted_ids = {row["id"] for row in restricted}
+    return Restricted(
+        {row["id"] for row in restricted}, {row["account_id"] for row in restricted if row["visibility"] == "private"}
+    )
+
+
+def apply_visibility(
+    posts: Mapping[int, Mapping[str, Any]], restricted: Restricted, following: Container[int], mentioned: Container[int]
+) -> set[int]:
+    """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
+    follows. A repost is visible when it and its original are (the original must be among `posts`)."""
 
     def own_rule(row: Mapping[str, Any]) -> bool:
-        if row["id"] not in restricted_ids:
-            return True
-        if row["id"] in mentioned:
+        if row["id"] not in restricted.post_ids or row["id"] in mentioned:
             return True
         return row["visibility"] == "private" and row["account_id"] in following
 
@@ -80,6 +84,22 @@ async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], vi
     return {
         post_id for post_id in seen if posts[post_id]["reblog_of_id"] is None or posts[post_id]["reblog_of_id"] in seen
     }
+
+
+async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> set[int]:
+    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
+
+    A repost is visible when it and its original are (the original must be among `posts`).
+    """
+    restricted = restricted_posts(posts, viewer_id)
+    following: Mapping[int, Any] = {}
+    mentioned: set[int] = set()
+    if viewer_id is not None and restricted.post_ids:
+        following, mentioned = await asyncio.gather(
+            follow_store.follows_among(res.db, viewer_id, restricted.private_authors),
+            post_store.mentioned_in(res.db, viewer_id, restricted.post_ids),
+        )
+    return apply_visibility(posts, restricted, following, mentioned)
 
 
 async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:

@@ -24,7 +24,8 @@ from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_j
 from domain.post_text import clean_text, normalize_tag
 from storage import timeline_cache
 from storage import timelines as timeline_store
-from storage.timeline_cache import Delivery, Entry, Followed, Range, Slice, author_key, home_key
+from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
+from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
 from storage.timelines import FanOutPost
 
 # Extra entries read past a page, so that entries sharing a score with a cursor can be dropped exactly.
@@ -56,66 +57,52 @@ def _keys(prefix: str, ids_csv: str) -> str:
 # the home timeline: reading ----------------------------------------------------------------------------
 
 
-def _range(page: Page, count: int) -> Range:
-    lower = str(page.lower) if page.lower is not None else "(0"
-    upper = str(page.max_id) if page.max_id is not None else "+inf"
-    return Range(lower, upper, count, newest_first=not page.ascending)
+def _bounds(page: Page, count: int) -> Bounds:
+    return Bounds(page.lower, page.max_id, page.limit, count, newest_first=not page.ascending)
 
 
-async def _read_home(res: Resources, account_id: int, page: Page) -> Slice | None:
-    """The page's entries of a built home timeline (exact bounds), or None when it is missing."""
+async def _home_page(res: Resources, account_id: int, page: Page, *, hydrate: bool) -> HomePage | None:
+    """The page as one script call reads it (home timeline merged with followed high-follower accounts);
+    None when the home timeline is missing. Missing author timelines are built here."""
     count = page.limit + _SLACK
-    while True:
-        found = await timeline_cache.read(res.redis, home_key(account_id), _range(page, count), ttl=_ttl_seconds(res))
-        if found is None:
-            return None
-        entries = [e for e in found.entries if page.contains(e.post_id)]
-        # Entries outside the exact bounds filled the read: read further (ids sharing the cursor's score).
-        if found.full and len(entries) < page.limit:
-            count *= 4
-            continue
-        return Slice(entries, found.followed, found.full)
-
-
-async def _followed_entries(res: Resources, followed: Sequence[Followed], page: Page) -> list[Entry]:
-    """The page's entries of followed high-follower accounts, from their author timelines (built if missing)."""
-    if not followed:
-        return []
-    keys = [author_key(f.account_id) for f in followed]
-    count = page.limit + _SLACK
-    slices = await timeline_cache.read_many(res.redis, keys, _range(page, count), ttl=_ttl_seconds(res))
-    missing = [f.account_id for f, found in zip(followed, slices, strict=True) if found is None]
-    if missing:
-        await build_author_timelines(res, missing)
-        again = iter(
-            await timeline_cache.read_many(
-                res.redis, [author_key(a) for a in missing], _range(page, count), ttl=_ttl_seconds(res)
-            )
+    skip_missing = False
+    for _ in range(8):
+        found = await read_home_page(
+            res.redis,
+            account_id,
+            _bounds(page, count),
+            ttl=_ttl_seconds(res),
+            hydrate=hydrate,
+            skip_missing=skip_missing,
         )
-        slices = [found if found is not None else next(again) for found in slices]
-    out: list[Entry] = []
-    for follow, found in zip(followed, slices, strict=True):
-        if found is None:
+        if isinstance(found, MissingAuthors):
+            await build_author_timelines(res, found.author_ids)
+            skip_missing = True  # built now; one evicted again at once is left out of this page
             continue
-        out += [
-            e for e in found.entries if page.contains(e.post_id) and (follow.show_reposts or e.reblog_of_id is None)
-        ]
-    return out
+        if found is not None and found.short and count < res.settings.timeline_size:
+            count *= 4  # entries sharing a score with a cursor filled the read: read further
+            continue
+        return found
+    return found if isinstance(found, HomePage) else None
+
+
+async def _home(res: Resources, account_id: int, page: Page, *, hydrate: bool) -> HomePage:
+    """The page (entries newest first); a missing home timeline is rebuilt during this call."""
+    found = await _home_page(res, account_id, page, hydrate=hydrate)
+    if found is None:
+        built = await rebuild_home(res, account_id)
+        found = await _home_page(res, account_id, page, hydrate=hydrate)
+        if found is None:  # gone again at once (evicted): answer from what was just built
+            in_page = [e for e in built.entries if page.contains(e.post_id)]
+            kept = in_page[-page.limit :][::-1] if page.ascending else in_page[: page.limit]
+            found = HomePage(kept, False, None)
+    return HomePage(page.arrange(found.entries), found.short, found.hydrated)
 
 
 async def home_entries(res: Resources, account_id: int, page: Page) -> list[Entry]:
     """One page of the home timeline's entries, newest first: the account's own timeline merged with its
     followed high-follower accounts' posts, by id. A missing timeline is rebuilt during this call."""
-    found = await _read_home(res, account_id, page)
-    if found is None:
-        built = await rebuild_home(res, account_id)
-        found = await _read_home(res, account_id, page)
-        if found is None:  # gone again at once (evicted): answer from what was just built
-            found = Slice([e for e in built.entries if page.contains(e.post_id)], built.followed, False)
-    candidates = found.entries + await _followed_entries(res, found.followed, page)
-    unique = {e.post_id: e for e in reversed(candidates)}  # the home timeline's copy wins
-    ordered = sorted(unique.values(), key=lambda e: e.post_id, reverse=not page.ascending)[: page.limit]
-    return page.arrange(ordered)
+    return (await _home(res, account_id, page, hydrate=False)).entries
 
 
 async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[list[bytes], list[int]]:
@@ -123,16 +110,17 @@ async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[li
     first). Entries whose post is gone or no longer visible are dropped from the page and the timeline.
     503 while Valkey is unreachable (the timelines live there; nothing is lost, it is rebuilt after)."""
     try:
-        entries = await home_entries(res, account_id, page)
+        found = await _home(res, account_id, page, hydrate=True)
     except VALKEY_DOWN:
         raise ApiError(503, "Home timelines are unavailable for a moment", headers={"Retry-After": "5"}) from None
-    found = await cached_post_json(res, [e.post_id for e in entries], account_id)
-    if len(found) < len(entries):
-        shown = {post_id for post_id, _ in found}
-        stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id not in shown]
+    entries = found.entries
+    shown = await cached_post_json(res, [e.post_id for e in entries], account_id, hydrated=found.hydrated)
+    if len(shown) < len(entries):
+        kept = {post_id for post_id, _ in shown}
+        stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id not in kept]
         with contextlib.suppress(*VALKEY_DOWN):
             await timeline_cache.remove(res.redis, stale)
-    return [entity for _, entity in found], [e.post_id for e in entries]
+    return [entity for _, entity in shown], [e.post_id for e in entries]
 
 
 async def missed_home_posts(res: Resources, account_id: int, since_id: int, *, limit: int) -> tuple[list[Entity], bool]:

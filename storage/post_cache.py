@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -56,37 +57,40 @@ def decode_piece(value: bytes) -> StoredPiece:
     )
 
 
-# ARGV: post ids. For each its piece; then, once each, the pieces of the posts they show and the accounts
-# they show: {pieces, {id, piece, ...}, {id, account, ...}} (missing ones as empty strings). One round trip
-# whatever the page holds. Key names are built here from ids (see storage/timeline_cache.py on clusters).
-_HYDRATE = f"""
-local pieces, refs, accounts = {{}}, {{}}, {{}}
-local seen, wanted, accts = {{}}, {{}}, {{}}
-for i, id in ipairs(ARGV) do
-  seen[id] = true
-  local v = redis.call('GET', '{PIECE_PREFIX}' .. id)
-  pieces[i] = v
-  if v then
-    local head = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
-    local semi = string.find(head, ';', 1, true)
-    for r in string.gmatch(string.sub(head, 1, semi - 1), '%d+') do wanted[#wanted + 1] = r end
-    for a in string.gmatch(string.sub(head, semi + 1), '%d+') do accts[a] = true end
-  end
-end
-for _, id in ipairs(wanted) do
-  if not seen[id] then
+# `hydrate(ids)`: for each post id its piece; then, once each, the pieces of the posts they show and the
+# accounts they show: {pieces, {id, piece, ...}, {id, account, ...}} (missing ones as empty strings). One
+# round trip whatever the page holds. Key names are built here from ids (see storage/timeline_cache.py on
+# clusters). Also used by the home page script (storage/home_page.py).
+HYDRATE_LUA = f"""
+local function hydrate(ids)
+  local pieces, refs, accounts = {{}}, {{}}, {{}}
+  local seen, wanted, accts = {{}}, {{}}, {{}}
+  for i, id in ipairs(ids) do
     seen[id] = true
-    refs[#refs + 1] = id
-    refs[#refs + 1] = redis.call('GET', '{PIECE_PREFIX}' .. id) or ''
+    local v = redis.call('GET', '{PIECE_PREFIX}' .. id)
+    pieces[i] = v
+    if v then
+      local head = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
+      local semi = string.find(head, ';', 1, true)
+      for r in string.gmatch(string.sub(head, 1, semi - 1), '%d+') do wanted[#wanted + 1] = r end
+      for a in string.gmatch(string.sub(head, semi + 1), '%d+') do accts[a] = true end
+    end
   end
+  for _, id in ipairs(wanted) do
+    if not seen[id] then
+      seen[id] = true
+      refs[#refs + 1] = id
+      refs[#refs + 1] = redis.call('GET', '{PIECE_PREFIX}' .. id) or ''
+    end
+  end
+  for id in pairs(accts) do
+    accounts[#accounts + 1] = id
+    accounts[#accounts + 1] = redis.call('GET', '{ACCOUNT_PREFIX}' .. id) or ''
+  end
+  return {{pieces, refs, accounts}}
 end
-for id in pairs(accts) do
-  accounts[#accounts + 1] = id
-  accounts[#accounts + 1] = redis.call('GET', '{ACCOUNT_PREFIX}' .. id) or ''
-end
-return {{pieces, refs, accounts}}
 """
-HYDRATE = Script(_HYDRATE)
+HYDRATE = Script(HYDRATE_LUA + "return hydrate(ARGV)")
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,12 @@ async def hydrate(redis: Redis, post_ids: Sequence[int]) -> Hydrated:
     """The pieces of `post_ids`, of the posts they show and of the accounts shown, in one round trip."""
     if not post_ids:
         return Hydrated({}, {})
-    found, refs, accounts = await HYDRATE.run(redis, (), post_ids)
+    return parse_hydrated(post_ids, await HYDRATE.run(redis, (), post_ids))
+
+
+def parse_hydrated(post_ids: Sequence[int], result: Sequence[Any]) -> Hydrated:
+    """What `hydrate(ids)` in Lua answered for `post_ids`."""
+    found, refs, accounts = result
     pieces = {post_id: value for post_id, value in zip(post_ids, found, strict=True) if value}
     pieces.update((int(refs[i]), refs[i + 1]) for i in range(0, len(refs), 2) if refs[i + 1])
     return Hydrated(pieces, {int(accounts[i]): accounts[i + 1] for i in range(0, len(accounts), 2) if accounts[i + 1]})

@@ -11,7 +11,7 @@ The rules every query here shares (Mastodon's home feed rules):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -321,15 +321,26 @@ async def tag_post_ids(
 
 @dataclass(frozen=True)
 class ViewerMarks:
-    """What the viewer did to posts: liked, reposted, and other reactions (post id → names)."""
+    """What the viewer did to posts: liked, reposted, and other reactions (post id → names); and, for the
+    visibility rule, which of the asked-about authors the viewer follows and posts mention the viewer."""
 
     liked: set[int]
     reposted: set[int]
     reacted: dict[int, set[str]]
+    following: set[int] = field(default_factory=set)
+    mentioned: set[int] = field(default_factory=set)
 
 
-async def viewer_marks(db: Executor, viewer_id: int, post_ids: Iterable[int]) -> ViewerMarks:
-    """The viewer's likes, reposts and reactions among `post_ids`, in one round trip (three index probes)."""
+async def viewer_marks(
+    db: Executor,
+    viewer_id: int,
+    post_ids: Iterable[int],
+    *,
+    followed_among: Iterable[int] = (),
+    mentions_among: Iterable[int] = (),
+) -> ViewerMarks:
+    """The viewer's likes, reposts and reactions among `post_ids`, its follows among `followed_among` and
+    its mentions among `mentions_among`, in one round trip (index probes only)."""
     ids = list(set(post_ids))
     if not ids:
         return ViewerMarks(set(), set(), {})
@@ -342,16 +353,22 @@ async def viewer_marks(db: Executor, viewer_id: int, post_ids: Iterable[int]) ->
             ARRAY(SELECT post_id FROM reactions WHERE account_id = $1 AND post_id = ANY($2::bigint[])
                   ORDER BY post_id, name) AS reacted_posts,
             ARRAY(SELECT name FROM reactions WHERE account_id = $1 AND post_id = ANY($2::bigint[])
-                  ORDER BY post_id, name) AS reacted_names
+                  ORDER BY post_id, name) AS reacted_names,
+            ARRAY(SELECT target_account_id FROM follows
+                  WHERE account_id = $1 AND target_account_id = ANY($3::bigint[])) AS following,
+            ARRAY(SELECT post_id FROM post_mentions WHERE account_id = $1 AND post_id = ANY($4::bigint[]))
+                AS mentioned
         """,
         viewer_id,
         ids,
+        list(set(followed_among)),
+        list(set(mentions_among)),
     )
     assert row is not None
     reacted: dict[int, set[str]] = {}
     for post_id, name in zip(row["reacted_posts"], row["reacted_names"], strict=True):
         reacted.setdefault(post_id, set()).add(name)
-    return ViewerMarks(set(row["liked"]), set(row["reposted"]), reacted)
+    return ViewerMarks(set(row["liked"]), set(row["reposted"]), reacted, set(row["following"]), set(row["mentioned"]))
 
 
 async def quoting_post_ids(db: Executor, post_ids: Iterable[int], *, limit: int = 10_000) -> list[int]:

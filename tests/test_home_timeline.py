@@ -17,7 +17,7 @@ from domain import cached_posts, timelines
 from domain.cached_posts import cached_post_entities
 from domain.post_entities import post_entities
 from domain.posts import PostDraft, create_post
-from storage import post_cache, timeline_cache
+from storage import home_page, post_cache, timeline_cache
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
@@ -476,3 +476,40 @@ async def test_missed_home_posts_for_stream_resume(client: Client, make_user: Us
     missed, more = await timelines.missed_home_posts(res, alice.account_id, int(posts[1]), limit=3)
     assert [e["id"] for e in missed] == posts[2:5] and more is True
     assert (await timelines.home_timeline(res, alice.account_id, Page(limit=2)))[1] == [int(p) for p in posts[:3:-1]]
+
+
+async def test_one_script_call_reads_a_page_across_the_whole_id_range(res: Resources) -> None:
+    """The home page script compares ids as 8 bytes and names keys by decimal ids it computes itself: ids at
+    the edges of 32 and 53 bits and near 2^63 must sort, bound and hydrate exactly."""
+    ids = [5, 2**32 - 1, 2**32, 2**32 + 1, 2**53 + 1, 2**53 + 2, 2**63 - 2, 2**63 - 1]
+    reader, author = 2**63 - 7, 2**62 + 3
+    home_entries = [timeline_cache.Entry(i, 11, None) for i in ids[::2]]
+    author_entries = [timeline_cache.Entry(i, author, None) for i in ids[1::2]]
+    followed = [timeline_cache.Followed(author, True)]
+    await res.redis.delete(timeline_cache.home_key(reader), timeline_cache.author_key(author))
+    for key, entries, records in (
+        (timeline_cache.home_key(reader), home_entries, followed),
+        (timeline_cache.author_key(author), author_entries, []),
+    ):
+        assert not await timeline_cache.begin_build(res.redis, key)
+        await timeline_cache.finish_build(res.redis, key, entries, records, cap=800, ttl=60)
+    await post_cache.put(res.redis, {i: b";\n{}\n{}" for i in ids}, {})
+
+    def bounds(lower: int | None, upper: int | None, limit: int, newest_first: bool = True) -> home_page.Bounds:
+        return home_page.Bounds(lower, upper, limit, limit + 16, newest_first)
+
+    page = await home_page.read_home_page(res.redis, reader, bounds(None, None, 20), ttl=60, hydrate=True)
+    assert isinstance(page, home_page.HomePage) and page.hydrated is not None
+    assert [e.post_id for e in page.entries] == ids[::-1]
+    assert sorted(page.hydrated.pieces) == ids
+    page = await home_page.read_home_page(res.redis, reader, bounds(2**32 - 1, 2**63 - 2, 3), ttl=60, hydrate=False)
+    assert isinstance(page, home_page.HomePage)
+    assert [e.post_id for e in page.entries] == [2**53 + 2, 2**53 + 1, 2**32 + 1]
+    page = await home_page.read_home_page(
+        res.redis, reader, bounds(5, None, 2, newest_first=False), ttl=60, hydrate=False
+    )
+    assert isinstance(page, home_page.HomePage)
+    assert [e.post_id for e in page.entries] == [2**32 - 1, 2**32]
+    await res.redis.delete(timeline_cache.author_key(author))
+    missing = await home_page.read_home_page(res.redis, reader, bounds(None, None, 20), ttl=60, hydrate=False)
+    assert missing == home_page.MissingAuthors([author])

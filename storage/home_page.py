@@ -1,0 +1,159 @@
+"""One page of a home timeline in one Valkey call: the home timeline's range, merged with the ranges of the
+followed high-follower accounts' author timelines, cut to the page exactly, and (optionally) the cached
+pieces and accounts the page shows (storage/post_cache.py `hydrate`).
+
+Reading a page used to take three round trips (the home range, the author ranges, the pieces) and merged
+and decoded every candidate entry in Python; a read is now one script call, and Python decodes only the
+entries of the page. Layout of the keys: storage/timeline_cache.py.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from storage.post_cache import HYDRATE_LUA, Hydrated, parse_hydrated
+from storage.timeline_cache import AUTHOR_PREFIX, Entry, Script, decode_entry, home_key
+
+_ID = struct.Struct(">Q")
+
+# ARGV: home key, ttl, lower score, upper score, count per source, "1" newest first, exclusive lower and
+# upper bounds as 8-byte ids ("" for none), limit, "1" to hydrate, "1" to skip missing author timelines.
+# Returns {0} when the home timeline is not built; {1, {author id8...}} when followed author timelines are
+# missing (built by the caller, then asked again); else {2, short, entries, hydrated?}. `short` is 1 when a
+# source filled its count but kept fewer than `limit` entries in bounds (ids sharing a score with a
+# cursor): the caller asks again with a larger count. Post ids are compared as 8 bytes, never as strings
+# (string comparison in Lua follows the server's locale) nor as Lua numbers (doubles hold 53 bits).
+_HOME_PAGE = (
+    HYDRATE_LUA
+    + f"""
+local home = ARGV[1]
+if not redis.call('ZSCORE', home, '\\0') then return {{0}} end
+local ttl, lo, hi, count, desc = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+local lo8, hi8, limit = ARGV[7], ARGV[8], tonumber(ARGV[9])
+
+local function less(a, b)
+  for i = 1, 8 do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return false
+end
+local function decimal(id8)
+  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(id8, 1, 8)
+  local high = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  local low = ((b5 * 256 + b6) * 256 + b7) * 256 + b8
+  -- high * 2^32 + low, with 2^32 = 42949 * 10^5 + 67296: every partial result stays below 2^53
+  local upper = high * 42949
+  local rest = high * 67296 + low
+  upper = upper + math.floor(rest / 100000)
+  rest = rest % 100000
+  if upper == 0 then return string.format('%d', rest) end
+  return string.format('%.0f%05d', upper, rest)
+end
+local function range(key)
+  redis.call('EXPIRE', key, ttl)
+  if desc then return redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', 0, count) end
+  return redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', 0, count)
+end
+
+local seen, picked, short = {{}}, {{}}, 0
+local function take(members, reposts)
+  local kept = 0
+  for _, m in ipairs(members) do
+    local id8 = string.sub(m, 1, 8)
+    if (lo8 == '' or less(lo8, id8)) and (hi8 == '' or less(id8, hi8)) then
+      kept = kept + 1
+      if not seen[id8] and (reposts or #m == 16) then
+        seen[id8] = true
+        picked[#picked + 1] = m
+      end
+    end
+  end
+  if #members >= tonumber(count) and kept < limit then short = 1 end
+end
+
+take(range(home), true)  -- first: the home timeline's copy of a post wins
+local followed = redis.call('ZRANGE', home, '-1', '-1', 'BYSCORE')[1] or '\\1'
+local missing = {{}}
+for i = 2, #followed - 8, 9 do
+  local id8 = string.sub(followed, i, i + 7)
+  local key = '{AUTHOR_PREFIX}' .. decimal(id8)
+  if redis.call('ZSCORE', key, '\\0') then
+    take(range(key), string.sub(followed, i + 8, i + 8) == '1')
+  elseif ARGV[11] ~= '1' then
+    missing[#missing + 1] = id8
+  end
+end
+if #missing > 0 then return {{1, missing}} end
+
+if desc then
+  table.sort(picked, function(a, b) return less(b, a) end)
+else
+  table.sort(picked, less)
+end
+local entries, ids = {{}}, {{}}
+for i = 1, math.min(limit, #picked) do
+  entries[i] = picked[i]
+  ids[i] = decimal(picked[i])
+end
+if ARGV[10] ~= '1' then return {{2, short, entries}} end
+return {{2, short, entries, hydrate(ids)}}
+"""
+)
+HOME_PAGE = Script(_HOME_PAGE)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A page's exclusive id bounds, its size and direction, and how many entries to read per source."""
+
+    lower: int | None
+    upper: int | None
+    limit: int
+    count: int
+    newest_first: bool
+
+
+@dataclass(frozen=True)
+class HomePage:
+    entries: list[Entry]  # in the order read: newest first unless the bounds say otherwise
+    short: bool  # a source may hold more entries in bounds: read again with a larger count
+    hydrated: Hydrated | None
+
+
+@dataclass(frozen=True)
+class MissingAuthors:
+    """Followed high-follower accounts whose author timeline is not cached."""
+
+    author_ids: list[int]
+
+
+async def read_home_page(
+    redis: Redis, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool = False
+) -> HomePage | MissingAuthors | None:
+    """One page of a built home timeline (refreshing the TTLs it reads); None when it is not built."""
+    args: Sequence[str | int | bytes] = [
+        home_key(account_id),
+        ttl,
+        "(0" if bounds.lower is None else f"{bounds.lower}",
+        "+inf" if bounds.upper is None else f"{bounds.upper}",
+        bounds.count,
+        "1" if bounds.newest_first else "0",
+        b"" if bounds.lower is None else _ID.pack(bounds.lower),
+        b"" if bounds.upper is None else _ID.pack(bounds.upper),
+        bounds.limit,
+        "1" if hydrate else "0",
+        "1" if skip_missing else "0",
+    ]
+    result = await HOME_PAGE.run(redis, (), args)
+    if result[0] == 0:
+        return None
+    if result[0] == 1:
+        return MissingAuthors([_ID.unpack(id8)[0] for id8 in result[1]])
+    entries = [decode_entry(member) for member in result[2]]
+    hydrated = parse_hydrated([e.post_id for e in entries], result[3]) if hydrate else None
+    return HomePage(entries, bool(result[1]), hydrated)
