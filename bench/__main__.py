@@ -13,6 +13,7 @@ import sys
 SCENARIOS = {
     "media_upload": "bench.media_upload",
     "middleware": "bench.middleware",
+    "mixed": "bench.mixed",
     "search": "bench.search",
     "seed": "bench.seed",
     "streaming_capacity": "bench.streaming_capacity",

@@ -6,7 +6,10 @@
   by pid, never sharing this process's event loop with the load.
 - `run_load` (in `bench.load`, run as a separate process): closed-loop (as fast as N connections go) or
   open-loop (a constant arrival rate, latency measured from the scheduled send time, so a slow server
-  cannot hide queueing). `wrk` is used for closed-loop throughput when it is installed.
+  cannot hide queueing). `wrk` is used for closed-loop throughput when it is installed. GETs of `urls`, or
+  any `LoadRequest`s (a POST with a unique body each time, say). `start_load(...).wait()` is the same run
+  without waiting, so several loads (reads and writes, one process each) can run side by side.
+- `cpu_seconds` / `machine_cpu_seconds` / `process_tree_cpu`: where the machine's CPU went during a run.
 - `Report`: figures side by side with the ceiling measured in the same run, written as JSON and markdown
   with PNG plots under `bench/results/`.
 
@@ -29,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +142,14 @@ def wait_http(url: str, process: ChirpProcess, timeout: float = 30) -> None:
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout:g} s")
 
 
-def spawn_api(env: dict[str, str], *, node_id: int = 0, port: int | None = None) -> ChirpProcess:
+def spawn_api(
+    env: dict[str, str], *, node_id: int = 0, port: int | None = None, reuse_port: bool = False
+) -> ChirpProcess:
+    """One API process; with `reuse_port`, several share `port` (SO_REUSEPORT), each with its own node id."""
     port = port or free_port()
     api_env = {**env, "CHIRP_PORT": str(port), "CHIRP_NODE_ID": str(node_id)}
-    process = spawn_process("api", ["-m", "app.cli", "serve"], api_env, port)
+    args = ["-m", "app.cli", "serve", *(["--reuse-port"] if reuse_port else [])]
+    process = spawn_process("api", args, api_env, port)
     wait_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
@@ -166,12 +173,69 @@ def spawn_ceiling(body: bytes, *, content_type: str = "application/json") -> Chi
     return process
 
 
+# CPU -------------------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every core, every process, the kernel), from /proc."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(root: int | None = None) -> dict[int, tuple[str, float]]:
+    """pid -> (command name, CPU seconds) of every live descendant of `root` (default: this process), e.g.
+    the servers `bench_stack` started and the processes a scenario spawned."""
+    parents: dict[int, tuple[int, str, float]] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                head, tail = stat.read().rsplit(")", 1)
+        except OSError:  # gone meanwhile
+            continue
+        fields = tail.split()
+        parents[int(entry)] = (int(fields[1]), head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / ticks)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found: dict[int, tuple[str, float]] = {}
+    pending = list(children.get(root or os.getpid(), []))
+    while pending:
+        pid = pending.pop()
+        found[pid] = parents[pid][1:]
+        pending += children.get(pid, [])
+    return found
+
+
 # Load ------------------------------------------------------------------------------------------------
 
 
 @dataclass
+class LoadRequest:
+    """A request for the load generator other than a plain GET. A `{n}` in `body` becomes the request's
+    sequence number, so every request differs (posts are never duplicates)."""
+
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+
+@dataclass
 class LoadResult:
-    """What a load run saw. `samples` are (seconds since start, latency in seconds, status)."""
+    """What a load run saw. `samples` are (seconds since start, latency in seconds, status); `records`, with
+    `record_ids`, are (id in the answer, scheduled, answered) in epoch seconds; `generator` is the load
+    process's own cost (CPU seconds; in open loop, how late it dispatched requests)."""
 
     mode: str
     duration: float
@@ -181,9 +245,11 @@ class LoadResult:
     latencies_ms: dict[str, float]
     offered_rate: float | None = None
     samples: list[tuple[float, float, int]] = field(default_factory=list)
+    records: list[tuple[int, float, float]] = field(default_factory=list)
+    generator: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "samples"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("samples", "records")}
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
@@ -204,7 +270,7 @@ def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
 
 
 def run_load(
-    urls: Sequence[str],
+    urls: Sequence[str] = (),
     *,
     duration: float,
     connections: int = 32,
@@ -212,44 +278,98 @@ def run_load(
     headers: dict[str, str] | None = None,
     max_requests: int = 2_000_000,
     prefer_wrk: bool = True,
+    requests: Sequence[LoadRequest] = (),
+    record_ids: bool = False,
+    start_at: float | None = None,
 ) -> LoadResult:
-    """Load `urls` (round-robin) from a separate process. Closed-loop unless `rate` (requests/s) is given."""
-    if rate is None and prefer_wrk and shutil.which("wrk") and len(urls) == 1:
+    """Load `urls` (GETs) or `requests`, round-robin, from a separate process and wait for the result.
+    Closed-loop unless `rate` (requests/s) is given. See `start_load` for the other parameters."""
+    if rate is None and prefer_wrk and shutil.which("wrk") and len(urls) == 1 and not requests and not start_at:
         return _run_wrk(urls[0], duration=duration, connections=connections, headers=headers or {})
-    with tempfile.TemporaryDirectory(prefix="chirp-load-") as tmp:
-        spec = Path(tmp) / "spec.json"
-        out = Path(tmp) / "out.json"
-        spec.write_text(
-            json.dumps(
-                {
-                    "urls": list(urls),
-                    "duration": duration,
-                    "connections": connections,
-                    "rate": rate,
-                    "headers": headers or {},
-                    "max_requests": max_requests,
-                }
-            )
+    return start_load(
+        urls,
+        duration=duration,
+        connections=connections,
+        rate=rate,
+        headers=headers,
+        max_requests=max_requests,
+        requests=requests,
+        record_ids=record_ids,
+        start_at=start_at,
+    ).wait()
+
+
+class RunningLoad:
+    """A load process under way (`start_load`); `wait()` returns what it saw."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], tmp: Path, rate: float | None, timeout: float) -> None:
+        self.popen, self.tmp, self.rate = popen, tmp, rate
+        self.deadline = time.monotonic() + timeout
+
+    def wait(self) -> LoadResult:
+        try:
+            try:
+                self.popen.wait(timeout=max(self.deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+                raise
+            if self.popen.returncode:
+                raise subprocess.CalledProcessError(self.popen.returncode, self.popen.args)
+            data = json.loads((self.tmp / "out.json").read_text())
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        samples = [(float(a), float(b), int(c)) for a, b, c in data["samples"]]
+        latencies = [s[1] * 1000 for s in samples if 200 <= s[2] < 400]
+        return LoadResult(
+            mode="open" if self.rate else "closed",
+            duration=data["duration"],
+            requests=len(samples),
+            errors=sum(1 for s in samples if not 200 <= s[2] < 400),
+            throughput=round(len(samples) / data["duration"], 1) if data["duration"] else 0.0,
+            latencies_ms=percentiles(latencies),
+            offered_rate=self.rate,
+            samples=samples,
+            records=[(int(i), float(s), float(a)) for i, s, a in data["records"]],
+            generator=data["generator"],
         )
-        subprocess.run(
-            [sys.executable, "-m", "bench.load", str(spec), str(out)],
-            cwd=REPO_ROOT,
-            check=True,
-            timeout=duration + 120,
+
+
+def start_load(
+    urls: Sequence[str] = (),
+    *,
+    duration: float,
+    connections: int = 32,
+    rate: float | None = None,
+    headers: dict[str, str] | None = None,
+    max_requests: int = 2_000_000,
+    requests: Sequence[LoadRequest] = (),
+    record_ids: bool = False,
+    start_at: float | None = None,
+) -> RunningLoad:
+    """Start a load process (`bench.load`) and return at once. `requests` replace `urls` when given;
+    `record_ids` keeps the `id` of each 2xx JSON answer (with when it was scheduled and answered);
+    `start_at` (epoch seconds) lines up loads started together, the load process's own start-up excluded."""
+    tmp = Path(tempfile.mkdtemp(prefix="chirp-load-"))
+    spec = tmp / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "urls": list(urls),
+                "requests": [asdict(r) for r in requests],
+                "duration": duration,
+                "connections": connections,
+                "rate": rate,
+                "headers": headers or {},
+                "max_requests": max_requests,
+                "record_ids": record_ids,
+                "start_at": start_at,
+            }
         )
-        data = json.loads(out.read_text())
-    samples = [tuple(s) for s in data["samples"]]
-    latencies = [s[1] * 1000 for s in samples if 200 <= s[2] < 400]
-    return LoadResult(
-        mode="open" if rate else "closed",
-        duration=data["duration"],
-        requests=len(samples),
-        errors=sum(1 for s in samples if not 200 <= s[2] < 400),
-        throughput=round(len(samples) / data["duration"], 1) if data["duration"] else 0.0,
-        latencies_ms=percentiles(latencies),
-        offered_rate=rate,
-        samples=[(float(a), float(b), int(c)) for a, b, c in samples],
     )
+    popen = subprocess.Popen([sys.executable, "-m", "bench.load", str(spec), str(tmp / "out.json")], cwd=REPO_ROOT)
+    waiting = max((start_at or 0) - time.time(), 0.0)
+    return RunningLoad(popen, tmp, rate, timeout=waiting + duration + 120)
 
 
 _WRK_REPORT = """
@@ -319,6 +439,7 @@ class Report:
         self.loads: dict[str, LoadResult] = {}
         self.extra: dict[str, Any] = {}
         self.plots: list[Path] = []
+        self.sections: list[tuple[str, str]] = []
 
     def figure(
         self,
@@ -338,6 +459,10 @@ class Report:
 
     def add_load(self, name: str, result: LoadResult) -> None:
         self.loads[name] = result
+
+    def add_section(self, title: str, markdown: str) -> None:
+        """A titled block of markdown (a table of steps, a profile) written after the figures."""
+        self.sections.append((title, markdown))
 
     def plot_latency_over_time(self, name: str, loads: dict[str, LoadResult]) -> None:
         """p50 and p99 latency per second of each load run, on one chart."""
@@ -364,8 +489,11 @@ class Report:
         ax.grid(alpha=0.3)
         self._save(fig, name)
 
-    def plot_throughput_vs_offered(self, name: str, points: Sequence[tuple[float, float, float]]) -> None:
-        """(offered rate, achieved throughput, p99 ms) points: where the system stops keeping up."""
+    def plot_throughput_vs_offered(
+        self, name: str, points: Sequence[tuple[float, float, float]], *, label: str = ""
+    ) -> None:
+        """(offered rate, achieved throughput, p99 ms) points: where the system stops keeping up. `label`
+        names the load in the title when a scenario plots several."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -380,7 +508,7 @@ class Report:
         ax2 = ax.twinx()
         ax2.plot(offered, [p[2] for p in points], marker="x", color="tab:red", label="p99 latency (ms)")
         ax2.set_ylabel("p99 latency (ms)")
-        ax.set_title(f"{self.scenario}: throughput against offered load")
+        ax.set_title(f"{self.scenario}{' ' + label if label else ''}: throughput against offered load")
         ax.legend(loc="upper left")
         ax2.legend(loc="lower right")
         ax.grid(alpha=0.3)
@@ -407,6 +535,7 @@ class Report:
             "figures": [{**f.__dict__, "ratio": f.ratio} for f in self.figures],
             "loads": {k: v.as_dict() for k, v in self.loads.items()},
             "extra": self.extra,
+            "sections": dict(self.sections),
         }
         json_path = RESULTS_DIR / f"{self.scenario}.json"
         json_path.write_text(json.dumps(data, indent=2, default=str))
@@ -423,6 +552,8 @@ class Report:
             ceiling = f"{f.ceiling:g} {f.unit} ({f.ceiling_name})" if f.ceiling is not None else ""
             ratio = f"{f.ratio:.0%}" if f.ratio is not None else ""
             lines.append(f"| {f.name} | {f.value:g} {f.unit} | {ceiling} | {ratio} | {f.goal} |")
+        for title, markdown in self.sections:
+            lines += ["", f"## {title}", "", markdown.rstrip()]
         for plot in self.plots:
             lines += ["", f"![{plot.stem}]({plot.name})"]
         md_path = RESULTS_DIR / f"{self.scenario}.md"

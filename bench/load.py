@@ -3,6 +3,13 @@
 Closed loop: `connections` workers each send the next request when the last one answered. Open loop:
 requests start at a constant `rate` whatever the answers, and latency counts from the scheduled start,
 so queueing in a slow server shows up instead of silently lowering the offered load.
+
+The spec (written by `bench.harness.start_load`): `urls` (GETs) or `requests` (`method`, `url`, `headers`,
+`body`; a `{n}` in the body becomes the request's sequence number, so every post is unique), sent
+round-robin; `duration`, `connections`, `rate`, `headers` (every request), `max_requests`; optionally
+`record_ids` (note the `id` of every 2xx JSON answer with when it was scheduled and answered, in epoch
+seconds, so the caller can follow what the requests created) and `start_at` (epoch seconds to begin at,
+so loads in separate processes run side by side).
 """
 
 from __future__ import annotations
@@ -15,66 +22,108 @@ from itertools import cycle
 from typing import Any
 
 import aiohttp
+import orjson
 import uvloop
 
+# (method, url, headers, body template)
+Request = tuple[str, str, dict[str, str] | None, str | None]
 
-async def closed_loop(session: aiohttp.ClientSession, spec: dict[str, Any]) -> list[tuple[float, float, int]]:
-    samples: list[tuple[float, float, int]] = []
-    urls = cycle(spec["urls"])
-    started = time.perf_counter()
-    deadline = started + spec["duration"]
+
+def requests_of(spec: dict[str, Any]) -> list[Request]:
+    if spec.get("requests"):
+        return [(r["method"], r["url"], r.get("headers") or None, r.get("body")) for r in spec["requests"]]
+    return [("GET", url, None, None) for url in spec["urls"]]
+
+
+class Recorder:
+    """The samples (seconds since start, latency, status) and, with `record_ids`, what the answers created."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.record_ids = bool(spec.get("record_ids"))
+        self.samples: list[tuple[float, float, int]] = []
+        self.records: list[tuple[int, float, float]] = []
+        self.started = time.perf_counter()
+        self.started_epoch = time.time()
+
+    def note(self, began: float, status: int, payload: bytes) -> None:
+        """`began`: the perf_counter time the request was scheduled (open loop) or sent (closed loop)."""
+        since_start = began - self.started
+        self.samples.append((since_start, time.perf_counter() - began, status))
+        if self.record_ids and 200 <= status < 300:
+            created = orjson.loads(payload).get("id")
+            if created is not None:
+                self.records.append((int(created), self.started_epoch + since_start, time.time()))
+
+
+async def send(session: aiohttp.ClientSession, request: Request, n: int) -> tuple[int, bytes]:
+    method, url, headers, body = request
+    data = body.replace("{n}", str(n)).encode() if body is not None else None
+    try:
+        async with session.request(method, url, headers=headers, data=data) as response:
+            return response.status, await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        return 0, b""
+
+
+async def closed_loop(session: aiohttp.ClientSession, spec: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
+    requests = cycle(requests_of(spec))
+    deadline = recorder.started + spec["duration"]
+    sent = 0
 
     async def worker() -> None:
-        while time.perf_counter() < deadline and len(samples) < spec["max_requests"]:
-            url = next(urls)
-            sent = time.perf_counter()
-            try:
-                async with session.get(url) as response:
-                    await response.read()
-                    status = response.status
-            except aiohttp.ClientError:
-                status = 0
-            samples.append((sent - started, time.perf_counter() - sent, status))
+        nonlocal sent
+        while time.perf_counter() < deadline and sent < spec["max_requests"]:
+            sent += 1
+            began = time.perf_counter()
+            status, payload = await send(session, next(requests), sent)
+            recorder.note(began, status, payload)
 
     await asyncio.gather(*(worker() for _ in range(spec["connections"])))
-    return samples
+    return {}
 
 
-async def open_loop(session: aiohttp.ClientSession, spec: dict[str, Any]) -> list[tuple[float, float, int]]:
-    samples: list[tuple[float, float, int]] = []
-    urls = cycle(spec["urls"])
+async def open_loop(session: aiohttp.ClientSession, spec: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
+    requests = cycle(requests_of(spec))
     interval = 1.0 / spec["rate"]
     total = min(int(spec["rate"] * spec["duration"]), spec["max_requests"])
-    started = time.perf_counter()
+    late: list[float] = []  # how far behind schedule each request was dispatched: is the generator keeping up?
 
-    async def one(scheduled: float, url: str) -> None:
-        try:
-            async with session.get(url) as response:
-                await response.read()
-                status = response.status
-        except aiohttp.ClientError:
-            status = 0
-        samples.append((scheduled - started, time.perf_counter() - scheduled, status))
+    async def one(scheduled: float, request: Request, n: int) -> None:
+        status, payload = await send(session, request, n)
+        recorder.note(scheduled, status, payload)
 
     tasks = []
     for i in range(total):
-        scheduled = started + i * interval
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled, next(urls))))
+        scheduled = recorder.started + i * interval
+        # Sleeping even when behind schedule (0 s) lets answers be read instead of dispatching in a burst.
+        await asyncio.sleep(max(scheduled - time.perf_counter(), 0.0))
+        late.append(time.perf_counter() - scheduled)
+        tasks.append(asyncio.create_task(one(scheduled, next(requests), i)))
     await asyncio.gather(*tasks)
-    return samples
+    return {"dispatch_late_ms": quantiles_ms(late)}
+
+
+def quantiles_ms(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds) or [0.0]
+    return {
+        name: round(ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000, 3)
+        for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+    }
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=spec["connections"], force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, headers=spec["headers"], timeout=timeout) as session:
-        started = time.perf_counter()
-        samples = await (open_loop(session, spec) if spec["rate"] else closed_loop(session, spec))
-        duration = time.perf_counter() - started
-    return {"duration": duration, "samples": samples}
+        if spec.get("start_at"):
+            await asyncio.sleep(max(spec["start_at"] - time.time(), 0.0))
+        recorder = Recorder(spec)
+        cpu_before = time.process_time()
+        loop = open_loop if spec["rate"] else closed_loop
+        generator = await loop(session, spec, recorder)
+        duration = time.perf_counter() - recorder.started
+        generator["cpu_seconds"] = round(time.process_time() - cpu_before, 3)
+    return {"duration": duration, "samples": recorder.samples, "records": recorder.records, "generator": generator}
 
 
 def main(spec_path: str, out_path: str) -> None:

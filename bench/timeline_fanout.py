@@ -10,9 +10,9 @@ sustained for 60 s, fan-out lag p99 < 1 s, everything on this machine.
   random authors, and notes when each committed. Only the `timeline` queue is subscribed, so the jobs
   of other capabilities (search, notifications, streaming) are not part of this measurement.
 - The worker: a separate process running the `timeline` queue's handler (workers/timeline.py) under the
-  job runner, noting when each post's fan-out finished. Lag = finished - committed.
+  job runner, noting when each post's fan-out finished. Lag = finished - committed (`bench.fanout_probe`).
 - The ceiling, measured in the same run: one process issuing pipelined ZADDs to as many keys with
-  redis-py (the raw cost of the inserts, with nothing else).
+  redis-py (the raw cost of the inserts, with nothing else; `bench.fanout_probe`).
 - Bytes per cached timeline entry: MEMORY USAGE of the timelines after the run, and of a full one.
 """
 
@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REPO_ROOT, LoadResult, Report, bench_stack, log, percentiles
+from bench.fanout_probe import child_role, fanout_lag, finished_at, queue_depth
+from bench.harness import REPO_ROOT, Report, bench_stack, cpu_seconds, log
 
 ACCOUNT_BATCH = 10_000
 
@@ -82,33 +83,6 @@ async def seed_graph(env: dict[str, str], accounts: int, followers: int) -> list
     return account_ids
 
 
-# the ceiling: raw pipelined ZADDs --------------------------------------------------------------------
-
-
-async def zadd_ceiling(redis_url: str, keys: int, seconds: float) -> dict[str, float]:
-    """As many ZADDs as one redis-py process can pipeline in `seconds` (1,000 per round trip)."""
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(redis_url)
-    names = [f"ceiling:{i}" for i in range(keys)]
-    done = 0
-    started = time.perf_counter()
-    score = 1
-    try:
-        while time.perf_counter() - started < seconds:
-            pipe = redis.pipeline(transaction=False)
-            for _ in range(1000):
-                score += 1
-                pipe.zadd(names[score % keys], {score.to_bytes(16, "big"): score})
-            await pipe.execute()
-            done += 1000
-        elapsed = time.perf_counter() - started
-        await redis.delete(*names)
-    finally:
-        await redis.aclose()
-    return {"inserts": done, "seconds": elapsed}
-
-
 # the load: posts at a constant rate ------------------------------------------------------------------
 
 
@@ -155,44 +129,6 @@ async def write_posts(env_spec: dict[str, Any]) -> dict[str, Any]:
     return {"committed": committed, "errors": errors, "start": start, "end": finished}
 
 
-# the worker: the timeline queue, instrumented ------------------------------------------------------
-
-
-async def run_worker(overrides: dict[str, Any]) -> dict[str, Any]:
-    """The production `timeline` queue (workers/timeline.py), its handler wrapped to note finish times."""
-    import dataclasses
-
-    from app.resources import open_resources
-    from config import Settings
-    from storage.jobs import Job
-    from workers.runner import JobRunner
-    from workers.timeline import handle_timeline_jobs, queues
-
-    settings = Settings.from_env({**os.environ, "CHIRP_NODE_ID": "902"})
-    done: list[tuple[int, float]] = []
-    started: list[float] = []
-    delivered = 0
-    batches = 0
-
-    async def handler(res: Any, jobs: list[Job]) -> None:
-        nonlocal delivered, batches
-        started.append(time.time())
-        deliveries = await handle_timeline_jobs(res, jobs)
-        now = time.time()
-        done.extend((d.post_id, now) for d in deliveries)
-        delivered += sum(len(d.recipients) for d in deliveries)
-        batches += 1
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    production = queues()[0]
-    queue = dataclasses.replace(production, handler=handler, **{k: v for k, v in overrides.items() if v is not None})
-    async with open_resources(settings) as res:
-        await JobRunner(res, [queue]).run(stop)
-    return {"done": done, "delivered": delivered, "batches": batches, "first_start": min(started, default=0.0)}
-
-
 # measuring -------------------------------------------------------------------------------------------
 
 
@@ -222,7 +158,7 @@ def measure_drain(env: dict[str, str], tmp: Path, authors: list[int], backlog: i
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=60)
     stats = json.loads(worker_out.read_text())
-    span = max(at for _, at in stats["done"]) - stats["first_start"]
+    span = max(finished_at(stats).values()) - stats["first_start"]
     return {
         "posts": len(stats["done"]),
         "seconds": round(span, 2),
@@ -240,23 +176,6 @@ def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         cwd=REPO_ROOT,
         start_new_session=True,
     )
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def queue_depth(database_url: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE queue = 'timeline'"))
-    finally:
-        await conn.close()
 
 
 async def timeline_memory(redis_url: str, account_ids: list[int], cap: int) -> dict[str, Any]:
@@ -333,14 +252,14 @@ def main(argv: list[str]) -> int:
         worker = _child(["--worker", str(worker_out), json.dumps(overrides)], env)
         time.sleep(2.0)  # let the worker start listening before the load begins
         log(f"load: {args.rate:g} posts/s for {args.duration:g} s")
-        cpu_before = {"worker": _cpu_seconds(worker.pid)}
+        cpu_before = {"worker": cpu_seconds(worker.pid)}
         loader = _child(["--load", str(spec), str(load_out)], env)
         loader.wait(timeout=args.duration + 300)
         drain_deadline = time.monotonic() + 120
         while asyncio.run(queue_depth(env["DATABASE_URL"])) and time.monotonic() < drain_deadline:
             time.sleep(0.2)
         left = asyncio.run(queue_depth(env["DATABASE_URL"]))
-        worker_cpu = _cpu_seconds(worker.pid) - cpu_before["worker"]
+        worker_cpu = cpu_seconds(worker.pid) - cpu_before["worker"]
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
         memory = asyncio.run(timeline_memory(env["REDIS_URL"], account_ids, 800))
@@ -348,24 +267,12 @@ def main(argv: list[str]) -> int:
         worker_stats = json.loads(worker_out.read_text())
         drain = measure_drain(env, Path(tmp), account_ids, 1000 if args.tiny else args.backlog)
 
-    done = {int(post_id): at for post_id, at in worker_stats["done"]}
+    done = finished_at(worker_stats)
     committed = load["committed"]
     span = load["end"] - load["start"]
-    lags = [(c - load["start"], done[p] - c) for p, _, c in committed if p in done]
-    lag_ms = percentiles([lag * 1000 for _, lag in lags])
-    report.add_load(
-        "fan-out lag",
-        LoadResult(
-            mode="open",
-            duration=span,
-            requests=len(committed),
-            errors=load["errors"],
-            throughput=round(len(committed) / span, 1),
-            latencies_ms=lag_ms,
-            offered_rate=args.rate,
-            samples=[(at, lag, 200) for at, lag in lags],
-        ),
-    )
+    lag = fanout_lag(committed, done, start=load["start"], end=load["end"], errors=load["errors"], rate=args.rate)
+    lag_ms = lag.latencies_ms
+    report.add_load("fan-out lag", lag)
     posts_per_s = len(committed) / span
     report.figure("posts written", posts_per_s, "posts/s", goal=f"{args.rate:g} posts/s sustained {args.duration:g} s")
     report.figure(
@@ -408,25 +315,21 @@ def main(argv: list[str]) -> int:
     report.extra["load_average_after"] = os.getloadavg()
     log(f"machine load average before/after: {report.extra['load_average_before']} / {os.getloadavg()}")
     report.write()
-    fanned_all = left == 0 and len(lags) == len(committed) and load["errors"] == 0
+    fanned_all = left == 0 and len(lag.samples) == len(committed) and load["errors"] == 0
     return 0 if fanned_all else 1
 
 
 def _entry(argv: list[str]) -> int:
-    """Child-process roles first (`--load`, `--worker`, `--zadd-ceiling`), else the scenario itself."""
+    """Child-process roles first (`--load`; `--worker`, `--zadd-ceiling` from bench.fanout_probe), else the
+    scenario itself."""
     import uvloop
 
     if argv and argv[0] == "--load":
         spec = json.loads(Path(argv[1]).read_text())
         Path(argv[2]).write_text(json.dumps(uvloop.run(write_posts(spec))))
         return 0
-    if argv and argv[0] == "--worker":
-        Path(argv[1]).write_text(json.dumps(uvloop.run(run_worker(json.loads(argv[2])))))
-        return 0
-    if argv and argv[0] == "--zadd-ceiling":
-        result = uvloop.run(zadd_ceiling(os.environ["REDIS_URL"], int(argv[2]), float(argv[3])))
-        Path(argv[1]).write_text(json.dumps(result))
-        return 0
+    if argv and argv[0] in ("--worker", "--zadd-ceiling"):
+        return child_role(argv)
     return main(argv)
 
 
