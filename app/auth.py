@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from app.errors import ApiError
-from app.keys import DATABASE
-from domain.oauth import scope_covered
-from storage import tokens as token_store
+from app.keys import RESOURCES
+from domain.oauth import find_grant, scope_covered
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ async def authenticate(request: web.Request, token: str | None = None) -> Viewer
     token = token or bearer_token(request)
     viewer: Viewer | None = None
     if token is not None:
-        grant = await token_store.find_token(request.app[DATABASE], token)
+        grant = await find_grant(request.app[RESOURCES], token)
         if grant is None:
             raise ApiError(401, "The access token is invalid")
         viewer = Viewer(grant.token_id, grant.account_id, grant.app_id, frozenset(grant.scopes))

@@ -16,6 +16,7 @@ from app.logs import request_id_middleware
 from app.metrics import metrics_middleware
 from app.ratelimit import rate_limit_middleware
 from app.resources import Resources, open_database, open_meili, open_redis, open_s3
+from app.token_cache import RevocationListener, TokenCache
 from config import Settings
 from handlers.routes import setup_routes
 from realtime.server import close_streams, hub_ctx
@@ -39,10 +40,31 @@ def _resource_ctx(
 
 
 async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
     app[RESOURCES] = Resources(
-        settings=app[SETTINGS], db=app[DATABASE], redis=app[REDIS], meili=app[MEILI], s3=app[S3], ids=app[IDS]
+        settings=settings,
+        db=app[DATABASE],
+        redis=app[REDIS],
+        meili=app[MEILI],
+        s3=app[S3],
+        ids=app[IDS],
+        tokens=TokenCache.from_settings(settings),
     )
     yield
+
+
+async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The pub/sub listener that drops revoked tokens from this process's token cache (app/token_cache.py)."""
+    res = app[RESOURCES]
+    if not res.tokens.enabled:
+        yield
+        return
+    listener = RevocationListener(res.tokens, res.settings.redis_url)
+    await listener.start()
+    try:
+        yield
+    finally:
+        await listener.stop()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -60,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
         _resource_ctx(MEILI, open_meili),
         _resource_ctx(S3, open_s3),
         _resources_ctx,
+        _token_cache_ctx,
         hub_ctx,  # the streaming hub's Valkey pub/sub connection (realtime/)
     ]
     app.cleanup_ctx.extend(cleanup)

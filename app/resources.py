@@ -19,6 +19,7 @@ from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
 
 from app.ids import IdGenerator
+from app.token_cache import TokenCache
 from config import Settings
 
 
@@ -32,6 +33,8 @@ class Resources:
     meili: MeiliClient
     s3: Any
     ids: IdGenerator
+    # This process's access-token cache; it answers only in API processes, whose listener keeps it current.
+    tokens: TokenCache
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -123,4 +126,5 @@ async def open_resources(settings: Settings, *, db_pool_size: int | None = None)
             meili=await stack.enter_async_context(open_meili(settings)),
             s3=await stack.enter_async_context(open_s3(settings)),
             ids=IdGenerator(settings.node_id),
+            tokens=TokenCache.from_settings(settings),
         )

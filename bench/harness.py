@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs the scenarios at a tiny size into a temporary directory, leaving real results alone.
@@ -284,8 +285,16 @@ def run_load(
 ) -> LoadResult:
     """Load `urls` (GETs) or `requests`, round-robin, from a separate process and wait for the result.
     Closed-loop unless `rate` (requests/s) is given. See `start_load` for the other parameters."""
-    if rate is None and prefer_wrk and shutil.which("wrk") and len(urls) == 1 and not requests and not start_at:
-        return _run_wrk(urls[0], duration=duration, connections=connections, headers=headers or {})
+    if (
+        rate is None
+        and prefer_wrk
+        and shutil.which("wrk")
+        and urls
+        and _one_origin(urls)
+        and not requests
+        and not start_at
+    ):
+        return _run_wrk(urls, duration=duration, connections=connections, headers=headers or {})
     return start_load(
         urls,
         duration=duration,
@@ -383,9 +392,34 @@ end
 """
 
 
-def _run_wrk(url: str, *, duration: float, connections: int, headers: dict[str, str]) -> LoadResult:
+def _one_origin(urls: Sequence[str]) -> bool:
+    return len({urlsplit(url)[:2] for url in urls}) == 1
+
+
+def _wrk_paths(urls: Sequence[str]) -> str:
+    """wrk Lua sending the URLs' paths round-robin (all on one origin), so a closed-loop run over many
+    URLs uses the same load generator as a single-URL ceiling."""
+    paths = []
+    for url in urls:
+        parts = urlsplit(url)
+        paths.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    listed = ",\n".join(json.dumps(path) for path in paths)  # JSON strings are valid Lua strings here
+    return f"""
+local paths = {{
+{listed}
+}}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format(nil, paths[i])
+end
+"""
+
+
+def _run_wrk(urls: Sequence[str], *, duration: float, connections: int, headers: dict[str, str]) -> LoadResult:
+    url = urls[0]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_WRK_REPORT)
+        script.write(_WRK_REPORT + (_wrk_paths(urls) if len(urls) > 1 else ""))
     args = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(int(duration), 1)}s", "-s", script.name]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]

@@ -11,6 +11,8 @@ run, with p99 < 50 ms.
 - Throughput: closed loop, `--connections` at once, against one API process and against the ceiling (a
   bare aiohttp process answering a real response body of the same size), with the same load generator.
 - Latency: open loop at the goal rate (half the ceiling's throughput), so queueing shows in p99.
+- Also: the throughput of `--api-processes` (default 2, one per core) API processes sharing the port, still
+  against the one-process ceiling.
 - Also: the cold read (timeline missing, rebuilt during the request) and bytes per cached entry.
 """
 
@@ -27,7 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Report, bench_stack, log, run_load, spawn_api, spawn_ceiling
+from bench.harness import ChirpProcess, Report, bench_stack, log, run_load, spawn_api, spawn_ceiling
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -87,6 +89,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per load run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--limit", type=int, default=20, help="posts per page")
+    parser.add_argument(
+        "--api-processes", type=int, default=2, help="also measure this many API processes sharing the port"
+    )
     args = parser.parse_args(argv)
     if args.tiny:
         args.users, args.posts, args.readers, args.duration = 200, 2000, 20, 1.0
@@ -97,7 +102,8 @@ def main(argv: list[str]) -> int:
         tokens_file = Path(tmp) / "tokens.json"
         asyncio.run(_prepare(env, args.users, args.posts, args.readers, tokens_file))
         tokens = [entry["token"] for entry in json.loads(tokens_file.read_text())]
-        api = spawn_api(env)
+        api = spawn_api(env, reuse_port=True)
+        more_apis: list[ChirpProcess] = []
         try:
             base = f"http://127.0.0.1:{api.port}/api/v1/timelines/home?limit={args.limit}&access_token="
             urls = [base + token for token in tokens]
@@ -135,10 +141,17 @@ def main(argv: list[str]) -> int:
                 rate = min(goal_rate, max(chirp.throughput * 0.8, 1.0))
                 log(f"latency: open loop at {rate:.0f} req/s (goal rate {goal_rate:.0f})")
                 at_goal = run_load(urls, duration=args.duration, rate=rate, connections=args.connections)
+                several = None
+                if args.api_processes > 1:
+                    log(f"throughput with {args.api_processes} API processes on the port (closed loop)")
+                    for node in range(1, args.api_processes):
+                        more_apis.append(spawn_api(env, node_id=node, port=api.port, reuse_port=True))
+                    several = run_load(urls, duration=args.duration, connections=args.connections)
             finally:
                 ceiling.stop()
         finally:
-            api.stop()
+            for process in [api, *more_apis]:
+                process.stop()
         cache = asyncio.run(_cache_figures(env["REDIS_URL"]))
 
     report.add_load("ceiling (closed loop)", bare)
@@ -152,6 +165,15 @@ def main(argv: list[str]) -> int:
         ceiling_name="bare aiohttp, same body size",
         goal=">= 50% of the ceiling",
     )
+    if several is not None:
+        report.add_load(f"home timeline, {args.api_processes} API processes (closed loop)", several)
+        report.figure(
+            f"home timeline throughput, {args.api_processes} API processes",
+            several.throughput,
+            "req/s",
+            ceiling=bare.throughput,
+            ceiling_name="bare aiohttp, one process",
+        )
     report.figure(
         f"home timeline p99, open loop at {at_goal.offered_rate:.0f} req/s",
         at_goal.latencies_ms["p99"],

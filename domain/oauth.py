@@ -6,22 +6,27 @@ Errors follow RFC 6749 §5.2 as Mastodon sends them: `{"error": "invalid_grant",
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from app.errors import ApiError, validation_error
 from app.resources import Resources
 from domain import accounts as account_domain
 from storage import apps as app_store
 from storage import tokens as token_store
-from storage.tokens import IssuedToken
+from storage.tokens import IssuedToken, TokenGrant
+
+log = logging.getLogger("chirp.auth")
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL_SECONDS = 600  # RFC 6749 recommends at most ten minutes
@@ -29,6 +34,7 @@ MAX_APP_NAME = 60
 MAX_URI_LENGTH = 2000
 MAX_REDIRECT_URIS = 10
 FORBIDDEN_REDIRECT_SCHEMES = {"javascript", "data", "vbscript", "file"}
+PUBLISH_TIMEOUT = 1.0  # seconds; a slow Valkey must not hold up a revocation PostgreSQL has already made
 
 TOP_SCOPES = ("read", "write", "follow", "push", "profile")
 READ_SCOPES = tuple(
@@ -256,6 +262,7 @@ async def authorization_code_grant(
     """Exchange a code once. A second use revokes the token the first one got (RFC 6749 §4.1.2)."""
     if not code:
         raise oauth_error(400, "invalid_request", "The authorization code is required.")
+    reused_token: int | None = None
     async with res.db.acquire() as conn, conn.transaction():
         row = await token_store.lock_code(conn, code)
         if row is None or row["app_id"] != app["id"]:
@@ -271,8 +278,11 @@ async def authorization_code_grant(
             await token_store.mark_code_used(conn, row["code_hash"], issued.token_id)
             return issued
         if row["token_id"] is not None:
-            await token_store.revoke_token_id(conn, row["token_id"])
+            reused_token = row["token_id"]
+            await token_store.revoke_token_id(conn, reused_token)
     # Raised once the transaction has committed, so the revocation for the reused code sticks.
+    if reused_token is not None:
+        await forget_revoked(res, [reused_token])
     raise invalid_grant()
 
 
@@ -287,18 +297,47 @@ async def refresh_grant(
         if old is None:
             raise invalid_grant()
         scopes = narrow_scopes(scope, old.scopes) if scope else old.scopes
-        return await token_store.issue_token(
+        issued = await token_store.issue_token(
             conn, res.ids.next_id(), app_id=app["id"], account_id=old.account_id, scopes=scopes
         )
+    await forget_revoked(res, [old.token_id])
+    return issued
 
 
 async def revoke(res: Resources, app: asyncpg.Record, token: str | None) -> None:
     """RFC 7009: unknown tokens are fine (200); another application's token is not this client's to revoke."""
     if not token:
         raise oauth_error(400, "invalid_request", "The token to revoke is required.")
-    outcome = await token_store.revoke_for_app(res.db, token, app["id"])
-    if outcome is False:
+    revoked = await token_store.revoke_for_app(res.db, token, app["id"])
+    if revoked == []:
         raise oauth_error(403, "unauthorized_client", "You are not authorized to revoke this token")
+    if revoked:
+        await forget_revoked(res, revoked)
+
+
+async def find_grant(res: Resources, token: str) -> TokenGrant | None:
+    """What a live access token grants: from this process's token cache, else PostgreSQL (then cached)."""
+    key = token_store.hash_secret(token)
+    grant = res.tokens.get(key)
+    if grant is not None:
+        return grant
+    generation = res.tokens.generation
+    grant = await token_store.find_token(res.db, token)
+    if grant is not None:
+        res.tokens.put(key, grant, generation)
+    return grant
+
+
+async def forget_revoked(res: Resources, token_ids: Sequence[int]) -> None:
+    """After the revoking transaction has committed: drop the tokens from this process's cache at once and
+    tell every other API process to. If Valkey cannot take the message, the revocation still stands
+    (PostgreSQL holds it) and other processes' caches let go of the token within CHIRP_TOKEN_CACHE_SECONDS."""
+    res.tokens.evict_ids(token_ids)
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            await token_store.publish_revoked(res.redis, token_ids)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("could not announce revoked tokens %s: %s", list(token_ids), exc)
 
 
 # Authorization codes ---------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Access tokens, refresh tokens and authorization codes: issued as random strings, stored only as SHA-256 hashes.
 
-The token lookup on every request is one query on the unique `token_hash` index.
+The token lookup is one query on the unique `token_hash` index, made when the API process's token cache
+(app/token_cache.py) misses. Whoever revokes a token must, after the commit, call
+`domain.oauth.forget_revoked` with the ids these functions return, so that no API process keeps serving it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import orjson
+from redis.asyncio import Redis
 
 from storage.db import Executor
+
+# Ids of tokens just revoked, as a JSON list: every API process drops them from its token cache.
+REVOKED_CHANNEL = "chirp:tokens:revoked"
 
 
 def hash_secret(secret: str) -> bytes:
@@ -25,7 +32,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: API processes hold up to CHIRP_TOKEN_CACHE_SIZE of these
 class TokenGrant:
     token_id: int
     account_id: int | None
@@ -75,12 +82,13 @@ async def find_token(db: Executor, access_token: str) -> TokenGrant | None:
     return TokenGrant(row["id"], row["account_id"], row["app_id"], tuple(row["scopes"]))
 
 
-async def revoke_token(db: Executor, access_token: str) -> bool:
-    status = await db.execute(
-        "UPDATE access_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+async def revoke_token(db: Executor, access_token: str) -> int | None:
+    """The id of the token now revoked; None when there was no live token."""
+    token_id: int | None = await db.fetchval(
+        "UPDATE access_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id",
         hash_secret(access_token),
     )
-    return bool(status != "UPDATE 0")
+    return token_id
 
 
 async def revoke_refresh_token(conn: Executor, refresh_token: str, app_id: int) -> TokenGrant | None:
@@ -99,10 +107,11 @@ async def revoke_refresh_token(conn: Executor, refresh_token: str, app_id: int) 
     return TokenGrant(row["id"], row["account_id"], row["app_id"], tuple(row["scopes"]))
 
 
-async def revoke_for_app(db: Executor, token: str, app_id: int) -> bool | None:
+async def revoke_for_app(db: Executor, token: str, app_id: int) -> list[int] | None:
     """Revoke an access or refresh token issued to `app_id` (RFC 7009).
 
-    None when no such token exists, False when it belongs to another application, True when it is (now) revoked.
+    None when no such token exists; else the ids of the tokens (now) revoked, empty when the token belongs
+    to another application.
     """
     row = await db.fetchrow(
         """
@@ -113,18 +122,22 @@ async def revoke_for_app(db: Executor, token: str, app_id: int) -> bool | None:
             FROM target WHERE t.id = target.id AND target.app_id = $2
             RETURNING t.id
         )
-        SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked
+        SELECT (SELECT count(*) FROM target) AS found, ARRAY(SELECT id FROM revoked) AS revoked
         """,
         hash_secret(token),
         app_id,
     )
     if row["found"] == 0:
         return None
-    return bool(row["revoked"])
+    return list(row["revoked"])
 
 
 async def revoke_token_id(db: Executor, token_id: int) -> None:
     await db.execute("UPDATE access_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id)
+
+
+async def publish_revoked(redis: Redis, token_ids: Sequence[int]) -> None:
+    await redis.publish(REVOKED_CHANNEL, orjson.dumps(list(token_ids)))
 
 
 # Authorization codes ---------------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""Each API process's cache of access tokens, so an authenticated request normally makes no token query.
+
+- Keyed by the token's SHA-256 (`storage.tokens.hash_secret`; the token itself is never held), each entry
+  lives `CHIRP_TOKEN_CACHE_SECONDS` from its PostgreSQL read, at most `CHIRP_TOKEN_CACHE_SIZE` entries
+  (the oldest go first). Unknown tokens are not cached: a token just issued by another process works at once.
+- Revocation: the revoking process, after its commit, drops the token here and publishes its id on
+  `storage.tokens.REVOKED_CHANNEL`; every API process's listener drops it from its own cache.
+- The cache answers only while its listener is subscribed. While the pub/sub connection is down it is
+  empty and every request asks PostgreSQL; once re-subscribed it starts empty, since it may have missed
+  revocations. So a revoked token outlives its revocation only when the publish itself failed (then at
+  most the TTL) or for the moments a message is in flight.
+- A lookup that raced a revocation must not put the revoked grant back: `put` is refused when any
+  eviction happened since the lookup began (`generation`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from config import Settings
+from storage.tokens import REVOKED_CHANNEL, TokenGrant
+
+log = logging.getLogger("chirp.auth")
+
+CONNECT_WAIT_SECONDS = 2.0  # start-up waits this long for the first subscription (then carries on uncached)
+READ_IDLE_SECONDS = 5.0  # ping Valkey after this long without a message...
+DEAD_AFTER_SECONDS = 15.0  # ...and reconnect when nothing at all came back for this long
+MAX_BACKOFF_SECONDS = 5.0
+STOP_SECONDS = 5.0
+
+
+class TokenCache:
+    def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        # hash → (expiry, grant), oldest first: one TTL for all, so insertion order is expiry order too.
+        self._entries: OrderedDict[bytes, tuple[float, TokenGrant]] = OrderedDict()
+        self._by_id: dict[int, bytes] = {}
+        self._live = False
+        self.generation = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCache:
+        return cls(settings.token_cache_seconds, settings.token_cache_size)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0 and self.max_entries > 0
+
+    @property
+    def live(self) -> bool:
+        """Whether revocations reach this cache (its listener is subscribed), so it may answer."""
+        return self._live
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def holds(self, token_id: int) -> bool:
+        return token_id in self._by_id
+
+    def get(self, key: bytes) -> TokenGrant | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, grant = entry
+        if expires <= self._clock():
+            self._remove(key)
+            return None
+        return grant
+
+    def put(self, key: bytes, grant: TokenGrant, generation: int) -> None:
+        """Remember `grant`, read from PostgreSQL after `generation` was taken, unless a revocation came since."""
+        if not (self._live and self.enabled) or generation != self.generation:
+            return
+        now = self._clock()
+        self._remove(key)
+        self._drop_expired(now)
+        while len(self._entries) >= self.max_entries:
+            self._remove(next(iter(self._entries)))
+        self._entries[key] = (now + self.ttl, grant)
+        self._by_id[grant.token_id] = key
+
+    def evict_ids(self, token_ids: Iterable[int]) -> None:
+        """Forget these tokens (revoked); lookups already under way will not store what they read."""
+        self.generation += 1
+        for token_id in token_ids:
+            key = self._by_id.get(token_id)
+            if key is not None:
+                self._remove(key)
+
+    def suspend(self) -> None:
+        """Revocations can no longer reach this cache: empty it and answer nothing until `resume`."""
+        self._live = False
+        self._clear()
+
+    def resume(self) -> None:
+        """Subscribed (again): start empty, since revocations may have been missed meanwhile."""
+        self._clear()
+        self._live = True
+
+    def _clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._by_id.clear()
+
+    def _remove(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._by_id.pop(entry[1].token_id, None)
+
+    def _drop_expired(self, now: float) -> None:
+        while self._entries:
+            key, (expires, _) = next(iter(self._entries.items()))
+            if expires > now:
+                return
+            self._remove(key)
+
+
+def parse_revoked(raw: bytes | str) -> list[int] | None:
+    """The token ids in a revocation message, or None when it is not one (then the whole cache goes)."""
+    try:
+        ids = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(one, int) and not isinstance(one, bool) for one in ids):
+        return None
+    return ids
+
+
+class RevocationListener:
+    """The process's own pub/sub connection on REVOKED_CHANNEL, reconnecting with backoff."""
+
+    def __init__(self, cache: TokenCache, redis_url: str) -> None:
+        self.cache = cache
+        # A connection that never retries behind our back: a break must surface, to suspend the cache.
+        self._client = Redis.from_url(
+            redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+        self._ever_subscribed = False
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="token-cache:listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.subscribed.wait(), CONNECT_WAIT_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=STOP_SECONDS)
+        self.cache.suspend()
+        await self._client.aclose()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        warned = False
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            try:
+                await pubsub.subscribe(REVOKED_CHANNEL)
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.subscribed.is_set() or not warned:  # once per outage
+                    log.warning("token cache off: Valkey pub/sub connection lost: %s; reconnecting", exc)
+                    warned = True
+            finally:
+                was_up = self.subscribed.is_set()
+                self.cache.suspend()
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            delay = 0.1 if was_up else min(delay * 2, MAX_BACKOFF_SECONDS)
+            await asyncio.sleep(delay)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        loop = asyncio.get_running_loop()
+        last_seen = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=READ_IDLE_SECONDS)
+            now = loop.time()
+            if message is None:
+                if now - last_seen > DEAD_AFTER_SECONDS:
+                    raise RedisError("no answer from Valkey on the token revocation connection")
+                await pubsub.ping()
+                continue
+            last_seen = now
+            kind = message["type"]
+            if kind == "message":
+                ids = parse_revoked(message["data"])
+                if ids is None:
+                    log.warning("unreadable token revocation message; emptying the token cache")
+                    self.cache.resume()
+                else:
+                    self.cache.evict_ids(ids)
+            elif kind == "subscribe":
+                if self._ever_subscribed:
+                    self.reconnects += 1
+                    log.info("token cache back on: Valkey pub/sub reconnected")
+                self._ever_subscribed = True
+                self.cache.resume()
+                self.subscribed.set()
