@@ -33,19 +33,14 @@ _HOME_PAGE = (
 local home = ARGV[1]
 if not redis.call('ZSCORE', home, '\\0') then return {{0}} end
 local ttl, lo, hi, count, desc = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
-local lo8, hi8, limit = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local limit = tonumber(ARGV[9])
 
-local function less(a, b)
-  for i = 1, 8 do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return false
+-- an 8-byte id as two exact 32-bit halves
+local function halves(s)
+  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(s, 1, 8)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4, ((b5 * 256 + b6) * 256 + b7) * 256 + b8
 end
-local function decimal(id8)
-  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(id8, 1, 8)
-  local high = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-  local low = ((b5 * 256 + b6) * 256 + b7) * 256 + b8
+local function decimal(high, low)
   -- high * 2^32 + low, with 2^32 = 42949 * 10^5 + 67296: every partial result stays below 2^53
   local upper = high * 42949
   local rest = high * 67296 + low
@@ -54,51 +49,83 @@ local function decimal(id8)
   if upper == 0 then return string.format('%d', rest) end
   return string.format('%.0f%05d', upper, rest)
 end
-local function range(key)
-  redis.call('EXPIRE', key, ttl)
-  if desc then return redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', 0, count) end
-  return redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', 0, count)
+local lo_h, lo_l, hi_h, hi_l
+if ARGV[7] ~= '' then lo_h, lo_l = halves(ARGV[7]) end
+if ARGV[8] ~= '' then hi_h, hi_l = halves(ARGV[8]) end
+local function in_bounds(h, l)
+  if lo_h and (h < lo_h or (h == lo_h and l <= lo_l)) then return false end
+  if hi_h and (h > hi_h or (h == hi_h and l >= hi_l)) then return false end
+  return true
 end
 
-local seen, picked, short = {{}}, {{}}, 0
-local function take(members, reposts)
-  local kept = 0
-  for _, m in ipairs(members) do
-    local id8 = string.sub(m, 1, 8)
-    if (lo8 == '' or less(lo8, id8)) and (hi8 == '' or less(id8, hi8)) then
-      kept = kept + 1
-      if not seen[id8] and (reposts or #m == 16) then
-        seen[id8] = true
-        picked[#picked + 1] = m
+-- Each source's range comes sorted exactly by id (equal scores are ordered by member bytes).
+local sources, short = {{}}, 0
+local function add_source(key, reposts)
+  redis.call('EXPIRE', key, ttl)
+  local members
+  if desc then
+    members = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', 0, count)
+  else
+    members = redis.call('ZRANGE', key, lo, hi, 'BYSCORE', 'LIMIT', 0, count)
+  end
+  if #members >= tonumber(count) and (lo_h or hi_h) then
+    local kept = 0
+    for _, m in ipairs(members) do
+      if in_bounds(halves(m)) then kept = kept + 1 end
+    end
+    if kept < limit then short = 1 end
+  end
+  sources[#sources + 1] = {{m = members, i = 1, reposts = reposts}}
+end
+-- move a source to its next entry in bounds (and shown), keeping that entry's id halves
+local function advance(s)
+  while s.i <= #s.m do
+    local m = s.m[s.i]
+    if s.reposts or #m == 16 then
+      local h, l = halves(m)
+      if in_bounds(h, l) then
+        s.h, s.l = h, l
+        return
       end
     end
+    s.i = s.i + 1
   end
-  if #members >= tonumber(count) and kept < limit then short = 1 end
+  s.h = nil
 end
 
-take(range(home), true)  -- first: the home timeline's copy of a post wins
+add_source(home, true)  -- first: on equal ids the home timeline's copy wins
 local followed = redis.call('ZRANGE', home, '-1', '-1', 'BYSCORE')[1] or '\\1'
 local missing = {{}}
 for i = 2, #followed - 8, 9 do
   local id8 = string.sub(followed, i, i + 7)
-  local key = '{AUTHOR_PREFIX}' .. decimal(id8)
+  local key = '{AUTHOR_PREFIX}' .. decimal(halves(id8))
   if redis.call('ZSCORE', key, '\\0') then
-    take(range(key), string.sub(followed, i + 8, i + 8) == '1')
+    add_source(key, string.sub(followed, i + 8, i + 8) == '1')
   elseif ARGV[11] ~= '1' then
     missing[#missing + 1] = id8
   end
 end
 if #missing > 0 then return {{1, missing}} end
 
-if desc then
-  table.sort(picked, function(a, b) return less(b, a) end)
-else
-  table.sort(picked, less)
-end
-local entries, ids = {{}}, {{}}
-for i = 1, math.min(limit, #picked) do
-  entries[i] = picked[i]
-  ids[i] = decimal(picked[i])
+-- merge: the page's entries, newest first (or oldest first), each id once
+for _, s in ipairs(sources) do advance(s) end
+local entries, ids, last_h, last_l = {{}}, {{}}, nil, nil
+while #entries < limit do
+  local best
+  for _, s in ipairs(sources) do
+    if s.h and (not best or (desc and (s.h > best.h or (s.h == best.h and s.l > best.l)))
+        or (not desc and (s.h < best.h or (s.h == best.h and s.l < best.l)))) then
+      best = s
+    end
+  end
+  if not best then break end
+  if best.h ~= last_h or best.l ~= last_l then  -- a post in two sources comes out twice in a row
+    entries[#entries + 1] = best.m[best.i]
+    ids[#ids + 1] = decimal(best.h, best.l)
+    last_h, last_l = best.h, best.l
+  end
+  best.i = best.i + 1
+  advance(best)
 end
 if ARGV[10] ~= '1' then return {{2, short, entries}} end
 return {{2, short, entries, hydrate(ids)}}

@@ -62,30 +62,55 @@ def decode_piece(value: bytes) -> StoredPiece:
 # round trip whatever the page holds. Key names are built here from ids (see storage/timeline_cache.py on
 # clusters). Also used by the home page script (storage/home_page.py).
 HYDRATE_LUA = f"""
+-- GET of every `prefix .. id`, as one MGET per 1,000 keys (unpack has a limit), missing ones false
+local function mget(prefix, ids)
+  local out = {{}}
+  for first = 1, #ids, 1000 do
+    local keys = {{}}
+    for i = first, math.min(first + 999, #ids) do keys[#keys + 1] = prefix .. ids[i] end
+    local found = redis.call('MGET', unpack(keys))
+    for i = 1, #keys do out[#out + 1] = found[i] end
+  end
+  return out
+end
 local function hydrate(ids)
-  local pieces, refs, accounts = {{}}, {{}}, {{}}
-  local seen, wanted, accts = {{}}, {{}}, {{}}
-  for i, id in ipairs(ids) do
-    seen[id] = true
-    local v = redis.call('GET', '{PIECE_PREFIX}' .. id)
-    pieces[i] = v
+  local refs, accounts = {{}}, {{}}
+  if #ids == 0 then return {{{{}}, refs, accounts}} end
+  -- One MGET per kind, not a GET per key: inside a script every redis.call costs several microseconds.
+  local pieces = mget('{PIECE_PREFIX}', ids)
+  local seen, wanted, accts, acct_ids = {{}}, {{}}, {{}}, {{}}
+  for _, id in ipairs(ids) do seen[id] = true end
+  for _, v in ipairs(pieces) do
     if v then
       local head = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
       local semi = string.find(head, ';', 1, true)
-      for r in string.gmatch(string.sub(head, 1, semi - 1), '%d+') do wanted[#wanted + 1] = r end
-      for a in string.gmatch(string.sub(head, semi + 1), '%d+') do accts[a] = true end
+      for r in string.gmatch(string.sub(head, 1, semi - 1), '%d+') do
+        if not seen[r] then
+          seen[r] = true
+          wanted[#wanted + 1] = r
+        end
+      end
+      for a in string.gmatch(string.sub(head, semi + 1), '%d+') do
+        if not accts[a] then
+          accts[a] = true
+          acct_ids[#acct_ids + 1] = a
+        end
+      end
     end
   end
-  for _, id in ipairs(wanted) do
-    if not seen[id] then
-      seen[id] = true
+  if #wanted > 0 then
+    local found = mget('{PIECE_PREFIX}', wanted)
+    for i, id in ipairs(wanted) do
       refs[#refs + 1] = id
-      refs[#refs + 1] = redis.call('GET', '{PIECE_PREFIX}' .. id) or ''
+      refs[#refs + 1] = found[i] or ''
     end
   end
-  for id in pairs(accts) do
-    accounts[#accounts + 1] = id
-    accounts[#accounts + 1] = redis.call('GET', '{ACCOUNT_PREFIX}' .. id) or ''
+  if #acct_ids > 0 then
+    local found = mget('{ACCOUNT_PREFIX}', acct_ids)
+    for i, id in ipairs(acct_ids) do
+      accounts[#accounts + 1] = id
+      accounts[#accounts + 1] = found[i] or ''
+    end
   end
   return {{pieces, refs, accounts}}
 end
