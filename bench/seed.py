@@ -339,7 +339,8 @@ async def seed(
             len(like_keys),
         )
         issued = []
-        token_ids = snowflakes(np.full(min(tokens, users), now_ms), 5)
+        # at most 1,000 tokens per millisecond: the sequence field holds 4,096 ids per millisecond and node
+        token_ids = snowflakes(now_ms + np.arange(min(tokens, users)) // 1000, 5)
         for i in range(min(tokens, users)):
             token = f"bench-{rng_seed}-{i}-{hashlib.sha256(f'{rng_seed}:{i}'.encode()).hexdigest()[:32]}"
             issued.append((int(token_ids[i]), hashlib.sha256(token.encode()).digest(), int(account_ids[i]), token))

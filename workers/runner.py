@@ -156,18 +156,22 @@ class JobRunner:
     async def _queue_loop(self, queue: Queue, stop: asyncio.Event) -> None:
         wake = self._wake[queue.name]
         while not stop.is_set():
+            # Cleared before claiming: a job committed from now on sets it again (NOTIFY), so a short batch
+            # can wait for the signal instead of claiming again at once and finding nothing: with jobs
+            # trickling in, that empty claim was half of all claims.
+            wake.clear()
             try:
                 ran = await self.run_batch(queue)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # The database is away: nothing is lost (jobs live there), so wait and try again.
                 log.warning("queue %s cannot reach the database: %s", queue.name, exc)
                 ran = 0
-            if ran:
-                if queue.linger and ran < queue.batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), queue.linger)
+            if ran >= queue.batch_size:
+                continue  # a full batch: more are likely waiting
+            if ran and queue.linger:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), queue.linger)
                 continue
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._res.settings.job_poll_seconds)
 
