@@ -14,6 +14,7 @@ SCENARIOS = {
     "media_upload": "bench.media_upload",
     "middleware": "bench.middleware",
     "mixed": "bench.mixed",
+    "posting": "bench.posting",
     "search": "bench.search",
     "seed": "bench.seed",
     "streaming_capacity": "bench.streaming_capacity",

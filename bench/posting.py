@@ -1,0 +1,195 @@
+"""What a post costs: `python -m bench posting`.
+
+Posts are written at a few constant rates (open loop, `POST /api/v1/statuses`, one API process, one worker
+process running every queue: fan-out, post cache, search indexing, streaming, notifications), and for each
+rate the machine's CPU per post is split by process, with PostgreSQL's transactions and row changes per
+post. This is the per-post figure `docs/capacity.md` builds on.
+
+Ceiling, same run: the smallest durable write, one INSERT committed by asyncpg from a bare process at the
+same rate (PostgreSQL and client CPU per write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.harness import (
+    LoadRequest,
+    Report,
+    bench_stack,
+    log,
+    process_tree_cpu,
+    run_load,
+    spawn_api,
+    spawn_process,
+    spawn_worker,
+)
+
+_POST_TEXT = "a post about #benchmarks and the weather {n}"
+
+
+async def _database_counters(dsn: str) -> dict[str, float]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            """
+            SELECT xact_commit, tup_inserted, tup_updated, tup_deleted
+            FROM pg_stat_database WHERE datname = current_database()
+            """
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return {key: float(value) for key, value in row.items()}
+
+
+def _cpu_by_role(roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds so far of every process this run started, by role (servers by their command name)."""
+    out: dict[str, float] = {}
+    for pid, (name, seconds) in process_tree_cpu().items():
+        role = roles.get(pid, name)
+        out[role] = out.get(role, 0.0) + seconds
+    return out
+
+
+def _ceiling_child(dsn: str, rate: float, duration: float, out: Path) -> None:
+    """The ceiling's process: one-row INSERT transactions at `rate` for `duration` seconds; writes its own
+    CPU seconds to `out` (an exited process is gone from /proc)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute("CREATE TABLE IF NOT EXISTS bench_writes (id bigserial PRIMARY KEY, body text)")
+        started = time.perf_counter()
+        for n in range(int(rate * duration)):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await conn.execute("INSERT INTO bench_writes (body) VALUES ($1)", _POST_TEXT.format(n=n))
+        await conn.close()
+
+    asyncio.run(run())
+    out.write_text(str(time.process_time()))
+
+
+def _measure(
+    roles: dict[int, str], dsn: str, action: Any, settle: float
+) -> tuple[Any, dict[str, float], dict[str, float], float]:
+    """Run `action()`, then let the queues settle; CPU and database counters spent meanwhile."""
+    cpu_before, db_before = _cpu_by_role(roles), asyncio.run(_database_counters(dsn))
+    started = time.monotonic()
+    result = action()
+    time.sleep(settle)
+    elapsed = time.monotonic() - started
+    cpu_after, db_after = _cpu_by_role(roles), asyncio.run(_database_counters(dsn))
+    cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+    db = {key: db_after[key] - db_before[key] for key in db_after}
+    return result, cpu, db, elapsed
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench posting")
+    parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
+    parser.add_argument("--rates", default="50,200,400", help="posts per second, one run each")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds for the queues after each run")
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--ceiling-child", nargs=4, metavar=("DSN", "RATE", "DURATION", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.ceiling_child:
+        dsn, rate, duration, out = args.ceiling_child
+        _ceiling_child(dsn, float(rate), float(duration), Path(out))
+        return 0
+    if args.tiny:
+        args.rates, args.duration, args.settle, args.users = "10", 1.0, 1.0, 200
+    rates = [float(r) for r in args.rates.split(",") if r]
+    report = Report("posting", params={k: v for k, v in vars(args).items() if k not in ("tiny", "ceiling_child")})
+    with bench_stack() as env, tempfile.TemporaryDirectory(prefix="chirp-posting-") as tmp:
+        from bench.seed import seed
+        from storage.migrations import apply_migrations
+
+        tokens_file = Path(tmp) / "tokens.json"
+        dsn = env["DATABASE_URL"]
+
+        async def prepare() -> None:
+            await apply_migrations(dsn)
+            await seed(dsn, users=args.users, posts=args.users * 10, tokens=500, tokens_file=tokens_file)
+
+        asyncio.run(prepare())
+        tokens = [entry["token"] for entry in json.loads(tokens_file.read_text())]
+        api, worker = spawn_api(env), spawn_worker(env)
+        roles = {api.pid: "API", worker.pid: "worker"}
+        try:
+            base = f"http://127.0.0.1:{api.port}/api/v1/statuses"
+            posts = [
+                LoadRequest(
+                    base,
+                    method="POST",
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                    body=json.dumps({"status": _POST_TEXT, "visibility": "public"}),
+                )
+                for token in tokens
+            ]
+            run_load(requests=posts[:20], duration=2.0, rate=10.0)  # warm: connections, statements, caches
+            time.sleep(args.settle)
+            for rate in rates:
+                log(f"{rate:g} posts/s for {args.duration:g} s, then {args.settle:g} s for the queues")
+                load, cpu, db, elapsed = _measure(
+                    roles,
+                    dsn,
+                    lambda rate=rate: run_load(requests=posts, duration=args.duration, rate=rate),
+                    args.settle,
+                )
+                n = max(load.requests - load.errors, 1)
+                report.add_load(f"posts at {rate:g}/s", load)
+                total_ms = sum(cpu.values()) * 1000 / n
+                ceiling_ms = _ceiling_ms(roles, dsn, rate, args.duration, Path(tmp) / "ceiling-cpu")
+                report.figure(
+                    f"machine CPU per post at {rate:g} posts/s",
+                    total_ms,
+                    "ms",
+                    ceiling=ceiling_ms,
+                    ceiling_name="one INSERT committed by a bare asyncpg process",
+                )
+                for role, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+                    if seconds * 1000 / n >= 0.05:
+                        report.figure(f"  {role} at {rate:g} posts/s", seconds * 1000 / n, "ms/post")
+                report.figure(f"PostgreSQL transactions per post at {rate:g}/s", db["xact_commit"] / n, "xacts")
+                report.figure(
+                    f"rows written per post at {rate:g}/s",
+                    (db["tup_inserted"] + db["tup_updated"] + db["tup_deleted"]) / n,
+                    "rows",
+                )
+                report.figure(f"post p99 at {rate:g}/s", load.latencies_ms["p99"], "ms")
+                report.figure(f"post errors at {rate:g}/s", load.errors, "requests", goal="0")
+                report.extra[f"cpu_seconds_{rate:g}"] = {**cpu, "elapsed": elapsed}
+        finally:
+            for process in (api, worker):
+                process.stop()
+    report.write()
+    return 0
+
+
+def _ceiling_ms(roles: dict[int, str], dsn: str, rate: float, duration: float, out: Path) -> float:
+    """Machine CPU per write of the ceiling at the same rate: its own process and PostgreSQL's."""
+
+    def run() -> None:
+        args = ["-m", "bench.posting", "--ceiling-child", dsn, str(rate), str(duration), str(out)]
+        process = spawn_process("ceiling", args, {})
+        process.popen.wait(timeout=duration + 60)
+
+    _, cpu, _, _ = _measure(roles, dsn, run, 0.5)
+    writes = max(int(rate * duration), 1)
+    return (float(out.read_text()) + cpu.get("postgres", 0.0)) * 1000 / writes
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
