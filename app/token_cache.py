@@ -29,14 +29,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.pubsub import pubsub_messages
 from config import Settings
 from storage.tokens import REVOKED_CHANNEL, TokenGrant
 
 log = logging.getLogger("chirp.auth")
 
 CONNECT_WAIT_SECONDS = 2.0  # start-up waits this long for the first subscription (then carries on uncached)
-READ_IDLE_SECONDS = 5.0  # ping Valkey after this long without a message...
-DEAD_AFTER_SECONDS = 15.0  # ...and reconnect when nothing at all came back for this long
 MAX_BACKOFF_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
@@ -190,17 +189,7 @@ class RevocationListener:
             await asyncio.sleep(delay)
 
     async def _read(self, pubsub: PubSub) -> None:
-        loop = asyncio.get_running_loop()
-        last_seen = loop.time()
-        while True:
-            message = await pubsub.get_message(timeout=READ_IDLE_SECONDS)
-            now = loop.time()
-            if message is None:
-                if now - last_seen > DEAD_AFTER_SECONDS:
-                    raise RedisError("no answer from Valkey on the token revocation connection")
-                await pubsub.ping()
-                continue
-            last_seen = now
+        async for message in pubsub_messages(pubsub, name="token revocation"):
             kind = message["type"]
             if kind == "message":
                 ids = parse_revoked(message["data"])

@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.metrics import OPEN_WEBSOCKETS
+from app.pubsub import pubsub_messages
 from app.resources import Resources
 from config import Settings
 from domain.streaming import personalize
@@ -47,8 +48,6 @@ from storage import presence
 log = logging.getLogger("chirp.streaming")
 
 CONFIRM_TIMEOUT = 5.0  # how long a new stream waits for Valkey to confirm its subscription
-READ_IDLE_SECONDS = 5.0  # ping Valkey after this long without a message...
-DEAD_AFTER_SECONDS = 15.0  # ...and reconnect when nothing at all came back for this long
 LANE_MAX = 10_000  # public messages waiting for per-viewer rendering before the oldest are dropped
 RESYNC_CONCURRENCY = 8  # connections catching up at once after a reconnect
 SETUP_CONCURRENCY = 32  # streams warming up or replaying at once
@@ -395,17 +394,7 @@ class Hub:
                 return
 
     async def _read(self, pubsub: PubSub) -> None:
-        loop = asyncio.get_running_loop()
-        last_seen = loop.time()
-        while True:
-            message = await pubsub.get_message(timeout=READ_IDLE_SECONDS)
-            now = loop.time()
-            if message is None:
-                if now - last_seen > DEAD_AFTER_SECONDS:
-                    raise RedisError("no answer from Valkey on the pub/sub connection")
-                await pubsub.ping()
-                continue
-            last_seen = now
+        async for message in pubsub_messages(pubsub, name="pub/sub"):
             kind = message["type"]
             if kind == "message":
                 self._dispatch(_text(message["channel"]), message["data"])
