@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
+from PIL import Image, ImageDraw
 
 from app.errors import ApiError
 from app.resources import Resources
@@ -41,6 +44,27 @@ def bio_html(note: str) -> str:
         return ""
     paragraphs = [p for p in note.replace("\r\n", "\n").split("\n\n") if p.strip()]
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+# The pictures every account shows until it has its own (Mastodon's `missing.png` URLs), drawn once.
+DEFAULT_IMAGE_SIZES = {"avatars": (400, 400), "headers": (1500, 500)}
+_BACKGROUND = (217, 225, 232)
+_FIGURE = (155, 174, 200)
+
+
+@functools.cache
+def default_image(kind: str) -> bytes:
+    """The default avatar (a head-and-shoulders silhouette) or header (plain), as PNG; `kind` is a key of
+    DEFAULT_IMAGE_SIZES."""
+    width, height = DEFAULT_IMAGE_SIZES[kind]
+    image = Image.new("RGB", (width, height), _BACKGROUND)
+    if kind == "avatars":
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((125, 70, 275, 220), fill=_FIGURE)  # head
+        draw.ellipse((60, 240, 340, 520), fill=_FIGURE)  # shoulders, cut by the bottom edge
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:

@@ -126,6 +126,15 @@ async def preferences(request: web.Request) -> web.Response:
     return json_response(account_domain.preferences_entity(row))
 
 
+@routes.get("/avatars/original/missing.png")
+@routes.get("/headers/original/missing.png")
+async def default_image(request: web.Request) -> web.Response:
+    """The picture an account without its own avatar or header shows (its entity links here)."""
+    kind = request.path.split("/", 2)[1]
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=account_domain.default_image(kind), content_type="image/png", headers=headers)
+
+
 # OpenAPI ---------------------------------------------------------------------------------------------
 
 _STRING = {"type": "string"}
@@ -239,7 +248,15 @@ _PROFILE_BODY = obj(
 
 _TAGS = ("accounts",)
 
+
+def _default_image(what: str) -> dict[str, Any]:
+    png = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+    return {"get": operation(f"The default {what} (PNG)", {"200": {"description": "PNG", "content": png}}, tags=_TAGS)}
+
+
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/avatars/original/missing.png": _default_image("avatar"),
+    "/headers/original/missing.png": _default_image("header"),
     "/api/v1/accounts": {
         "post": operation(
             "Register an account",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from oauth_flow import PASSWORD, Client, app_token, bearer, register_app, sign_up
+from PIL import Image
 
 from app.resources import Resources
 
@@ -211,3 +214,16 @@ async def test_lookup_of_unknown_or_remote_accounts_fails(
     await make_user("alice")
     response = await client.get("/api/v1/accounts/lookup", params=query)
     assert response.status == status
+
+
+async def test_the_default_avatar_and_header_an_account_links_to_are_served(client: Client) -> None:
+    status, token = await _register(client)
+    assert status == 200, token
+    response = await client.get("/api/v1/accounts/verify_credentials", headers=bearer(token["access_token"]))
+    me = await response.json()
+    for field, size in (("avatar", (400, 400)), ("header", (1500, 500)), ("avatar_static", (400, 400))):
+        image = await client.get(urlsplit(me[field]).path)
+        assert image.status == 200, me[field]
+        assert image.content_type == "image/png"
+        with Image.open(io.BytesIO(await image.read())) as picture:
+            assert picture.format == "PNG" and picture.size == size
