@@ -29,14 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ChirpProcess, Report, bench_stack, log, run_load, spawn_api, spawn_ceiling
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench.harness import ChirpProcess, Report, bench_stack, cpu_seconds, log, run_load, spawn_api, spawn_ceiling
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -125,16 +118,16 @@ def main(argv: list[str]) -> int:
             ceiling = spawn_ceiling(sample_body)
             try:
                 log(f"throughput: closed loop, {args.connections} connections, {args.duration:g} s each")
-                before = _cpu_seconds(ceiling.pid)
+                before = cpu_seconds(ceiling.pid)
                 bare = run_load(
                     [f"http://127.0.0.1:{ceiling.port}/api/v1/timelines/home"],
                     duration=args.duration,
                     connections=args.connections,
                 )
-                bare_cpu_us = (_cpu_seconds(ceiling.pid) - before) / max(bare.requests, 1) * 1e6
-                before = _cpu_seconds(api.pid)
+                bare_cpu_us = (cpu_seconds(ceiling.pid) - before) / max(bare.requests, 1) * 1e6
+                before = cpu_seconds(api.pid)
                 chirp = run_load(urls, duration=args.duration, connections=args.connections)
-                chirp_cpu_us = (_cpu_seconds(api.pid) - before) / max(chirp.requests, 1) * 1e6
+                chirp_cpu_us = (cpu_seconds(api.pid) - before) / max(chirp.requests, 1) * 1e6
                 # At the goal rate (half the ceiling) when Chirp reached it closed-loop; else at 80% of what
                 # it reached, so the open-loop run measures latency rather than an ever-growing queue.
                 goal_rate = max(bare.throughput * 0.5, 1.0)

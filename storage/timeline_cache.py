@@ -478,12 +478,6 @@ async def read(redis: Redis, key: str, span: Range, *, ttl: int) -> Slice | None
     return _slice(await READ.run(redis, [key], _read_args(ttl, span)), span.count)
 
 
-async def read_many(redis: Redis, keys: Sequence[str], span: Range, *, ttl: int) -> list[Slice | None]:
-    """The same range of several timelines in one round trip."""
-    calls: list[ScriptCall] = [(READ, [key], _read_args(ttl, span)) for key in keys]
-    return [_slice(result, span.count) for result in await run_pipelined(redis, calls)]
-
-
 async def promoted(redis: Redis, author_ids: Sequence[int]) -> set[int]:
     """Which authors' followers' timelines already know them as high-follower accounts."""
     if not author_ids:
