@@ -218,6 +218,32 @@ def process_tree_cpu(root: int | None = None) -> dict[int, tuple[str, float]]:
     return found
 
 
+@dataclass
+class CpuSnapshot:
+    """The machine's busy CPU seconds and each descendant process's, at one moment."""
+
+    at: float
+    machine: float
+    processes: dict[int, tuple[str, float]]
+
+    @classmethod
+    def now(cls) -> CpuSnapshot:
+        return cls(time.time(), machine_cpu_seconds(), process_tree_cpu())
+
+
+def cpu_by_role(before: CpuSnapshot, after: CpuSnapshot, roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds each kind of process used between the snapshots: processes named by `roles` (pid ->
+    role), the others by their command (postgres, valkey-server...). A process started in between counts
+    all its CPU (a PostgreSQL backend for a connection a pool opened under load); one that exited in
+    between is gone from /proc and cannot count."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.processes.items():
+        earlier = before.processes.get(pid)
+        role = roles.get(pid, name)
+        used[role] = used.get(role, 0.0) + seconds - (earlier[1] if earlier else 0.0)
+    return used
+
+
 # Load ------------------------------------------------------------------------------------------------
 
 

@@ -55,14 +55,14 @@ from bench.harness import (
     ALL_SERVERS,
     RESULTS_DIR,
     ChirpProcess,
+    CpuSnapshot,
     LoadRequest,
     LoadResult,
     Report,
     bench_stack,
+    cpu_by_role,
     free_port,
     log,
-    machine_cpu_seconds,
-    process_tree_cpu,
     run_load,
     spawn_api,
     spawn_ceiling,
@@ -163,25 +163,10 @@ def page_body(answers: list[tuple[int, bytes]], limit: int) -> bytes:
 # CPU -------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CpuSnapshot:
-    at: float
-    machine: float
-    processes: dict[int, tuple[str, float]]
-
-    @classmethod
-    def now(cls) -> CpuSnapshot:
-        return cls(time.time(), machine_cpu_seconds(), process_tree_cpu())
-
-
 def cpu_shares(before: CpuSnapshot, after: CpuSnapshot, roles: dict[int, str], generators: float) -> dict[str, float]:
     """% of one core used by each kind of process between the snapshots (processes named by `roles` or by
     their command), the load generators, everything else on the machine, and the machine in all."""
-    used: dict[str, float] = {}
-    for pid, (name, seconds) in after.processes.items():
-        if pid in before.processes:
-            role = roles.get(pid, name)
-            used[role] = used.get(role, 0.0) + seconds - before.processes[pid][1]
+    used = cpu_by_role(before, after, roles)
     used["load generators"] = generators
     machine = after.machine - before.machine
     used["rest of the machine (other processes, the kernel)"] = max(machine - sum(used.values()), 0.0)
