@@ -23,11 +23,13 @@ from typing import Any
 import asyncpg
 
 from bench.harness import (
+    CpuSnapshot,
     LoadRequest,
     Report,
     bench_stack,
+    cpu_by_role,
+    cpu_seconds,
     log,
-    process_tree_cpu,
     run_load,
     spawn_api,
     spawn_process,
@@ -52,20 +54,12 @@ async def _database_counters(dsn: str) -> dict[str, float]:
     return {key: float(value) for key, value in row.items()}
 
 
-def _cpu_by_role(roles: dict[int, str]) -> dict[str, float]:
-    """CPU seconds so far of every process this run started, by role (servers by their command name)."""
-    out: dict[str, float] = {}
-    for pid, (name, seconds) in process_tree_cpu().items():
-        role = roles.get(pid, name)
-        out[role] = out.get(role, 0.0) + seconds
-    return out
-
-
 def _ceiling_child(dsn: str, rate: float, duration: float, out: Path) -> None:
-    """The ceiling's process: one-row INSERT transactions at `rate` for `duration` seconds; writes its own
-    CPU seconds to `out` (an exited process is gone from /proc)."""
+    """The ceiling's process: one-row INSERT transactions at `rate` for `duration` seconds. Writes to `out`
+    its own CPU seconds and its PostgreSQL backend's pid and CPU seconds, read just before disconnecting:
+    both processes are gone from /proc by the time the parent looks."""
 
-    async def run() -> None:
+    async def run() -> dict[str, float]:
         conn = await asyncpg.connect(dsn)
         await conn.execute("CREATE TABLE IF NOT EXISTS bench_writes (id bigserial PRIMARY KEY, body text)")
         started = time.perf_counter()
@@ -74,25 +68,25 @@ def _ceiling_child(dsn: str, rate: float, duration: float, out: Path) -> None:
             if delay > 0:
                 await asyncio.sleep(delay)
             await conn.execute("INSERT INTO bench_writes (body) VALUES ($1)", _POST_TEXT.format(n=n))
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        backend_seconds = cpu_seconds(backend)
         await conn.close()
+        return {"backend": backend, "backend_seconds": backend_seconds}
 
-    asyncio.run(run())
-    out.write_text(str(time.process_time()))
+    backend = asyncio.run(run())
+    out.write_text(json.dumps({"own": time.process_time(), **backend}))
 
 
 def _measure(
     roles: dict[int, str], dsn: str, action: Any, settle: float
 ) -> tuple[Any, dict[str, float], dict[str, float], float]:
     """Run `action()`, then let the queues settle; CPU and database counters spent meanwhile."""
-    cpu_before, db_before = _cpu_by_role(roles), asyncio.run(_database_counters(dsn))
-    started = time.monotonic()
+    cpu_before, db_before = CpuSnapshot.now(), asyncio.run(_database_counters(dsn))
     result = action()
     time.sleep(settle)
-    elapsed = time.monotonic() - started
-    cpu_after, db_after = _cpu_by_role(roles), asyncio.run(_database_counters(dsn))
-    cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+    cpu_after, db_after = CpuSnapshot.now(), asyncio.run(_database_counters(dsn))
     db = {key: db_after[key] - db_before[key] for key in db_after}
-    return result, cpu, db, elapsed
+    return result, cpu_by_role(cpu_before, cpu_after, roles), db, cpu_after.at - cpu_before.at
 
 
 def main(argv: list[str]) -> int:
@@ -151,7 +145,7 @@ def main(argv: list[str]) -> int:
                 n = max(load.requests - load.errors, 1)
                 report.add_load(f"posts at {rate:g}/s", load)
                 total_ms = sum(cpu.values()) * 1000 / n
-                ceiling_ms = _ceiling_ms(roles, dsn, rate, args.duration, Path(tmp) / "ceiling-cpu")
+                ceiling_ms = _ceiling_ms(roles, rate, args.duration, dsn, Path(tmp) / "ceiling-cpu")
                 report.figure(
                     f"machine CPU per post at {rate:g} posts/s",
                     total_ms,
@@ -178,17 +172,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _ceiling_ms(roles: dict[int, str], dsn: str, rate: float, duration: float, out: Path) -> float:
-    """Machine CPU per write of the ceiling at the same rate: its own process and PostgreSQL's."""
-
-    def run() -> None:
-        args = ["-m", "bench.posting", "--ceiling-child", dsn, str(rate), str(duration), str(out)]
-        process = spawn_process("ceiling", args, {})
-        process.popen.wait(timeout=duration + 60)
-
-    _, cpu, _, _ = _measure(roles, dsn, run, 0.5)
+def _ceiling_ms(roles: dict[int, str], rate: float, duration: float, dsn: str, out: Path) -> float:
+    """Machine CPU per write of the ceiling at the same rate: its own process, its PostgreSQL backend, and
+    PostgreSQL's other processes (WAL writer, checkpointer)."""
+    before = CpuSnapshot.now()
+    args = ["-m", "bench.posting", "--ceiling-child", dsn, str(rate), str(duration), str(out)]
+    spawn_process("ceiling", args, {}).popen.wait(timeout=duration + 60)
+    time.sleep(0.5)
+    after = CpuSnapshot.now()
+    report = json.loads(out.read_text())
+    after.processes.pop(report["backend"], None)  # counted from the child's own reading
+    background = cpu_by_role(before, after, roles).get("postgres", 0.0)
     writes = max(int(rate * duration), 1)
-    return (float(out.read_text()) + cpu.get("postgres", 0.0)) * 1000 / writes
+    return float(report["own"] + report["backend_seconds"] + background) * 1000 / writes
 
 
 if __name__ == "__main__":
