@@ -138,7 +138,6 @@ async def streaming(request: web.Request) -> web.StreamResponse:
 
 
 async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
-    settings = request.app[SETTINGS]
     hub = request.app[HUB]
     token, protocol = _ws_token(request)
     failure: tuple[int, str] | None = None
@@ -156,7 +155,9 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
     except StreamError as exc:
         failure = (CLOSE_CODES.get(exc.status, CLOSE_BAD_REQUEST), exc.message)
     ws = web.WebSocketResponse(
-        heartbeat=settings.stream_heartbeat_seconds,
+        # Pings and pongs are handled here, not by aiohttp: the hub pings every socket on its own schedule
+        # (aiohttp's timers, rounded to whole seconds, ping sockets opened together in one burst).
+        autoping=False,
         protocols=(protocol,) if protocol else (),
         compress=False,  # frames are written pre-built; see realtime/connection.py
         max_msg_size=COMMAND_MAX_BYTES,
@@ -184,6 +185,10 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
                 await _command(hub, conn, viewer, message.data)
+            elif message.type is WSMsgType.PING:
+                await ws.pong(message.data)
+            elif message.type is WSMsgType.PONG:
+                conn.pong()
     finally:
         conn.closed = True
         hub.remove(conn)

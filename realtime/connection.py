@@ -116,6 +116,7 @@ class Connection:
         "closed",
         "cursor_home",
         "cursor_notifications",
+        "keepalive_at",
         "limits",
         "on_close",
         "scopes",
@@ -145,6 +146,8 @@ class Connection:
         self._held: list[Held] | None = None
         self._recent: deque[int] | None = None
         self._full_since: float | None = None
+        # When the next keep-alive is due (time.monotonic()); the hub spreads connections over an interval.
+        self.keepalive_at = 0.0
 
     # what it is subscribed to -----------------------------------------------------------------------
 
@@ -262,8 +265,14 @@ class Connection:
     def send_error(self, message: str, status: int) -> None:
         """Report a failed request on the connection (Mastodon's `{"error": ..., "status": ...}` frame)."""
 
-    def heartbeat(self) -> None:
-        """Keep an idle connection visibly alive (SSE); websockets ping by themselves."""
+    def keep_alive(self, now: float, interval: float) -> None:
+        """Called by the hub about once a second: every `interval`, show the client the connection lives."""
+        if now >= self.keepalive_at:
+            self.keepalive_at = now + interval
+            self._keep_alive(now)
+
+    def _keep_alive(self, now: float) -> None:
+        """What keeping alive writes: an SSE comment line, a websocket ping."""
 
     def write(self, data: bytes) -> None:
         transport = self.transport
@@ -329,6 +338,9 @@ def _ws_header(length: int) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, length)
 
 
+_PING = bytes((0x89, 0))  # an unmasked ping frame with no payload
+
+
 def _ws_frame(data: bytes) -> bytes:
     return _ws_header(len(data)) + data
 
@@ -337,7 +349,7 @@ class WebSocketConnection(Connection):
     """A websocket speaking Mastodon's protocol: `{"stream": [...], "event": ..., "payload": "<JSON>"}`,
     plus `id` (the resume cursor after this event, for `last_event_id` on reconnect)."""
 
-    __slots__ = ("ws",)
+    __slots__ = ("ping_sent", "ws")
 
     kind = "websocket"
 
@@ -352,6 +364,24 @@ class WebSocketConnection(Connection):
     ) -> None:
         super().__init__(transport, account_id, scopes, cursor, limits)
         self.ws = ws
+        self.ping_sent: float | None = None  # when the ping still waiting for its pong went out
+
+    def keep_alive(self, now: float, interval: float) -> None:
+        if self.ping_sent is not None and now - self.ping_sent > interval / 2:
+            # No pong within half an interval: the peer is gone, and would never finish a close handshake.
+            if self.transport is not None:
+                self.transport.abort()
+            self.lost()
+            return
+        super().keep_alive(now, interval)
+
+    def _keep_alive(self, now: float) -> None:
+        if self.ping_sent is None:
+            self.ping_sent = now
+        self.write(_PING)
+
+    def pong(self) -> None:
+        self.ping_sent = None
 
     def send(self, stream: Stream, event: bytes, payload: Payload) -> None:
         prefix = payload.ws_prefix(stream.label, event)
@@ -394,7 +424,7 @@ class SSEConnection(Connection):
     def send_error(self, message: str, status: int) -> None:
         self._write_event(b"event: error\ndata: " + orjson.dumps({"error": message, "status": status}) + b"\n\n")
 
-    def heartbeat(self) -> None:
+    def _keep_alive(self, now: float) -> None:
         self._write_event(b":thump\n\n")
 
     def close(self, code: int, reason: str) -> None:

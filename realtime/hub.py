@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -47,6 +48,7 @@ from storage import presence
 
 log = logging.getLogger("chirp.streaming")
 
+TICK_SECONDS = 1.0  # how often connections are checked (more often when the heartbeat is shorter)
 CONFIRM_TIMEOUT = 5.0  # how long a new stream waits for Valkey to confirm its subscription
 LANE_MAX = 10_000  # public messages waiting for per-viewer rendering before the oldest are dropped
 RESYNC_CONCURRENCY = 8  # connections catching up at once after a reconnect
@@ -140,6 +142,10 @@ class Hub:
     # connections and their streams -------------------------------------------------------------------
 
     def add(self, conn: Connection) -> None:
+        # Keep-alives (websocket pings, SSE comments) are spread over the interval: sockets opened together
+        # (a reconnect storm) would otherwise ping together, and 10,000 pings and pongs in one burst held up
+        # delivery for 0.7 s (bench/streaming_capacity.py).
+        conn.keepalive_at = time.monotonic() + random.uniform(0, self.settings.stream_heartbeat_seconds)
         self.connections.add(conn)
         OPEN_WEBSOCKETS.inc()
 
@@ -475,12 +481,14 @@ class Hub:
     # periodic work -----------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
-        """Once a second: end streams whose client went away and close clients that stayed full; every
-        heartbeat: SSE keep-alives; every third of the presence TTL: rewrite this process's presence set."""
+        """Once a second: end streams whose client went away, close clients that stayed full and keep the
+        others alive (each on its own schedule, every heartbeat); every third of the presence TTL: rewrite
+        this process's presence set."""
         settings = self.settings
-        next_heartbeat = next_presence = time.monotonic()
+        interval = settings.stream_heartbeat_seconds
+        next_presence = time.monotonic()
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(min(TICK_SECONDS, interval / 2))
             now = time.monotonic()
             for conn in tuple(self.connections):
                 transport = conn.transport
@@ -488,10 +496,8 @@ class Hub:
                     conn.lost()  # an SSE client that went away (nothing else tells its handler)
                 elif conn.full:
                     conn.check_buffer()
-            if now >= next_heartbeat:
-                next_heartbeat = now + settings.stream_heartbeat_seconds
-                for conn in tuple(self.connections):
-                    conn.heartbeat()
+                else:
+                    conn.keep_alive(now, interval)
             if now >= next_presence:
                 next_presence = now + settings.stream_presence_ttl_seconds / 3
                 await self._rewrite_presence()

@@ -84,23 +84,26 @@ async def leave(redis: Redis, node_id: int) -> None:
         await pipe.execute()
 
 
-# KEYS[1]: the node registry. ARGV[1]: now (ms); ARGV[2]: the presence key prefix; ARGV[3..]: account ids.
-# Returns {node, {present ids}, node, {...}} for every live process holding any of them: the registry and
-# every process's set in one round trip. (Keys are derived from arguments, as in storage/timeline_cache.py:
-# one Valkey, not a cluster.)
+# KEYS[1]: the node registry. ARGV[1]: now (ms); ARGV[2]: the presence key prefix; ARGV[3]: account ids,
+# comma-separated. Returns {node, "present,ids", node, ...} for every live process holding any of them: the
+# registry and every process's set in one round trip. The ids travel as one string each way: a thousand
+# separate arguments and replies cost more to encode and parse than the lookup itself. (Keys are derived
+# from arguments, as in storage/timeline_cache.py: one Valkey, not a cluster.)
 _ONLINE_BY_NODE = Script(
     """
 local now = tonumber(ARGV[1])
+local ids = {}
+for id in string.gmatch(ARGV[3], '[^,]+') do ids[#ids + 1] = id end
 local out = {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')) do
-  local scores = redis.call('ZMSCORE', ARGV[2] .. node, unpack(ARGV, 3))
+  local scores = redis.call('ZMSCORE', ARGV[2] .. node, unpack(ids))
   local present = {}
   for i, score in ipairs(scores) do
-    if score and tonumber(score) > now then present[#present + 1] = ARGV[i + 2] end
+    if score and tonumber(score) > now then present[#present + 1] = ids[i] end
   end
   if #present > 0 then
     out[#out + 1] = node
-    out[#out + 1] = present
+    out[#out + 1] = table.concat(present, ',')
   end
 end
 return out
@@ -116,12 +119,12 @@ async def online_by_node(redis: Redis, account_ids: Sequence[int]) -> dict[int, 
         return {}
     now = str(_now_ms())
     calls: list[ScriptCall] = [
-        (_ONLINE_BY_NODE, (NODES_KEY,), [now, PRESENCE_PREFIX, *chunk]) for chunk in _chunks(ids)
+        (_ONLINE_BY_NODE, (NODES_KEY,), [now, PRESENCE_PREFIX, ",".join(map(str, chunk))]) for chunk in _chunks(ids)
     ]
     online: dict[int, list[int]] = {}
     for reply in await run_pipelined(redis, calls):
         for i in range(0, len(reply), 2):
-            online.setdefault(int(reply[i]), []).extend(int(account) for account in reply[i + 1])
+            online.setdefault(int(reply[i]), []).extend(map(int, reply[i + 1].split(b",")))
     return online
 
 
