@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -15,6 +16,7 @@ from oauth_flow import app_token, register_app
 from social import Client, expect, follow, post_status
 from streams import (
     WAIT,
+    client_frame,
     connect,
     frames_until,
     hub_settled,
@@ -429,6 +431,48 @@ async def test_a_peer_that_stops_answering_pings_is_closed(
     assert opcode == 0x9  # a ping, which this client never answers
     await until(lambda: not hub.connections)  # so the server gave up on it
     writer.close()
+
+
+async def test_a_peer_that_answers_pings_stays_connected(
+    make_client: ClientFactory, make_user: UserFactory
+) -> None:
+    client = await make_client(stream_heartbeat_seconds=0.5)
+    alice = await make_user("alice")
+    reader, writer = await raw_websocket(client, alice.token, "user", receive_buffer=65536)
+    hub = client.app[HUB]
+    pings = 0
+    while pings < 4:  # two seconds of pings: each unanswered one would have closed it after 0.25 s
+        opcode, data = await read_frame(reader)
+        assert opcode == 0x9
+        pings += 1
+        writer.write(client_frame(0xA, data))
+    assert len(hub.connections) == 1 and not next(iter(hub.connections)).closed
+    writer.close()
+
+
+async def test_a_client_ping_gets_its_pong(make_client: ClientFactory, make_user: UserFactory) -> None:
+    client = await make_client(stream_heartbeat_seconds=30)
+    alice = await make_user("alice")
+    reader, writer = await raw_websocket(client, alice.token, "user", receive_buffer=65536)
+    writer.write(client_frame(0x9, b"are you there"))
+    assert await read_frame(reader) == (0xA, b"are you there")
+    writer.close()
+
+
+async def test_keep_alives_of_sockets_opened_together_are_spread_over_the_interval(
+    make_client: ClientFactory, make_user: UserFactory
+) -> None:
+    client = await make_client(stream_heartbeat_seconds=30)
+    alice = await make_user("alice")
+    opened_at = time.monotonic()
+    sockets = await asyncio.gather(*(connect(client, alice.token, stream="user") for _ in range(20)))
+    hub = client.app[HUB]
+    due = sorted(conn.keepalive_at - opened_at for conn in hub.connections)
+    assert len(due) == 20
+    assert due[0] >= 0 and due[-1] <= 30 + (time.monotonic() - opened_at)
+    assert due[-1] - due[0] > 5  # not one burst (20 uniform draws over 30 s all within 5 s: p < 1e-13)
+    for ws in sockets:
+        await ws.close()
 
 
 async def test_delivery_continues_after_valkey_restarts_mid_stream(
