@@ -113,11 +113,10 @@ local function recent_copy(key, member, original)
   end
   return 0
 end
-local function insert(key, score, member, original, stop)
+-- Returns false when skipped (a repost already shown), else ZADD's reply: 1 if new, 0 if already there.
+local function insert(key, score, member, original)
   if original ~= '' and recent_copy(key, member, original) == 2 then return false end
-  redis.call('ZADD', key, score, member)
-  if stop then redis.call('ZREMRANGEBYRANK', key, 2, stop) end
-  return true
+  return redis.call('ZADD', key, score, member)
 end
 local function followed_member(key)
   return redis.call('ZRANGE', key, '-1', '-1', 'BYSCORE')[1]
@@ -144,14 +143,23 @@ end
 _FAN_OUT = (
     _LUA_COMMON
     + """
-local stop = -(tonumber(ARGV[1]) + 1)
+local cap = tonumber(ARGV[1])
+-- Once over the cap, a timeline is trimmed back to `keep` entries: one trim per `cap - keep` inserts
+-- instead of one per insert (a third of the calls per insert; a timeline never holds more than `cap`).
+local keep = cap - math.max(1, math.floor(cap / 25))
 local out = {}
 for i = 2, #ARGV, 4 do
   local score, member, original = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local got = {}
   for key in string.gmatch(ARGV[i + 3], '[^,]+') do
-    if redis.call('EXISTS', key) == 1 and insert(key, score, member, original, stop) then
-      got[#got + 1] = key
+    local size = redis.call('ZCARD', key)  -- 0: not cached, skipped
+    if size > 0 then
+      local added = insert(key, score, member, original)
+      if added then
+        got[#got + 1] = key
+        local entries = size + added - 2  -- below the entries sit two meta members (ranks 0 and 1)
+        if entries > cap then redis.call('ZREMRANGEBYRANK', key, 2, entries - keep + 1) end
+      end
     end
   end
   out[#out + 1] = table.concat(got, ',')
@@ -179,7 +187,7 @@ _MERGE = (
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local added = 0
 for i = 2, #ARGV, 3 do
-  if insert(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2], nil) then added = added + 1 end
+  if insert(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2]) then added = added + 1 end
 end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 2, -(tonumber(ARGV[1]) + 1))
 return added
@@ -248,7 +256,7 @@ for i = 1, #ARGV[3], 9 do
   new = followed_put(new, string.sub(rec, 1, 8), rec)
 end
 followed_write(key, old, new)
-for i = 4, #ARGV, 3 do insert(key, ARGV[i], ARGV[i + 1], ARGV[i + 2], nil) end
+for i = 4, #ARGV, 3 do insert(key, ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 redis.call('ZREM', key, '\\0~')
 redis.call('ZADD', key, 0, '\\0')
 redis.call('ZREMRANGEBYRANK', key, 2, -(tonumber(ARGV[1]) + 1))
