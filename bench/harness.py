@@ -159,14 +159,35 @@ def spawn_worker(env: dict[str, str], *, node_id: int = 100) -> ChirpProcess:
     return spawn_process("worker", ["-m", "app.cli", "worker"], {**env, "CHIRP_NODE_ID": str(node_id)})
 
 
-def spawn_ceiling(body: bytes, *, content_type: str = "application/json") -> ChirpProcess:
-    """A bare aiohttp process answering every GET with `body`: the most one API process could do."""
+def spawn_ceiling(
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    valkey_url: str | None = None,
+    database_url: str | None = None,
+) -> ChirpProcess:
+    """A bare aiohttp process answering every GET with `body`: the most one API process could do. With
+    `valkey_url` (and `database_url`) it reads the body from Valkey (and runs one query) per request."""
     port = free_port()
     body_file = Path(tempfile.mkstemp(prefix="chirp-ceiling-")[1])
     body_file.write_bytes(body)
+    stores = [
+        *(["--valkey-url", valkey_url] if valkey_url else []),
+        *(["--database-url", database_url] if database_url else []),
+    ]
     process = spawn_process(
         "ceiling",
-        ["-m", "bench.ceiling", "--port", str(port), "--body-file", str(body_file), "--content-type", content_type],
+        [
+            "-m",
+            "bench.ceiling",
+            "--port",
+            str(port),
+            "--body-file",
+            str(body_file),
+            "--content-type",
+            content_type,
+            *stores,
+        ],
         {},
         port,
     )

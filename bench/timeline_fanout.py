@@ -4,7 +4,9 @@ The issue's target: 1,000 posts/s from authors with 100 followers each (100,000 
 sustained for 60 s, fan-out lag p99 < 1 s, everything on this machine.
 
 - The graph: `--accounts` accounts, each followed by the next `--followers` (so every author has exactly
-  that many followers), every account with a cached home timeline (all receive inserts).
+  that many followers), every account with a cached home timeline (all receive inserts), filled with
+  `--fill` older entries (default 800, full: the steady state of an active user, where every insert
+  also means trimming; 0 starts them empty).
 - The load: a separate process writes posts at a constant rate through the real write path
   (`domain.posts.create_post`: the post, its counters and its `post.created` job in one transaction),
   random authors, and notes when each committed. Only the `timeline` queue is subscribed, so the jobs
@@ -40,8 +42,9 @@ ACCOUNT_BATCH = 10_000
 # the graph -------------------------------------------------------------------------------------------
 
 
-async def seed_graph(env: dict[str, str], accounts: int, followers: int) -> list[int]:
-    """Accounts where account i is followed by accounts i+1 .. i+followers (mod n); all timelines cached."""
+async def seed_graph(env: dict[str, str], accounts: int, followers: int, fill: int) -> list[int]:
+    """Accounts where account i is followed by accounts i+1 .. i+followers (mod n); all timelines cached,
+    each holding `fill` entries older than any real post."""
     import asyncpg
     from redis.asyncio import Redis
 
@@ -78,9 +81,27 @@ async def seed_graph(env: dict[str, str], accounts: int, followers: int) -> list
             keys = [timeline_cache.home_key(a) for a in account_ids[start : start + 1000]]
             await timeline_cache.begin_builds(redis, keys)
             await timeline_cache.finish_builds(redis, [(k, []) for k in keys], cap=800, ttl=86_400)
+            if fill:
+                await redis.eval(_FILL, 0, ",".join(keys), fill)
     finally:
         await redis.aclose()
     return account_ids
+
+
+# ARGV: comma-separated timeline keys, entries per timeline. Entries as the fan-out writes them (8-byte
+# post id, 8-byte author id; score = post id), with ids far below any real post's.
+_FILL = """
+local n = tonumber(ARGV[2])
+for key in string.gmatch(ARGV[1], '[^,]+') do
+  local args = {}
+  for i = 1, n do
+    args[#args + 1] = i
+    args[#args + 1] = struct.pack('>I4I4I4I4', 0, i, 0, 7)
+  end
+  redis.call('ZADD', key, unpack(args))
+end
+return 1
+"""
 
 
 # the load: posts at a constant rate ------------------------------------------------------------------
@@ -228,16 +249,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, help="default: the timeline queue's own")
     parser.add_argument("--concurrency", type=int, help="default: the timeline queue's own")
     parser.add_argument("--linger", type=float, help="default: the timeline queue's own")
+    parser.add_argument("--fill", type=int, default=800, help="entries in every timeline before the load")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.rate, args.duration, args.accounts, args.followers = 50.0, 2.0, 300, 20
+        args.rate, args.duration, args.accounts, args.followers, args.fill = 50.0, 2.0, 300, 20, 50
     params = {k: v for k, v in vars(args).items() if k != "tiny"}
     report = Report("timeline_fanout", params=params)
     # Other work on the machine changes every figure here: recorded with the results.
     report.extra["load_average_before"] = os.getloadavg()
     with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-fanout-") as tmp:
         log(f"seeding {args.accounts:,} accounts with {args.followers} followers each")
-        account_ids = asyncio.run(seed_graph(env, args.accounts, args.followers))
+        account_ids = asyncio.run(seed_graph(env, args.accounts, args.followers, args.fill))
 
         log("ceiling: raw pipelined ZADDs from one process")
         ceiling_out = Path(tmp) / "ceiling.json"
