@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fanout_probe import child_role, fanout_lag, finished_at, queue_depth
-from bench.harness import REPO_ROOT, Report, bench_stack, cpu_seconds, log
+from bench.harness import REPO_ROOT, CpuSnapshot, Report, bench_stack, cpu_by_role, cpu_seconds, log
 
 ACCOUNT_BATCH = 10_000
 
@@ -275,8 +275,17 @@ def main(argv: list[str]) -> int:
         time.sleep(2.0)  # let the worker start listening before the load begins
         log(f"load: {args.rate:g} posts/s for {args.duration:g} s")
         cpu_before = {"worker": cpu_seconds(worker.pid)}
+        machine_before = CpuSnapshot.now()
         loader = _child(["--load", str(spec), str(load_out)], env)
-        loader.wait(timeout=args.duration + 300)
+        # The writer's CPU is read until it exits (an exited process is gone from /proc).
+        machine_after = machine_before
+        while loader.poll() is None and time.time() - machine_before.at < args.duration + 300:
+            machine_after = CpuSnapshot.now()
+            time.sleep(0.5)
+        loader.wait(timeout=60)
+        roles = {worker.pid: "fan-out worker", loader.pid: "post writer"}
+        by_role = cpu_by_role(machine_before, machine_after, roles)
+        load_seconds = max(machine_after.at - machine_before.at, 1e-9)
         drain_deadline = time.monotonic() + 120
         while asyncio.run(queue_depth(env["DATABASE_URL"])) and time.monotonic() < drain_deadline:
             time.sleep(0.2)
@@ -324,6 +333,17 @@ def main(argv: list[str]) -> int:
     report.figure("Valkey CPU per timeline insert while draining", drain["valkey_us_per_insert"], "us")
     report.figure("bytes per cached timeline entry", memory["full_timeline_bytes_per_entry"], "bytes")
     report.figure("fan-out worker CPU", worker_cpu / span * 100, "% of one core")
+    # Where the machine's cores went while posts were written: the goal puts writer and fan-out on it at once.
+    report.figure(
+        "machine CPU busy during the load",
+        (machine_after.machine - machine_before.machine) / load_seconds * 100,
+        "% of one core",
+        ceiling=(os.cpu_count() or 1) * 100,
+        ceiling_name="all cores",
+    )
+    for role, seconds in sorted(by_role.items(), key=lambda item: -item[1]):
+        if seconds / load_seconds >= 0.01:
+            report.figure(f"CPU during the load: {role}", seconds / load_seconds * 100, "% of one core")
     report.extra.update(
         memory=memory,
         posts_committed=len(committed),
