@@ -165,6 +165,9 @@ def main(argv: list[str]) -> int:
         ceiling_name=ceiling_name,
     )
     report.figure("committed (response) → frame p50", after_commit.figures()["p50"], "ms")
+    # The part of the budget spent before any fan-out can start: the author's POST itself.
+    round_trips = [(answered[post_id] - sent[post_id]) * 1000 for post_id in answered if post_id in sent]
+    report.figure("POST round trip p50", percentiles(round_trips)["p50"] if round_trips else 0.0, "ms")
     report.figure(
         "bare relay with aiohttp send_str per socket: p50", naive["p50"], "ms", goal="reference: the naive relay"
     )
