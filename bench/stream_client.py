@@ -103,13 +103,18 @@ class StreamSocket(asyncio.Protocol):
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.transport.write(bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked)
+        self.transport.write(client_frame(opcode, payload))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
             self.opened.set_exception(ConnectionError("closed before the handshake"))
+
+
+def client_frame(opcode: int, payload: bytes = b"") -> bytes:
+    """A small (< 126 bytes) masked frame, as a client sends it (RFC 6455 §5.3)."""
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked
 
 
 def _request(url: str, token: str) -> bytes:

@@ -135,10 +135,3 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     elif length == 127:
         length = int.from_bytes(await reader.readexactly(8), "big")
     return opcode, await asyncio.wait_for(reader.readexactly(length), WAIT)
-
-
-def client_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """A small masked frame, as a client sends it (RFC 6455 §5.3)."""
-    mask = os.urandom(4)
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked

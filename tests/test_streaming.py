@@ -16,7 +16,6 @@ from oauth_flow import app_token, register_app
 from social import Client, expect, follow, post_status
 from streams import (
     WAIT,
-    client_frame,
     connect,
     frames_until,
     hub_settled,
@@ -32,6 +31,7 @@ from streams import (
 from app.main import create_app
 from app.metrics import OPEN_WEBSOCKETS
 from app.resources import Resources
+from bench.stream_client import client_frame
 from config import Settings
 from domain.streaming import publish_home
 from realtime.channels import UserMessage, publish, user_channel
@@ -433,9 +433,7 @@ async def test_a_peer_that_stops_answering_pings_is_closed(
     writer.close()
 
 
-async def test_a_peer_that_answers_pings_stays_connected(
-    make_client: ClientFactory, make_user: UserFactory
-) -> None:
+async def test_a_peer_that_answers_pings_stays_connected(make_client: ClientFactory, make_user: UserFactory) -> None:
     client = await make_client(stream_heartbeat_seconds=0.5)
     alice = await make_user("alice")
     reader, writer = await raw_websocket(client, alice.token, "user", receive_buffer=65536)
