@@ -128,21 +128,22 @@ async def test_serve_processes_shares_one_port_between_processes(
         async with aiohttp.ClientSession() as session:
             await follow(session, port, alice.token, bob.account_id)
             await run_queues(res)
-            # Each new connection lands on one of the two processes (the kernel spreads them).
-            sockets = [
-                await session.ws_connect(
-                    f"http://127.0.0.1:{port}/api/v1/streaming?stream=user",
-                    headers={"Authorization": f"Bearer {alice.token}"},
-                )
-                for _ in range(16)
-            ]
-            await online(res, alice.account_id)
+            # Each new connection lands on one of the two processes (the kernel spreads them). The port
+            # answers as soon as the first child listens, so keep connecting until both hold a socket.
+            sockets: list[aiohttp.ClientWebSocketResponse] = []
             nodes: set[int] = set()
-            for _ in range(500):
+            deadline = asyncio.get_running_loop().time() + 20
+            while nodes != {30, 31} and asyncio.get_running_loop().time() < deadline:
+                for _ in range(4):
+                    sockets.append(
+                        await session.ws_connect(
+                            f"http://127.0.0.1:{port}/api/v1/streaming?stream=user",
+                            headers={"Authorization": f"Bearer {alice.token}"},
+                        )
+                    )
+                await online(res, alice.account_id)
+                await asyncio.sleep(0.05)
                 nodes = set(await presence.online_by_node(res.redis, [alice.account_id]))
-                if nodes == {30, 31}:
-                    break
-                await asyncio.sleep(0.02)
             assert nodes == {30, 31}
 
             status = await post(session, port, bob.token, "to every socket")
