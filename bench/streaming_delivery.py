@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench.harness import Report, bench_stack, log, percentiles, spawn_api
+from bench.harness import CpuSnapshot, Report, bench_stack, cpu_by_role, log, percentiles, spawn_api
 from bench.streaming_common import (
     Client,
     Latencies,
@@ -87,21 +87,32 @@ async def _publish_series(redis_url: str, status: dict[str, Any], count: int, in
     return sent
 
 
-def _relay_run(env: dict[str, str], mode: str, tokens: list[str], status: dict[str, Any], args: Any) -> Latencies:
+def _relay_run(
+    env: dict[str, str], mode: str, tokens: list[str], status: dict[str, Any], args: Any
+) -> tuple[Latencies, dict[str, float]]:
     relay = spawn_relay(env, mode)
     client = Client(f"ws://127.0.0.1:{relay.port}/api/v1/streaming", tokens)
     try:
         opened = client.wait_ready()
         log(f"ceiling ({mode}): {opened} sockets open")
         time.sleep(1.0)
+        before = CpuSnapshot.now()
         sent = asyncio.run(_publish_series(env["REDIS_URL"], status, args.posts, args.interval))
         time.sleep(max(2.0, args.interval * 2))
+        cpu = _cpu_per_event(before, CpuSnapshot.now(), {relay.pid: "relay", client.pid: "client"}, len(sent))
         result = client.finish()
     finally:
         relay.stop()
         if client.process.poll() is None:
             client.process.kill()
-    return latencies(sent, result, dict.fromkeys(sent, len(tokens)))
+    return latencies(sent, result, dict.fromkeys(sent, len(tokens))), cpu
+
+
+def _cpu_per_event(before: CpuSnapshot, after: CpuSnapshot, roles: dict[int, str], events: int) -> dict[str, float]:
+    """Milliseconds of CPU per post (or published frame) each process used, the machine's total first."""
+    used = cpu_by_role(before, after, roles)
+    per_event = {role: seconds * 1000 / max(events, 1) for role, seconds in used.items() if seconds > 0.0005}
+    return {"machine": (after.machine - before.machine) * 1000 / max(events, 1), **per_event}
 
 
 def main(argv: list[str]) -> int:
@@ -131,10 +142,13 @@ def main(argv: list[str]) -> int:
             base_url = f"http://127.0.0.1:{api.port}"
             asyncio.run(_post_series(base_url, audience.author_tokens[0], 3, 0.3))  # warm-up, not measured
             time.sleep(1.0)
+            before = CpuSnapshot.now()
             sent, answered, status = asyncio.run(
                 _post_series(base_url, audience.author_tokens[0], args.posts, args.interval)
             )
             time.sleep(max(2.0, args.interval * 2))
+            roles = {api.pid: "API", worker.pid: "worker", client.pid: "client"}
+            chirp_cpu = _cpu_per_event(before, CpuSnapshot.now(), roles, len(sent))
             result = client.finish()
         finally:
             for process in (api, worker):
@@ -143,7 +157,9 @@ def main(argv: list[str]) -> int:
                 client.process.kill()
         chirp = latencies(sent, result, dict.fromkeys(sent, args.followers))
         after_commit = latencies(answered, result, dict.fromkeys(sent, args.followers))
-        ceilings = {mode: _relay_run(env, mode, audience.follower_tokens, status, args) for mode in ("raw", "send_str")}
+        runs = {mode: _relay_run(env, mode, audience.follower_tokens, status, args) for mode in ("raw", "send_str")}
+        ceilings = {mode: latency for mode, (latency, _) in runs.items()}
+        relay_cpu = runs["raw"][1]
 
     figures = chirp.figures()
     raw, naive = ceilings["raw"].figures(), ceilings["send_str"].figures()
@@ -173,12 +189,25 @@ def main(argv: list[str]) -> int:
     )
     report.figure("bare relay with aiohttp send_str per socket: p99", naive["p99"], "ms")
     report.figure("frames missing", chirp.missing, "frames", goal="0")
+    # Where the machine's two cores go per post: every process runs on them, the client included.
+    report.figure(
+        "machine CPU per post (all processes)", chirp_cpu["machine"], "ms",
+        ceiling=relay_cpu["machine"], ceiling_name="the bare relay's, per published frame",
+    )  # fmt: skip
+    for role in ("API", "client", "worker", "valkey-server", "postgres"):
+        if role in chirp_cpu:
+            report.figure(f"CPU per post: {role}", chirp_cpu[role], "ms")
+    for role in ("relay", "client"):
+        if role in relay_cpu:
+            report.figure(f"bare relay CPU per frame: {role}", relay_cpu[role], "ms")
     report.extra.update(
         {
             "chirp": {"latency_ms": figures, "frames": len(chirp.samples_ms), "expected": chirp.expected},
             "ceiling_raw": {"latency_ms": raw, "missing": ceilings["raw"].missing},
             "ceiling_send_str": {"latency_ms": naive, "missing": ceilings["send_str"].missing},
             "client": {k: result[k] for k in ("open", "failures", "connect_seconds", "other_frames", "closed")},
+            "cpu_ms_per_post": chirp_cpu,
+            "relay_cpu_ms_per_frame": relay_cpu,
         }
     )
     report.write()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from app.errors import ApiError, validation_error
 from app.pagination import Page
 from app.resources import Resources
 from domain import media as media_domain
+from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
 from domain.events import record_event
 from domain.post_entities import PUBLIC_VISIBILITIES, post_entities, visible_original, visible_post
 from domain.post_text import (
@@ -275,7 +277,7 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
     if not entities:
         raise ApiError(404, "Record not found")
 
-    async def write(conn: asyncpg.Connection) -> None:
+    async def write(conn: asyncpg.Connection) -> list[int]:
         others = [i for i in (row["in_reply_to_id"], row["quote_of_id"], row["reblog_of_id"]) if i is not None]
         await post_store.lock_posts(conn, others)
         own = await post_store.lock_own_post(conn, post_id, account_id)
@@ -297,8 +299,13 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
         await _record_deleted(conn, own)
         for repost in reposts:
             await _record_deleted(conn, {**repost, "reblog_of_id": post_id})
+        return [post_id, *(repost["id"] for repost in reposts)]
 
-    await in_transaction(res.db, write)
+    deleted = await in_transaction(res.db, write)
+    # Gone from the post cache before the answer (the post_cache queue does it too): a timeline read after
+    # the delete finds no cached copy to show, so it checks PostgreSQL and drops the entry.
+    with contextlib.suppress(*VALKEY_DOWN):
+        await forget_deleted_posts(res, deleted)
     return entities[0]
 
 

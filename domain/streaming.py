@@ -19,7 +19,7 @@ from app.resources import Resources
 from domain.cached_posts import cached_post_entities
 from domain.post_entities import PUBLIC_VISIBILITIES, load_with_references, post_entities
 from domain.post_text import tags as entity_tags
-from domain.timelines import home_entries, missed_home_posts
+from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from realtime.channels import (
     PUBLIC_CHANNEL,
     HomeMessage,
@@ -37,51 +37,91 @@ from storage import presence
 # signed-in viewer without likes, reposts, reactions or follows of restricted authors in the post receives.
 GENERIC_VIEWER = 0
 PUBLISH_CONCURRENCY = 8  # posts of one fan-out batch rendered and published at once
+_UNMARKED: frozenset[tuple[str, int | str]] = frozenset()  # the group of viewers the generic viewer stands for
 
 
 def _json(entity: Mapping[str, Any]) -> str:
     return orjson.dumps(entity).decode()
 
 
-async def viewer_payloads(
-    res: Resources, post_id: int, viewer_ids: Sequence[int], *, fresh: bool = False
-) -> list[tuple[str, list[int]]]:
-    """The post's Status JSON for each viewer, grouped: viewers who would see the same entity share one.
+class PostViews:
+    """One post as each of many viewers sees it, for live events: loaded once, rendered once per group of
+    viewers who would see the same entity.
 
     What differs between viewers is known in advance (favourited, reblogged and reactions' `me` of each
     post in it, which restricted posts they may see, whether they wrote one of them), so one query sorts
-    the viewers into groups and the entity is rendered once per group, with the posts engineer's
-    `post_entities` for one of its members. A new post usually makes one group (plus its author's).
-    Viewers who may not see the post are left out.
+    the viewers into groups and the entity is rendered for one member of each. A new post usually makes
+    one group (plus its author's). `fresh` renders from PostgreSQL (changed counters: the post cache is
+    refreshed by its own queue, perhaps after this runs); otherwise through the post cache.
     """
-    viewers = list(dict.fromkeys(viewer_ids))
-    if not viewers:
-        return []
-    tree = await load_with_references(res, [post_id])
-    if post_id not in tree:
-        return []
-    rows = list(tree.values())
-    restricted = [row for row in rows if row["visibility"] not in PUBLIC_VISIBILITIES]
-    marks = await audience_store.viewer_marks(
-        res.db,
-        viewers,
-        content_ids=[row["id"] for row in rows if row["reblog_of_id"] is None],
-        restricted_ids=[row["id"] for row in restricted],
-        restricted_authors=[row["account_id"] for row in restricted],
-    )
-    authors = {row["account_id"] for row in rows}
-    groups: dict[frozenset[tuple[str, int | str]], list[int]] = {}
-    for viewer in viewers:
-        key = set(marks.get(viewer, ()))
-        if viewer in authors:
-            key.add(("a", viewer))
-        groups.setdefault(frozenset(key), []).append(viewer)
-    members = list(groups.values())
-    # A new post renders the same from the post cache; changed counters (`fresh`) are read from
-    # PostgreSQL, since the post cache is refreshed by its own queue, perhaps after this runs.
-    render = post_entities if fresh else cached_post_entities
-    rendered = await asyncio.gather(*(render(res, [post_id], group[0]) for group in members))
-    return [(_json(entities[0]), group) for group, entities in zip(members, rendered, strict=True) if entities]
+
+    def __init__(self, res: Resources, post_id: int, *, fresh: bool) -> None:
+        self._res = res
+        self.post_id = post_id
+        self._fresh = fresh
+        self._tree: asyncio.Future[dict[int, asyncpg.Record]] | None = None
+        self._rendered: dict[frozenset[tuple[str, int | str]], asyncio.Future[str | None]] = {}
+
+    def load(self) -> asyncio.Future[dict[int, asyncpg.Record]]:
+        """The post and the posts it shows (loaded on first use, shared by every later call)."""
+        if self._tree is None:
+            self._tree = asyncio.ensure_future(load_with_references(self._res, [self.post_id]))
+        return self._tree
+
+    async def payloads(self, viewer_ids: Sequence[int]) -> list[tuple[str, list[int]]]:
+        """The Status JSON for each viewer, grouped; viewers who may not see the post are left out."""
+        viewers = list(dict.fromkeys(viewer_ids))
+        if not viewers:
+            return []
+        tree = await self.load()
+        if self.post_id not in tree:
+            return []
+        rows = list(tree.values())
+        restricted = [row for row in rows if row["visibility"] not in PUBLIC_VISIBILITIES]
+        marks = await audience_store.viewer_marks(
+            self._res.db,
+            viewers,
+            content_ids=[row["id"] for row in rows if row["reblog_of_id"] is None],
+            restricted_ids=[row["id"] for row in restricted],
+            restricted_authors=[row["account_id"] for row in restricted],
+        )
+        authors = {row["account_id"] for row in rows}
+        unmarked: list[int] = []  # most viewers: nothing about them changes the post
+        groups: dict[frozenset[tuple[str, int | str]], list[int]] = {_UNMARKED: unmarked}
+        for viewer in viewers:
+            own = marks.get(viewer)
+            if own is None and viewer not in authors:
+                unmarked.append(viewer)
+                continue
+            key = set(own or ())
+            if viewer in authors:
+                key.add(("a", viewer))
+            groups.setdefault(frozenset(key), []).append(viewer)
+        keys = [key for key, members in groups.items() if members]
+        # The unmarked group is rendered for the generic viewer, who sees it as each of them does.
+        texts = await asyncio.gather(
+            *(self._render(key, GENERIC_VIEWER if key == _UNMARKED else groups[key][0]) for key in keys)
+        )
+        return [(text, groups[key]) for key, text in zip(keys, texts, strict=True) if text is not None]
+
+    def _render(self, key: frozenset[tuple[str, int | str]], viewer: int) -> asyncio.Future[str | None]:
+        """The entity as the group `key` sees it, rendered for its member `viewer` once."""
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = self._rendered[key] = asyncio.ensure_future(self._entity(viewer))
+        return rendered
+
+    async def _entity(self, viewer: int) -> str | None:
+        render = post_entities if self._fresh else cached_post_entities
+        entities = await render(self._res, [self.post_id], viewer)
+        return _json(entities[0]) if entities else None
+
+
+async def viewer_payloads(
+    res: Resources, post_id: int, viewer_ids: Sequence[int], *, fresh: bool = False
+) -> list[tuple[str, list[int]]]:
+    """The post's Status JSON for each viewer, grouped (see PostViews)."""
+    return await PostViews(res, post_id, fresh=fresh).payloads(viewer_ids)
 
 
 async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -> dict[int, str]:
@@ -90,18 +130,23 @@ async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -
     return {viewer: payload for payload, group in groups for viewer in group}
 
 
-async def publish_home(res: Resources, event: str, post_id: int, recipient_ids: Sequence[int]) -> int:
+async def publish_home(
+    res: Resources, event: str, post_id: int, recipient_ids: Sequence[int], views: PostViews | None = None
+) -> int:
     """Publish a home-timeline event (update, status.update, delete) to those of `recipient_ids` who are
     connected: one message per API process holding any of them, carrying each one's payload. Returns
-    the number of recipients online. Call after the post's transaction committed."""
-    online = await presence.online_by_node(res.redis, recipient_ids)
+    the number of recipients online. Call after the post's transaction committed. `views`: the post's,
+    when it is published to several sets of recipients."""
+    if event == "delete":
+        online = await presence.online_by_node(res.redis, recipient_ids)
+    else:
+        views = views or PostViews(res, post_id, fresh=event != "update")
+        # The post loads while presence is looked up.
+        online, _ = await asyncio.gather(presence.online_by_node(res.redis, recipient_ids), views.load())
     if not online:
         return 0
     everyone = list(dict.fromkeys(account for accounts in online.values() for account in accounts))
-    if event == "delete":
-        groups = [(str(post_id), everyone)]
-    else:
-        groups = await viewer_payloads(res, post_id, everyone, fresh=event != "update")
+    groups = [(str(post_id), everyone)] if views is None else await views.payloads(everyone)
     messages: list[tuple[str, Message]] = []
     for node, accounts in online.items():
         here = set(accounts)
@@ -188,33 +233,61 @@ async def publish_posts_changed(res: Resources, post_ids: Iterable[int]) -> None
                 await publish(res.redis, [(channel, message) for channel in channels])
 
 
-async def publish_home_updates(res: Resources, deliveries: Sequence[tuple[int, Sequence[int]]]) -> None:
-    """For the timeline fan-out, after it wrote the posts into home timelines: a live `update` per post for
-    its connected recipients. Followers of high-follower authors (whose posts are merged in at read time,
-    not written) get it too when connected."""
-    merged = await _merged_audiences(res, [post_id for post_id, _ in deliveries])
-    limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+class HomeUpdates:
+    """The live `update`s of one fan-out batch. The fan-out hands over each slice of recipients as soon as
+    their home timelines hold the post (`written`), never before: a client that sees the update and then
+    reads its timeline finds the post there, and a stream resuming from its timeline misses nothing. Each
+    post is loaded, and rendered per group of alike viewers, once for the whole batch."""
 
-    async def one(post_id: int, recipients: Sequence[int]) -> None:
-        async with limit:
-            await publish_home(res, "update", post_id, [*recipients, *merged.get(post_id, ())])
+    def __init__(self, res: Resources, post_ids: Sequence[int]) -> None:
+        self._res = res
+        self._views: dict[int, PostViews] = {}
+        self._limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+        # Followers of high-follower authors are told at once: their timelines merge those posts when read.
+        self._sending: list[asyncio.Future[int]] = [asyncio.ensure_future(self._merged(post_ids))]
 
-    await asyncio.gather(*(one(post_id, recipients) for post_id, recipients in deliveries))
-
-
-async def _merged_audiences(res: Resources, post_ids: Sequence[int]) -> dict[int, list[int]]:
-    """Connected followers of high-follower authors, for those of `post_ids` such authors wrote (not replies
-    to others: their fan-out already chose who gets those). Walks who is online, not the followers."""
-    posts = await audience_store.merged_posts(res.db, post_ids, res.settings.fanout_max_followers)
-    if not posts:
-        return {}
-    online = await presence.all_online(res.redis)
-    out: dict[int, list[int]] = {}
-    for post in posts:
-        out[post["id"]] = await audience_store.followers_among(
-            res.db, post["account_id"], online, reposts=post["reblog_of_id"] is not None
+    async def written(self, deliveries: Sequence[PostDelivery]) -> None:
+        """Publish to recipients whose timelines now hold the post; returns once they are published."""
+        await asyncio.gather(
+            *(self._publish(self._views_of(d.post_id), d.recipients) for d in deliveries if d.recipients)
         )
-    return out
+
+    async def _merged(self, post_ids: Sequence[int]) -> int:
+        """Updates for the connected followers of high-follower authors, for those of `post_ids` such authors
+        wrote (not replies to others: their fan-out already chose who gets those). Walks who is online, not
+        the followers."""
+        posts = await audience_store.merged_posts(self._res.db, post_ids, self._res.settings.fanout_max_followers)
+        if not posts:
+            return 0
+        online = await presence.all_online(self._res.redis)
+        sent = 0
+        for post in posts:
+            followers = await audience_store.followers_among(
+                self._res.db, post["account_id"], online, reposts=post["reblog_of_id"] is not None
+            )
+            if followers:
+                sent += await self._publish(self._views_of(post["id"]), followers)
+        return sent
+
+    async def finish(self) -> None:
+        """Wait for the merged audiences' updates; then raise the first failure, if any."""
+        failures: list[BaseException] = []
+        while self._sending:
+            sending, self._sending = self._sending, []
+            results = await asyncio.gather(*sending, return_exceptions=True)
+            failures += [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]
+
+    def _views_of(self, post_id: int) -> PostViews:
+        views = self._views.get(post_id)
+        if views is None:
+            views = self._views[post_id] = PostViews(self._res, post_id, fresh=False)
+        return views
+
+    async def _publish(self, views: PostViews, recipients: Sequence[int]) -> int:
+        async with self._limit:
+            return await publish_home(self._res, "update", views.post_id, recipients, views)
 
 
 async def missed_home(

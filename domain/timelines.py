@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,11 +208,25 @@ def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, 
     return followers.reposts if post.reblog_of_id is not None else followers.everyone
 
 
-async def fan_out_posts(res: Resources, post_ids: Sequence[int]) -> list[PostDelivery]:
+# The first slice of a post's audience, written before its live updates start (bench/streaming_delivery.py):
+# the first followers see the post while the API process is still sending, and the fan-out writes the rest.
+# Each next slice is twice as large, so an audience of n takes about log2(n / FIRST_SLICE) rounds.
+FIRST_SLICE = 128
+
+
+async def fan_out_posts(
+    res: Resources,
+    post_ids: Sequence[int],
+    *,
+    written: Callable[[list[PostDelivery]], Awaitable[None]] | None = None,
+) -> list[PostDelivery]:
     """Write new posts into the cached home timelines of their audience, in a few round trips per batch.
 
     Idempotent: a post already written (or deleted since) changes nothing. Followers of high-follower
     accounts get only the accounts' replies to people they follow; the rest is merged in at read time.
+    Audiences are written in slices (FIRST_SLICE, then doubling), and `written` is awaited with each
+    slice as soon as its timelines hold the post, before the next one is written: the live updates of the
+    first followers go out while the API processes are busy sending them, not after the whole audience.
     """
     settings = res.settings
     posts = await timeline_store.fan_out_posts(res.db, post_ids, settings.fanout_max_followers)
@@ -220,13 +234,13 @@ async def fan_out_posts(res: Resources, post_ids: Sequence[int]) -> list[PostDel
         return []
     plain_authors = {p.account_id for p in posts if not p.high_follower and not p.reply_to_other}
     replies = [p for p in posts if p.reply_to_other and p.visibility != "direct"]
-    followers, from_author, from_target = await asyncio.gather(
+    followers, from_author, from_target, _ = await asyncio.gather(
         timeline_store.follower_lists(res.db, plain_authors),
         timeline_store.reply_audiences(res.db, [p for p in replies if not p.high_follower], from_target=False),
         timeline_store.reply_audiences(res.db, [p for p in replies if p.high_follower], from_target=True),
+        _update_promotions(res, posts),
     )
     audiences = {**from_author, **from_target}
-    await _update_promotions(res, posts)
     deliveries: list[Delivery] = []
     for post in posts:
         if post.visibility == "direct":
@@ -238,17 +252,47 @@ async def fan_out_posts(res: Resources, post_ids: Sequence[int]) -> list[PostDel
         if not post.reply_to_other:
             keys.append(author_key(post.account_id))
         deliveries.append(Delivery(Entry(post.id, post.account_id, post.reblog_of_id), ",".join(keys)))
-    delivered = await timeline_cache.fan_out(res.redis, deliveries, settings.timeline_size)
-    prefix = timeline_cache.HOME_PREFIX
+    recipients: dict[int, list[int]] = {d.entry.post_id: [] for d in deliveries}
+    for slice_ in _slices(deliveries):
+        delivered = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size)
+        done = [
+            PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, _home_owners(keys))
+            for d, keys in zip(slice_, delivered, strict=True)
+        ]
+        for delivery in done:
+            recipients[delivery.post_id] += delivery.recipients
+        if written is not None:
+            await written(done)
     return [
-        PostDelivery(
-            d.entry.post_id,
-            d.entry.author_id,
-            d.entry.reblog_of_id,
-            [int(key[len(prefix) :]) for key in keys if key.startswith(prefix)],
-        )
-        for d, keys in zip(deliveries, delivered, strict=True)
+        PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, recipients[d.entry.post_id])
+        for d in deliveries
     ]
+
+
+def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
+    """The deliveries in rounds: each post's first FIRST_SLICE keys, then twice as many, and so on."""
+    first: list[Delivery] = []
+    longer: list[tuple[Entry, list[str]]] = []
+    for delivery in deliveries:
+        if delivery.keys.count(",") < FIRST_SLICE:
+            first.append(delivery)  # the common case: the whole audience at once, nothing split
+            continue
+        keys = delivery.keys.split(",")
+        first.append(Delivery(delivery.entry, ",".join(keys[:FIRST_SLICE])))
+        longer.append((delivery.entry, keys))
+    if first:
+        yield first
+    start, size = FIRST_SLICE, 2 * FIRST_SLICE
+    while longer:
+        yield [Delivery(entry, ",".join(keys[start : start + size])) for entry, keys in longer]
+        start, size = start + size, size * 2
+        longer = [(entry, keys) for entry, keys in longer if len(keys) > start]
+
+
+def _home_owners(keys: Sequence[str]) -> list[int]:
+    """The accounts owning the home timelines among `keys`."""
+    prefix = timeline_cache.HOME_PREFIX
+    return [int(key[len(prefix) :]) for key in keys if key.startswith(prefix)]
 
 
 async def _update_promotions(res: Resources, posts: Sequence[FanOutPost]) -> None:

@@ -21,7 +21,7 @@ from domain.posts import PostDraft, create_post
 from domain.subscriptions import TIMELINE_QUEUE
 from storage import jobs as job_store
 from storage import timeline_cache
-from storage.timeline_cache import home_key
+from storage.timeline_cache import Entry, home_key
 from workers import timeline as timeline_worker
 
 
@@ -92,7 +92,7 @@ async def test_fan_out_returns_the_recipients_it_wrote(make_user: UserFactory, r
     assert not any(await timeline_cache.exists(res.redis, [home_key(a) for a in followers[10:]]))
 
 
-async def test_a_batch_is_one_valkey_round_trip_whatever_the_followers(
+async def test_a_batch_takes_a_few_valkey_round_trips_whatever_the_posts(
     make_user: UserFactory, res: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     authors = [await make_user(f"author{i}") for i in range(5)]
@@ -109,12 +109,52 @@ async def test_a_batch_is_one_valkey_round_trip_whatever_the_followers(
         return await real(redis, calls)
 
     monkeypatch.setattr(timeline_cache, "_pipeline", counted)
-    deliveries = await timelines.fan_out_posts(res, post_ids)
-    assert len(round_trips) == 1  # 20 posts, 8,000 timeline inserts: one pipelined round of scripts
-    assert round_trips[0] <= 8_000 // timeline_cache.KEYS_PER_CALL + 20
+    slices: list[list[timelines.PostDelivery]] = []
+
+    async def written(deliveries: list[timelines.PostDelivery]) -> None:
+        slices.append(deliveries)
+
+    deliveries = await timelines.fan_out_posts(res, post_ids, written=written)
+    # 20 posts, 8,000 timeline inserts: each round trip writes a slice of every post's audience (its first
+    # 128 timelines, then 256, then the rest), in pipelined script calls.
+    assert len(round_trips) == 3
+    assert sum(round_trips) <= 8_000 // timeline_cache.KEYS_PER_CALL + 3 * 20
+    assert [len(written) for written in slices] == [20, 20, 20]
+    # The author's own timeline (first, not cached here) and 127 followers; 256 followers; the last 17.
+    assert [sorted({len(d.recipients) for d in written}) for written in slices] == [[127], [256], [17]]
     assert sum(len(d.recipients) for d in deliveries) == 20 * 400
     members = await timeline_members(res, everyone)
     assert all(len(m) == 4 + 2 for m in members)
+
+
+async def test_each_slice_of_the_audience_is_reported_once_its_timelines_hold_the_post(
+    make_user: UserFactory, res: Resources
+) -> None:
+    """What makes a slice's live updates safe to send at once: when the fan-out hands it over, every
+    recipient in it has the post in their timeline; the next slice is written only after."""
+    author = await make_user("author")
+    followers = await add_followers(res, author.account_id, 500)
+    await cache_timelines(res, followers)
+    post_id = await create_post(res, author.account_id, PostDraft(text="to three slices"))
+    member = Entry(post_id, author.account_id, None).member()
+    reported: list[int] = []
+    holding_when_reported: list[set[int]] = []
+
+    async def written(deliveries: list[timelines.PostDelivery]) -> None:
+        [delivery] = deliveries
+        assert delivery.post_id == post_id
+        reported.extend(delivery.recipients)
+        pipe = res.redis.pipeline(transaction=False)
+        for follower in followers:
+            pipe.zscore(home_key(follower), member)
+        scores = await pipe.execute()
+        holding_when_reported.append({f for f, score in zip(followers, scores, strict=True) if score is not None})
+
+    [delivery] = await timelines.fan_out_posts(res, [post_id], written=written)
+    # Slice by slice: exactly the recipients reported so far hold the post, never fewer, never more.
+    assert [len(holding) for holding in holding_when_reported] == [127, 127 + 256, 500]
+    assert holding_when_reported == [set(reported[:127]), set(reported[: 127 + 256]), set(followers)]
+    assert sorted(reported) == sorted(delivery.recipients) == sorted(followers)
 
 
 async def test_applying_the_same_events_twice_changes_nothing(make_user: UserFactory, res: Resources) -> None:

@@ -247,6 +247,21 @@ async def test_a_deleted_post_still_in_a_timeline_is_filtered_and_dropped_on_rea
     assert await cached_ids(res, alice) == [kept["id"]]
 
 
+async def test_a_deleted_post_already_read_is_gone_from_the_next_read(
+    client: Client, make_user: UserFactory, res: Resources
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await follow(client, alice, bob)
+    await home_ids(client, alice)
+    kept = await post_status(client, bob, "kept")
+    gone = await post_status(client, bob, "gone")
+    await drain(res)
+    assert await home_ids(client, alice) == [gone["id"], kept["id"]]  # rendered once: now in the post cache
+    await expect(await client.delete(f"/api/v1/statuses/{gone['id']}", headers=bob.headers), 200)
+    # No worker has run: the delete itself dropped the cached copy, so the read checks and skips it.
+    assert await home_ids(client, alice) == [kept["id"]]
+
+
 # the reply rule and reposts ------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The `timeline` queue (fan-out into home timelines) and the `post_cache` queue (keeping cached posts and
 accounts current). Both take whole batches: a batch of a few hundred new posts is a few PostgreSQL queries
-and one pipelined round of Valkey scripts, however many followers they reach."""
+and a pipelined round of Valkey scripts per slice of their audiences (one, for audiences up to 128)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,13 @@ async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timeline
         if job.kind in ("follow.created", "follow.deleted")
     }
 
-    deliveries = await timelines.fan_out_posts(res, created)
-    # Publish to connected recipients here: each delivery's `recipients` now hold the post in their
-    # cached home timeline, so a live home `update` for them goes out after this point (never before).
-    await streaming.publish_home_updates(res, [(d.post_id, d.recipients) for d in deliveries])
+    # Live `update`s go to each slice of recipients as soon as their cached home timelines hold the post
+    # (never before), and before the next slice is written.
+    updates = streaming.HomeUpdates(res, created)
+    try:
+        deliveries = await timelines.fan_out_posts(res, created, written=updates.written)
+    finally:
+        await updates.finish()
 
     await timelines.remove_posts(res, deleted)
     await timelines.apply_follows(res, follows)
