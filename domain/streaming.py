@@ -137,16 +137,16 @@ async def publish_home(
     connected: one message per API process holding any of them, carrying each one's payload. Returns
     the number of recipients online. Call after the post's transaction committed. `views`: the post's,
     when it is published to several sets of recipients."""
-    if event == "delete":
-        online = await presence.online_by_node(res.redis, recipient_ids)
-    else:
-        views = views or PostViews(res, post_id, fresh=event != "update")
-        # The post loads while presence is looked up.
-        online, _ = await asyncio.gather(presence.online_by_node(res.redis, recipient_ids), views.load())
+    # Presence first: nothing is loaded or rendered for a post nobody connected will see.
+    online = await presence.online_by_node(res.redis, recipient_ids)
     if not online:
         return 0
     everyone = list(dict.fromkeys(account for accounts in online.values() for account in accounts))
-    groups = [(str(post_id), everyone)] if views is None else await views.payloads(everyone)
+    if event == "delete":
+        groups = [(str(post_id), everyone)]
+    else:
+        views = views or PostViews(res, post_id, fresh=event != "update")
+        groups = await views.payloads(everyone)
     messages: list[tuple[str, Message]] = []
     for node, accounts in online.items():
         here = set(accounts)
