@@ -62,7 +62,7 @@ class PostViews:
         self._tree: asyncio.Future[dict[int, asyncpg.Record]] | None = None
         self._rendered: dict[frozenset[tuple[str, int | str]], asyncio.Future[str | None]] = {}
 
-    def load(self) -> asyncio.Future[dict[int, asyncpg.Record]]:
+    def _load(self) -> asyncio.Future[dict[int, asyncpg.Record]]:
         """The post and the posts it shows (loaded on first use, shared by every later call)."""
         if self._tree is None:
             self._tree = asyncio.ensure_future(load_with_references(self._res, [self.post_id]))
@@ -73,7 +73,7 @@ class PostViews:
         viewers = list(dict.fromkeys(viewer_ids))
         if not viewers:
             return []
-        tree = await self.load()
+        tree = await self._load()
         if self.post_id not in tree:
             return []
         rows = list(tree.values())
@@ -117,16 +117,9 @@ class PostViews:
         return _json(entities[0]) if entities else None
 
 
-async def viewer_payloads(
-    res: Resources, post_id: int, viewer_ids: Sequence[int], *, fresh: bool = False
-) -> list[tuple[str, list[int]]]:
-    """The post's Status JSON for each viewer, grouped (see PostViews)."""
-    return await PostViews(res, post_id, fresh=fresh).payloads(viewer_ids)
-
-
 async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -> dict[int, str]:
-    """`viewer_payloads` as a lookup: viewer → payload (absent when the viewer may not see the post)."""
-    groups = await viewer_payloads(res, post_id, viewer_ids, fresh=True)
+    """The post's Status JSON for each viewer (absent when the viewer may not see it), rendered fresh."""
+    groups = await PostViews(res, post_id, fresh=True).payloads(viewer_ids)
     return {viewer: payload for payload, group in groups for viewer in group}
 
 
@@ -244,7 +237,7 @@ class HomeUpdates:
         self._views: dict[int, PostViews] = {}
         self._limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
         # Followers of high-follower authors are told at once: their timelines merge those posts when read.
-        self._sending: list[asyncio.Future[int]] = [asyncio.ensure_future(self._merged(post_ids))]
+        self._merging = asyncio.ensure_future(self._merged(post_ids))
 
     async def written(self, deliveries: Sequence[PostDelivery]) -> None:
         """Publish to recipients whose timelines now hold the post; returns once they are published."""
@@ -270,14 +263,8 @@ class HomeUpdates:
         return sent
 
     async def finish(self) -> None:
-        """Wait for the merged audiences' updates; then raise the first failure, if any."""
-        failures: list[BaseException] = []
-        while self._sending:
-            sending, self._sending = self._sending, []
-            results = await asyncio.gather(*sending, return_exceptions=True)
-            failures += [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            raise failures[0]
+        """Wait for the merged audiences' updates (raising what failed there)."""
+        await self._merging
 
     def _views_of(self, post_id: int) -> PostViews:
         views = self._views.get(post_id)
