@@ -303,8 +303,9 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
 
     deleted = await in_transaction(res.db, write)
     # Gone from the post cache before the answer (the post_cache queue does it too): a timeline read after
-    # the delete finds no cached copy to show, so it checks PostgreSQL and drops the entry.
-    with contextlib.suppress(*VALKEY_DOWN):
+    # the delete finds no cached copy to show, so it checks PostgreSQL and drops the entry. A courtesy: the
+    # delete has committed, so a store failing here must not turn its answer into an error.
+    with contextlib.suppress(*VALKEY_DOWN, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         await forget_deleted_posts(res, deleted)
     return entities[0]
 
