@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ from realtime.channels import (
     tag_channel,
 )
 from storage import audiences as audience_store
+from storage import likes as like_store
 from storage import posts as post_store
 from storage import presence
 
@@ -44,6 +46,16 @@ def _json(entity: Mapping[str, Any]) -> str:
     return orjson.dumps(entity).decode()
 
 
+@dataclass(frozen=True)
+class _Tree:
+    """A post and the posts it shows, by id, as loaded for its live events."""
+
+    rows: dict[int, asyncpg.Record]
+    # Whether anyone's likes, reposts, reactions, follows or mentions can change how it renders for them.
+    # A new post usually has none of these, and then its viewers need no query at all.
+    markable: bool
+
+
 class PostViews:
     """One post as each of many viewers sees it, for live events: loaded once, rendered once per group of
     viewers who would see the same entity.
@@ -51,22 +63,33 @@ class PostViews:
     What differs between viewers is known in advance (favourited, reblogged and reactions' `me` of each
     post in it, which restricted posts they may see, whether they wrote one of them), so one query sorts
     the viewers into groups and the entity is rendered for one member of each. A new post usually makes
-    one group (plus its author's). `fresh` renders from PostgreSQL (changed counters: the post cache is
-    refreshed by its own queue, perhaps after this runs); otherwise through the post cache.
+    one group (plus its author's), and needs no query: nobody has liked, reposted or reacted to it yet.
+    `fresh` renders from PostgreSQL (changed counters: the post cache is refreshed by its own queue,
+    perhaps after this runs); otherwise through the post cache.
     """
 
     def __init__(self, res: Resources, post_id: int, *, fresh: bool) -> None:
         self._res = res
         self.post_id = post_id
         self._fresh = fresh
-        self._tree: asyncio.Future[dict[int, asyncpg.Record]] | None = None
+        self._tree: asyncio.Future[_Tree] | None = None
         self._rendered: dict[frozenset[tuple[str, int | str]], asyncio.Future[str | None]] = {}
 
-    def _load(self) -> asyncio.Future[dict[int, asyncpg.Record]]:
+    def _load(self) -> asyncio.Future[_Tree]:
         """The post and the posts it shows (loaded on first use, shared by every later call)."""
         if self._tree is None:
-            self._tree = asyncio.ensure_future(load_with_references(self._res, [self.post_id]))
+            self._tree = asyncio.ensure_future(self._load_tree())
         return self._tree
+
+    async def _load_tree(self) -> _Tree:
+        rows = await load_with_references(self._res, [self.post_id])
+        content = [row for row in rows.values() if row["reblog_of_id"] is None]
+        markable = (
+            any(row["visibility"] not in PUBLIC_VISIBILITIES for row in rows.values())
+            or any(row["likes_count"] or row["reposts_count"] for row in content)
+            or (bool(content) and await like_store.have_reactions(self._res.db, [row["id"] for row in content]))
+        )
+        return _Tree(rows, markable)
 
     async def payloads(self, viewer_ids: Sequence[int]) -> list[tuple[str, list[int]]]:
         """The Status JSON for each viewer, grouped; viewers who may not see the post are left out."""
@@ -74,17 +97,19 @@ class PostViews:
         if not viewers:
             return []
         tree = await self._load()
-        if self.post_id not in tree:
+        if self.post_id not in tree.rows:
             return []
-        rows = list(tree.values())
+        rows = list(tree.rows.values())
         restricted = [row for row in rows if row["visibility"] not in PUBLIC_VISIBILITIES]
-        marks = await audience_store.viewer_marks(
-            self._res.db,
-            viewers,
-            content_ids=[row["id"] for row in rows if row["reblog_of_id"] is None],
-            restricted_ids=[row["id"] for row in restricted],
-            restricted_authors=[row["account_id"] for row in restricted],
-        )
+        marks = {}
+        if tree.markable:
+            marks = await audience_store.viewer_marks(
+                self._res.db,
+                viewers,
+                content_ids=[row["id"] for row in rows if row["reblog_of_id"] is None],
+                restricted_ids=[row["id"] for row in restricted],
+                restricted_authors=[row["account_id"] for row in restricted],
+            )
         authors = {row["account_id"] for row in rows}
         unmarked: list[int] = []  # most viewers: nothing about them changes the post
         groups: dict[frozenset[tuple[str, int | str]], list[int]] = {_UNMARKED: unmarked}
@@ -103,6 +128,10 @@ class PostViews:
             *(self._render(key, GENERIC_VIEWER if key == _UNMARKED else groups[key][0]) for key in keys)
         )
         return [(text, groups[key]) for key, text in zip(keys, texts, strict=True) if text is not None]
+
+    def prefetch(self) -> list[asyncio.Future[Any]]:
+        """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""
+        return [self._load(), self._render(_UNMARKED, GENERIC_VIEWER)]
 
     def _render(self, key: frozenset[tuple[str, int | str]], viewer: int) -> asyncio.Future[str | None]:
         """The entity as the group `key` sees it, rendered for its member `viewer` once."""
@@ -124,14 +153,21 @@ async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -
 
 
 async def publish_home(
-    res: Resources, event: str, post_id: int, recipient_ids: Sequence[int], views: PostViews | None = None
+    res: Resources,
+    event: str,
+    post_id: int,
+    recipient_ids: Sequence[int],
+    views: PostViews | None = None,
+    online: Mapping[int, Sequence[int]] | None = None,
 ) -> int:
     """Publish a home-timeline event (update, status.update, delete) to those of `recipient_ids` who are
     connected: one message per API process holding any of them, carrying each one's payload. Returns
     the number of recipients online. Call after the post's transaction committed. `views`: the post's,
-    when it is published to several sets of recipients."""
+    when it is published to several sets of recipients; `online`: who of them is connected, by process,
+    when the caller has asked already."""
     # Presence first: nothing is loaded or rendered for a post nobody connected will see.
-    online = await presence.online_by_node(res.redis, recipient_ids)
+    if online is None:
+        online = await presence.online_by_node(res.redis, recipient_ids)
     if not online:
         return 0
     everyone = list(dict.fromkeys(account for accounts in online.values() for account in accounts))
@@ -238,11 +274,17 @@ class HomeUpdates:
         self._limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
         # Followers of high-follower authors are told at once: their timelines merge those posts when read.
         self._merging = asyncio.ensure_future(self._merged(post_ids))
+        # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
+        # first timelines are written; a large one renders only what someone connected will see.
+        self._prefetched: list[asyncio.Future[Any]] = []
+        if len(post_ids) <= PUBLISH_CONCURRENCY:
+            for post_id in post_ids:
+                self._prefetched += self._views_of(post_id).prefetch()
 
     async def written(self, deliveries: Sequence[PostDelivery]) -> None:
         """Publish to recipients whose timelines now hold the post; returns once they are published."""
         await asyncio.gather(
-            *(self._publish(self._views_of(d.post_id), d.recipients) for d in deliveries if d.recipients)
+            *(self._publish(self._views_of(d.post_id), d.recipients, d.online) for d in deliveries if d.recipients)
         )
 
     async def _merged(self, post_ids: Sequence[int]) -> int:
@@ -263,7 +305,9 @@ class HomeUpdates:
         return sent
 
     async def finish(self) -> None:
-        """Wait for the merged audiences' updates (raising what failed there)."""
+        """Wait for the merged audiences' updates (raising what failed there), and for what was loaded ahead
+        (what failed there was raised to the slices that needed it)."""
+        await asyncio.gather(*self._prefetched, return_exceptions=True)
         await self._merging
 
     def _views_of(self, post_id: int) -> PostViews:
@@ -272,9 +316,11 @@ class HomeUpdates:
             views = self._views[post_id] = PostViews(self._res, post_id, fresh=False)
         return views
 
-    async def _publish(self, views: PostViews, recipients: Sequence[int]) -> int:
+    async def _publish(
+        self, views: PostViews, recipients: Sequence[int], online: Mapping[int, Sequence[int]] | None = None
+    ) -> int:
         async with self._limit:
-            return await publish_home(self._res, "update", views.post_id, recipients, views)
+            return await publish_home(self._res, "update", views.post_id, recipients, views, online)
 
 
 async def missed_home(

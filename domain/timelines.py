@@ -22,7 +22,7 @@ from app.pagination import Page
 from app.resources import Resources
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
 from domain.post_text import clean_text, normalize_tag
-from storage import timeline_cache
+from storage import presence, timeline_cache
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
 from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
@@ -195,6 +195,9 @@ class PostDelivery:
     author_id: int
     reblog_of_id: int | None
     recipients: list[int]
+    # Those of the recipients connected to a streaming API process, by process: asked in the same round
+    # trip as the writes, after them (set for the slices `fan_out_posts` hands to `written`).
+    online: dict[int, list[int]] | None = None
 
 
 def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, replies: Mapping[int, str]) -> str:
@@ -210,7 +213,10 @@ def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, 
 
 # The first slice of a post's audience, written before its live updates start (bench/streaming_delivery.py):
 # the first followers see the post while the API process is still sending, and the fan-out writes the rest.
-# Each next slice is twice as large, so an audience of n takes about log2(n / FIRST_SLICE) rounds.
+# Each next slice is as large as all before it (128, 128, 256, 512...), so an audience of n takes about
+# log2(n / FIRST_SLICE) + 1 rounds. A slice is written in less time than an API process takes to send the
+# one before it (a socket write costs more than a timeline insert), so the process is not left waiting;
+# doubling from the first slice on (128, 256...) left it idle for a while after the first.
 FIRST_SLICE = 128
 
 
@@ -224,23 +230,25 @@ async def fan_out_posts(
 
     Idempotent: a post already written (or deleted since) changes nothing. Followers of high-follower
     accounts get only the accounts' replies to people they follow; the rest is merged in at read time.
-    Audiences are written in slices (FIRST_SLICE, then doubling), and `written` is awaited with each
+    Audiences are written in slices (FIRST_SLICE, then as many as before), and `written` is awaited with each
     slice as soon as its timelines hold the post, before the next one is written: the live updates of the
     first followers go out while the API processes are busy sending them, not after the whole audience.
+    The slices handed to `written` say who is connected: Valkey answers that after the writes, so anyone it
+    finds offline connects later and the replay of their timeline holds the post.
     """
     settings = res.settings
-    posts = await timeline_store.fan_out_posts(res.db, post_ids, settings.fanout_max_followers)
+    plan = await timeline_store.fan_out_plan(res.db, post_ids, settings.fanout_max_followers)
+    posts, followers = plan.posts, plan.followers
     if not posts:
         return []
-    plain_authors = {p.account_id for p in posts if not p.high_follower and not p.reply_to_other}
     replies = [p for p in posts if p.reply_to_other and p.visibility != "direct"]
-    followers, from_author, from_target, _ = await asyncio.gather(
-        timeline_store.follower_lists(res.db, plain_authors),
-        timeline_store.reply_audiences(res.db, [p for p in replies if not p.high_follower], from_target=False),
-        timeline_store.reply_audiences(res.db, [p for p in replies if p.high_follower], from_target=True),
-        _update_promotions(res, posts),
-    )
-    audiences = {**from_author, **from_target}
+    audiences: dict[int, str] = {}
+    if replies:
+        from_author, from_target = await asyncio.gather(
+            timeline_store.reply_audiences(res.db, [p for p in replies if not p.high_follower], from_target=False),
+            timeline_store.reply_audiences(res.db, [p for p in replies if p.high_follower], from_target=True),
+        )
+        audiences = {**from_author, **from_target}
     deliveries: list[Delivery] = []
     for post in posts:
         if post.visibility == "direct":
@@ -254,15 +262,20 @@ async def fan_out_posts(
         deliveries.append(Delivery(Entry(post.id, post.account_id, post.reblog_of_id), ",".join(keys)))
     recipients: dict[int, list[int]] = {d.entry.post_id: [] for d in deliveries}
     for slice_ in _slices(deliveries):
-        delivered = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size)
-        done = [
-            PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, _home_owners(keys))
-            for d, keys in zip(slice_, delivered, strict=True)
-        ]
+        lookup = presence.online_lookup(_home_owner_ids(slice_)) if written is not None else []
+        delivered, answers = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size, then=lookup)
+        online = presence.online_from(answers) if written is not None else None
+        done = []
+        for d, keys in zip(slice_, delivered, strict=True):
+            owners = _home_owners(keys)
+            connected = _among(online, owners) if online is not None else None
+            done.append(PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, owners, connected))
         for delivery in done:
             recipients[delivery.post_id] += delivery.recipients
         if written is not None:
             await written(done)
+    # Authors who crossed the fan-out threshold, either way: after the live updates, which need not wait.
+    await _update_promotions(res, posts)
     return [
         PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, recipients[d.entry.post_id])
         for d in deliveries
@@ -270,7 +283,8 @@ async def fan_out_posts(
 
 
 def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
-    """The deliveries in rounds: each post's first FIRST_SLICE keys, then twice as many, and so on."""
+    """The deliveries in rounds: each post's first FIRST_SLICE keys, then as many again, and so on, each
+    slice as large as all before it."""
     first: list[Delivery] = []
     longer: list[tuple[Entry, list[str]]] = []
     for delivery in deliveries:
@@ -282,10 +296,10 @@ def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
         longer.append((delivery.entry, keys))
     if first:
         yield first
-    start, size = FIRST_SLICE, 2 * FIRST_SLICE
+    start = FIRST_SLICE
     while longer:
-        yield [Delivery(entry, ",".join(keys[start : start + size])) for entry, keys in longer]
-        start, size = start + size, size * 2
+        yield [Delivery(entry, ",".join(keys[start : start * 2])) for entry, keys in longer]
+        start *= 2
         longer = [(entry, keys) for entry, keys in longer if len(keys) > start]
 
 
@@ -293,6 +307,19 @@ def _home_owners(keys: Sequence[str]) -> list[int]:
     """The accounts owning the home timelines among `keys`."""
     prefix = timeline_cache.HOME_PREFIX
     return [int(key[len(prefix) :]) for key in keys if key.startswith(prefix)]
+
+
+def _home_owner_ids(deliveries: Sequence[Delivery]) -> list[str]:
+    """The accounts owning the home timelines the deliveries write to, as the ids' digits."""
+    start = len(timeline_cache.HOME_PREFIX)
+    return [key[start:] for d in deliveries for key in d.keys.split(",") if key.startswith(timeline_cache.HOME_PREFIX)]
+
+
+def _among(online: Mapping[int, Sequence[int]], accounts: Sequence[int]) -> dict[int, list[int]]:
+    """`online` (accounts by process) narrowed to `accounts`."""
+    wanted = set(accounts)
+    narrowed = {node: [a for a in present if a in wanted] for node, present in online.items()}
+    return {node: present for node, present in narrowed.items() if present}
 
 
 async def _update_promotions(res: Resources, posts: Sequence[FanOutPost]) -> None:

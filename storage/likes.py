@@ -161,6 +161,15 @@ async def reaction_counts(
     return out
 
 
+async def have_reactions(db: Executor, post_ids: Iterable[int]) -> bool:
+    """Whether any of the posts has a reaction (other than a like) now."""
+    found = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM post_reaction_counts WHERE post_id = ANY($1::bigint[]) AND count > 0)",
+        list(set(post_ids)),
+    )
+    return bool(found)
+
+
 async def recent_reactors(db: Executor, post_id: int, names: Sequence[str], *, per_name: int) -> dict[str, list[int]]:
     """The latest accounts to react to a post with each of `names` (from the like table for "like")."""
     rows = await db.fetch(

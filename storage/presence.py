@@ -6,13 +6,15 @@ only as long as its connection, and a process that dies takes its users offline 
 set itself carries the same TTL. `chirp:nodes` lists the live processes the same way.
 
 Publishers ask `online_by_node(ids)`: one script call (a ZMSCORE per live process) answers for a whole
-follower list in one round trip, and the answer says where to send each event.
+follower list in one round trip, and the answer says where to send each event. The fan-out asks in the
+same round trip as its timeline writes (`online_lookup`, run after them).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
@@ -24,6 +26,8 @@ _CHUNK = 5_000  # members per command: keeps each command's reply and Valkey's t
 
 PRESENCE_PREFIX = "chirp:presence:"
 
+T = TypeVar("T")
+
 
 def presence_key(node_id: int) -> str:
     return f"{PRESENCE_PREFIX}{node_id}"
@@ -33,7 +37,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _chunks(items: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -114,15 +118,21 @@ return out
 async def online_by_node(redis: Redis, account_ids: Sequence[int]) -> dict[int, list[int]]:
     """Which of `account_ids` are connected, grouped by the process holding their connections (one round
     trip per 5,000 accounts). A user connected to two processes appears under both."""
-    ids = list(dict.fromkeys(account_ids))
-    if not ids:
-        return {}
+    return online_from(await run_pipelined(redis, online_lookup(account_ids)))
+
+
+def online_lookup(account_ids: Sequence[int] | Sequence[str]) -> list[ScriptCall]:
+    """The script calls `online_by_node` runs, for a caller to append to a pipeline of its own (Valkey runs
+    them after the commands before them); `online_from` reads their replies."""
+    ids = list(dict.fromkeys(map(str, account_ids)))
     now = str(_now_ms())
-    calls: list[ScriptCall] = [
-        (_ONLINE_BY_NODE, (NODES_KEY,), [now, PRESENCE_PREFIX, ",".join(map(str, chunk))]) for chunk in _chunks(ids)
-    ]
+    return [(_ONLINE_BY_NODE, (NODES_KEY,), [now, PRESENCE_PREFIX, ",".join(chunk)]) for chunk in _chunks(ids)]
+
+
+def online_from(replies: Sequence[Any]) -> dict[int, list[int]]:
+    """The replies of `online_lookup`'s calls as `online_by_node` returns them."""
     online: dict[int, list[int]] = {}
-    for reply in await run_pipelined(redis, calls):
+    for reply in replies:
         for i in range(0, len(reply), 2):
             online.setdefault(int(reply[i]), []).extend(map(int, reply[i + 1].split(b",")))
     return online

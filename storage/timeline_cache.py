@@ -347,10 +347,13 @@ class Delivery:
     keys: str
 
 
-async def fan_out(redis: Redis, deliveries: Sequence[Delivery], cap: int) -> list[list[str]]:
+async def fan_out(
+    redis: Redis, deliveries: Sequence[Delivery], cap: int, *, then: Sequence[ScriptCall] = ()
+) -> tuple[list[list[str]], list[Any]]:
     """Insert each entry into those of its timelines that exist (capped at `cap`), all in one round trip.
 
-    Returns, per delivery, the keys that hold the entry afterwards (inserted now or by an earlier attempt).
+    Returns, per delivery, the keys that hold the entry afterwards (inserted now or by an earlier attempt),
+    and the replies of `then`: script calls run in the same round trip, after the writes.
     Each script call takes whole posts with their key lists, up to about KEYS_PER_CALL keys. Grouping by
     follower instead (one ZADD per timeline) was measured: it pays only when a batch's posts share many
     followers, which a real graph rarely does, and costs more for small batches.
@@ -373,12 +376,13 @@ async def fan_out(redis: Redis, deliveries: Sequence[Delivery], cap: int) -> lis
     if groups:
         calls.append((FAN_OUT, (), args))
         owners.append(groups)
+    results = await run_pipelined(redis, [*calls, *then])
     delivered: list[list[str]] = [[] for _ in deliveries]
-    for groups_of_call, result in zip(owners, await run_pipelined(redis, calls), strict=True):
+    for groups_of_call, result in zip(owners, results, strict=False):
         for index, keys in zip(groups_of_call, result, strict=True):
             if keys:
                 delivered[index].extend(keys.decode().split(","))
-    return delivered
+    return delivered, results[len(calls) :]
 
 
 def _chunks(keys: str, size: int) -> list[str]:

@@ -36,30 +36,65 @@ class FanOutPost:
         return self.in_reply_to_account_id is not None and self.in_reply_to_account_id != self.account_id
 
 
-async def fan_out_posts(db: Executor, post_ids: Sequence[int], max_followers: int) -> list[FanOutPost]:
-    """The posts of `post_ids` that still exist, with their authors' standing, oldest first."""
-    if not post_ids:
-        return []
-    rows = await db.fetch(
-        """
-        SELECT p.id, p.account_id, p.reblog_of_id, p.in_reply_to_account_id, p.visibility::text AS visibility,
-               a.followers_count > $2 AS high_follower
-        FROM posts p JOIN accounts a ON a.id = p.account_id
-        WHERE p.id = ANY($1::bigint[])
-        ORDER BY p.id
-        """,
-        list(post_ids),
-        max_followers,
-    )
-    return [FanOutPost(**dict(row)) for row in rows]
-
-
 @dataclass(frozen=True)
 class FollowerLists:
     """An account's followers as comma-separated ids: all of them, and those who show its reposts."""
 
     everyone: str
     reposts: str
+
+
+@dataclass(frozen=True)
+class FanOutPlan:
+    posts: list[FanOutPost]  # oldest first
+    followers: dict[int, FollowerLists]  # of the authors of posts that go to all their followers
+
+
+async def fan_out_plan(db: Executor, post_ids: Sequence[int], max_followers: int) -> FanOutPlan:
+    """The posts of `post_ids` that still exist, with their authors' standing, and the followers of the
+    authors whose posts go to every follower (not replies to others, not by high-follower accounts): one
+    statement, the followers as text so they go to Valkey without a conversion per follower. Each author's
+    lists come with their first post only."""
+    if not post_ids:
+        return FanOutPlan([], {})
+    rows = await db.fetch(
+        f"""
+        WITH p AS (
+            SELECT p.id, p.account_id, p.reblog_of_id, p.in_reply_to_account_id, p.visibility::text AS visibility,
+                   a.followers_count > $2 AS high_follower, {_REPLY_TO_OTHER} AS reply_to_other
+            FROM posts p JOIN accounts a ON a.id = p.account_id
+            WHERE p.id = ANY($1::bigint[])
+        ), lists AS (
+            SELECT target_account_id AS account_id, string_agg(account_id::text, ',') AS everyone,
+                   coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts
+            FROM follows
+            WHERE target_account_id IN (SELECT account_id FROM p WHERE NOT high_follower AND NOT reply_to_other)
+            GROUP BY target_account_id
+        )
+        SELECT p.id, p.account_id, p.reblog_of_id, p.in_reply_to_account_id, p.visibility, p.high_follower,
+               CASE WHEN p.id = min(p.id) OVER (PARTITION BY p.account_id) THEN lists.everyone END AS everyone,
+               CASE WHEN p.id = min(p.id) OVER (PARTITION BY p.account_id) THEN lists.reposts END AS reposts
+        FROM p LEFT JOIN lists ON lists.account_id = p.account_id
+        ORDER BY p.id
+        """,
+        list(post_ids),
+        max_followers,
+    )
+    posts: list[FanOutPost] = []
+    followers: dict[int, FollowerLists] = {}
+    for row in rows:
+        post = FanOutPost(
+            id=row["id"],
+            account_id=row["account_id"],
+            reblog_of_id=row["reblog_of_id"],
+            in_reply_to_account_id=row["in_reply_to_account_id"],
+            visibility=row["visibility"],
+            high_follower=row["high_follower"],
+        )
+        posts.append(post)
+        if row["everyone"] is not None:
+            followers[post.account_id] = FollowerLists(row["everyone"], row["reposts"])
+    return FanOutPlan(posts, followers)
 
 
 async def follower_lists(db: Executor, account_ids: Iterable[int]) -> dict[int, FollowerLists]:

@@ -20,7 +20,7 @@ from domain import timelines
 from domain.posts import PostDraft, create_post
 from domain.subscriptions import TIMELINE_QUEUE
 from storage import jobs as job_store
-from storage import timeline_cache
+from storage import presence, timeline_cache
 from storage.timeline_cache import Entry, home_key
 from workers import timeline as timeline_worker
 
@@ -101,6 +101,9 @@ async def test_a_batch_takes_a_few_valkey_round_trips_whatever_the_posts(
         everyone += await add_followers(res, author.account_id, 400, prefix=f"f{i}_")
     await cache_timelines(res, everyone)
     post_ids = [await create_post(res, a.account_id, PostDraft(text=f"post {n}")) for a in authors for n in range(4)]
+    # Valkey knows the scripts (one that forgot them takes a round trip more to load them, once).
+    for script, _, _ in [(timeline_cache.FAN_OUT, (), ()), *presence.online_lookup([0])]:
+        await res.redis.script_load(script.source)
     round_trips: list[int] = []
     real = timeline_cache._pipeline
 
@@ -116,12 +119,12 @@ async def test_a_batch_takes_a_few_valkey_round_trips_whatever_the_posts(
 
     deliveries = await timelines.fan_out_posts(res, post_ids, written=written)
     # 20 posts, 8,000 timeline inserts: each round trip writes a slice of every post's audience (its first
-    # 128 timelines, then 256, then the rest), in pipelined script calls.
+    # 128 timelines, then 128 more, then the rest), in pipelined script calls, and asks who of it is connected.
     assert len(round_trips) == 3
-    assert sum(round_trips) <= 8_000 // timeline_cache.KEYS_PER_CALL + 3 * 20
+    assert sum(round_trips) <= 8_000 // timeline_cache.KEYS_PER_CALL + 3 * 20 + 3
     assert [len(written) for written in slices] == [20, 20, 20]
-    # The author's own timeline (first, not cached here) and 127 followers; 256 followers; the last 17.
-    assert [sorted({len(d.recipients) for d in written}) for written in slices] == [[127], [256], [17]]
+    # The author's own timeline (first, not cached here) and 127 followers; 128 followers; the last 145.
+    assert [sorted({len(d.recipients) for d in written}) for written in slices] == [[127], [128], [145]]
     assert sum(len(d.recipients) for d in deliveries) == 20 * 400
     members = await timeline_members(res, everyone)
     assert all(len(m) == 4 + 2 for m in members)
@@ -131,19 +134,26 @@ async def test_each_slice_of_the_audience_is_reported_once_its_timelines_hold_th
     make_user: UserFactory, res: Resources
 ) -> None:
     """What makes a slice's live updates safe to send at once: when the fan-out hands it over, every
-    recipient in it has the post in their timeline; the next slice is written only after."""
+    recipient in it has the post in their timeline; the next slice is written only after. Each slice
+    says which of its recipients are connected, and to which API process."""
     author = await make_user("author")
     followers = await add_followers(res, author.account_id, 500)
     await cache_timelines(res, followers)
+    connected = {31: followers[::7], 32: followers[::11]}  # some on two processes
+    for node, accounts in connected.items():
+        await presence.mark_online(res.redis, node, accounts, ttl_seconds=60)
     post_id = await create_post(res, author.account_id, PostDraft(text="to three slices"))
     member = Entry(post_id, author.account_id, None).member()
     reported: list[int] = []
     holding_when_reported: list[set[int]] = []
+    online_when_reported: list[dict[int, set[int]]] = []
 
     async def written(deliveries: list[timelines.PostDelivery]) -> None:
         [delivery] = deliveries
         assert delivery.post_id == post_id
         reported.extend(delivery.recipients)
+        assert delivery.online is not None
+        online_when_reported.append({node: set(accounts) for node, accounts in delivery.online.items()})
         pipe = res.redis.pipeline(transaction=False)
         for follower in followers:
             pipe.zscore(home_key(follower), member)
@@ -152,9 +162,15 @@ async def test_each_slice_of_the_audience_is_reported_once_its_timelines_hold_th
 
     [delivery] = await timelines.fan_out_posts(res, [post_id], written=written)
     # Slice by slice: exactly the recipients reported so far hold the post, never fewer, never more.
-    assert [len(holding) for holding in holding_when_reported] == [127, 127 + 256, 500]
-    assert holding_when_reported == [set(reported[:127]), set(reported[: 127 + 256]), set(followers)]
+    assert [len(holding) for holding in holding_when_reported] == [127, 127 + 128, 500]
+    assert holding_when_reported == [set(reported[:127]), set(reported[: 127 + 128]), set(followers)]
     assert sorted(reported) == sorted(delivery.recipients) == sorted(followers)
+    slices = [set(reported[:127]), set(reported[127 : 127 + 128]), set(reported[127 + 128 :])]
+    assert online_when_reported == [
+        {node: set(accounts) & recipients for node, accounts in connected.items()} for recipients in slices
+    ]
+    for node in connected:
+        await presence.leave(res.redis, node)
 
 
 async def test_applying_the_same_events_twice_changes_nothing(make_user: UserFactory, res: Resources) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from aiohttp import WSMsgType
 from conftest import ClientFactory, UserFactory
 from oauth_flow import app_token, register_app
@@ -194,14 +195,25 @@ async def test_channels_are_reference_counted_in_valkey(client: Client, res: Res
 # Home, public, deletes and status updates -------------------------------------------------------------
 
 
+# How bob marks carol's post, and what that shows in the post quoting it: (request, field, bob's value).
+QUOTED_MARKS = {
+    "like": ("POST favourite", "favourited", True),
+    "repost": ("POST reblog", "reblogged", True),
+    "reaction": ("PUT reactions/love", "reactions", [{"name": "love", "count": 1, "me": True}]),
+}
+
+
+@pytest.mark.parametrize("mark", QUOTED_MARKS)
 async def test_a_post_reaches_each_follower_rendered_for_them(
-    client: Client, res: Resources, make_user: UserFactory
+    client: Client, res: Resources, make_user: UserFactory, mark: str
 ) -> None:
     alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
     await follow(client, bob, alice)
     await follow(client, carol, alice)
     quoted = await post_status(client, carol, "carol's post")
-    await expect(await client.post(f"/api/v1/statuses/{quoted['id']}/favourite", headers=bob.headers), 200)
+    request, field, bobs = QUOTED_MARKS[mark]
+    method, path = request.split()
+    await expect(await client.request(method, f"/api/v1/statuses/{quoted['id']}/{path}", headers=bob.headers), 200)
     await deliver(res)
     bob_ws = await connect(client, bob.token, stream="user")
     carol_ws = await connect(client, carol.token, stream="user")
@@ -219,10 +231,10 @@ async def test_a_post_reaches_each_follower_rendered_for_them(
     for_alice = (await frames_until(alice_ws, is_update))[-1]  # the author's own home
     assert for_bob["stream"] == ["user"]
     assert for_bob["id"].startswith(f"{status['id']}_")
-    # The quoted post: bob liked it, carol wrote it; each sees their own truth.
-    assert for_bob["payload"]["quote"]["quoted_status"]["favourited"] is True
-    assert for_carol["payload"]["quote"]["quoted_status"]["favourited"] is False
-    assert for_alice["payload"]["quote"]["quoted_status"]["favourited"] is False
+    # The quoted post: bob marked it, carol wrote it; each sees their own truth.
+    assert for_bob["payload"]["quote"]["quoted_status"][field] == bobs
+    assert for_carol["payload"]["quote"]["quoted_status"][field] != bobs
+    assert for_alice["payload"]["quote"]["quoted_status"][field] != bobs
     as_bob = await expect(await client.get(f"/api/v1/statuses/{status['id']}", headers=bob.headers), 200)
     assert for_bob["payload"] == as_bob
     for ws in (alice_ws, bob_ws, carol_ws):
