@@ -17,7 +17,6 @@ import orjson
 
 from app.pagination import Page
 from app.resources import Resources
-from domain.cached_posts import cached_post_entities
 from domain.post_entities import PUBLIC_VISIBILITIES, load_with_references, post_entities
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
@@ -64,14 +63,13 @@ class PostViews:
     post in it, which restricted posts they may see, whether they wrote one of them), so one query sorts
     the viewers into groups and the entity is rendered for one member of each. A new post usually makes
     one group (plus its author's), and needs no query: nobody has liked, reposted or reacted to it yet.
-    `fresh` renders from PostgreSQL (changed counters: the post cache is refreshed by its own queue,
-    perhaps after this runs); otherwise through the post cache.
+    Rendered from PostgreSQL, not through the post cache: a new post is not cached yet (its first reader
+    caches it), and changed counters may not be either (the post cache is refreshed by its own queue).
     """
 
-    def __init__(self, res: Resources, post_id: int, *, fresh: bool) -> None:
+    def __init__(self, res: Resources, post_id: int) -> None:
         self._res = res
         self.post_id = post_id
-        self._fresh = fresh
         self._tree: asyncio.Future[_Tree] | None = None
         self._rendered: dict[frozenset[tuple[str, int | str]], asyncio.Future[str | None]] = {}
 
@@ -141,14 +139,13 @@ class PostViews:
         return rendered
 
     async def _entity(self, viewer: int) -> str | None:
-        render = post_entities if self._fresh else cached_post_entities
-        entities = await render(self._res, [self.post_id], viewer)
+        entities = await post_entities(self._res, [self.post_id], viewer)
         return _json(entities[0]) if entities else None
 
 
 async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -> dict[int, str]:
     """The post's Status JSON for each viewer (absent when the viewer may not see it), rendered fresh."""
-    groups = await PostViews(res, post_id, fresh=True).payloads(viewer_ids)
+    groups = await PostViews(res, post_id).payloads(viewer_ids)
     return {viewer: payload for payload, group in groups for viewer in group}
 
 
@@ -174,7 +171,7 @@ async def publish_home(
     if event == "delete":
         groups = [(str(post_id), everyone)]
     else:
-        views = views or PostViews(res, post_id, fresh=event != "update")
+        views = views or PostViews(res, post_id)
         groups = await views.payloads(everyone)
     messages: list[tuple[str, Message]] = []
     for node, accounts in online.items():
@@ -313,7 +310,7 @@ class HomeUpdates:
     def _views_of(self, post_id: int) -> PostViews:
         views = self._views.get(post_id)
         if views is None:
-            views = self._views[post_id] = PostViews(self._res, post_id, fresh=False)
+            views = self._views[post_id] = PostViews(self._res, post_id)
         return views
 
     async def _publish(
