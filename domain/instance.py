@@ -96,6 +96,12 @@ def _polls_configuration() -> dict[str, Any]:
     return {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2_629_746}
 
 
+def _reactions_configuration(settings: Settings) -> dict[str, Any]:
+    """How many reactions one account may leave on a post (one of each), and their names: the names are
+    Chirp's addition, so clients offer exactly the reactions `PUT .../reactions/:name` accepts."""
+    return {"max_reactions": len(settings.reactions), "names": list(settings.reactions)}
+
+
 def _accounts_configuration() -> dict[str, Any]:
     return {"max_featured_tags": 0, "max_pinned_statuses": 0}
 
@@ -131,6 +137,7 @@ def instance_v1(
             "statuses": _statuses_configuration(settings),
             "media_attachments": _media_configuration(settings),
             "polls": _polls_configuration(),
+            "reactions": _reactions_configuration(settings),
         },
         "contact_account": None,
         "rules": [],
@@ -158,6 +165,7 @@ def instance_v2(
             "statuses": _statuses_configuration(settings),
             "media_attachments": _media_configuration(settings),
             "polls": _polls_configuration(),
+            "reactions": _reactions_configuration(settings),
             "translation": {"enabled": False},
             "limited_federation": False,
         },

@@ -74,6 +74,12 @@ _MEDIA = obj(
 )
 _POLLS = obj({"max_options": _INT, "max_characters_per_option": _INT, "min_expiration": _INT, "max_expiration": _INT})
 _ACCOUNTS = obj({"max_featured_tags": _INT, "max_pinned_statuses": _INT})
+_REACTIONS = obj(
+    {
+        "max_reactions": _INT,
+        "names": {"type": "array", "items": _STRING, "description": "Chirp: the reactions a post accepts"},
+    }
+)
 
 OPENAPI_COMPONENTS: dict[str, Any] = {
     "InstanceV1": obj(
@@ -92,7 +98,13 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
             "approval_required": _BOOL,
             "invites_enabled": _BOOL,
             "configuration": obj(
-                {"accounts": _ACCOUNTS, "statuses": _STATUSES, "media_attachments": _MEDIA, "polls": _POLLS}
+                {
+                    "accounts": _ACCOUNTS,
+                    "statuses": _STATUSES,
+                    "media_attachments": _MEDIA,
+                    "polls": _POLLS,
+                    "reactions": _REACTIONS,
+                }
             ),
             "contact_account": nullable(ref("Account")),
             "rules": array(obj({"id": _STRING, "text": _STRING})),
@@ -118,6 +130,7 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                     "statuses": _STATUSES,
                     "media_attachments": _MEDIA,
                     "polls": _POLLS,
+                    "reactions": _REACTIONS,
                     "translation": obj({"enabled": _BOOL}),
                     "limited_federation": _BOOL,
                 }

@@ -85,6 +85,13 @@ async def test_the_media_limits_shown_are_the_configured_ones(make_client: Any) 
     assert "image/png" in media["supported_mime_types"] and "video/mp4" in media["supported_mime_types"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/instance", "/api/v2/instance"])
+async def test_the_reactions_offered_are_the_ones_posts_accept(make_client: Any, path: str) -> None:
+    client = await make_client(reactions=("like", "love", "wow"))
+    shown = (await (await client.get(path)).json())["configuration"]["reactions"]
+    assert shown == {"max_reactions": 3, "names": ["like", "love", "wow"]}
+
+
 async def test_custom_emojis_are_an_empty_list(client: Client) -> None:
     response = await client.get("/api/v1/custom_emojis")
     assert response.status == 200
