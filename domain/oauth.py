@@ -286,6 +286,16 @@ async def authorization_code_grant(
     raise invalid_grant()
 
 
+# How long a code is kept past its expiry: a second use within it still revokes the token the first got.
+CODE_KEPT_AFTER_EXPIRY_SECONDS = 86_400
+
+
+async def purge_expired_codes(res: Resources) -> None:
+    """Periodic housekeeping: forget authorization codes a day past their expiry."""
+    while await token_store.purge_codes(res.db, expired_for_seconds=CODE_KEPT_AFTER_EXPIRY_SECONDS) > 0:
+        pass
+
+
 async def refresh_grant(
     res: Resources, app: asyncpg.Record, refresh_token: str | None, scope: str | None
 ) -> IssuedToken:

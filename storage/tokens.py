@@ -186,6 +186,21 @@ async def lock_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | Non
     return row
 
 
+async def purge_codes(db: Executor, *, expired_for_seconds: int, batch: int = 10_000) -> int:
+    """Delete codes expired at least `expired_for_seconds` ago (a bounded batch); how many went."""
+    status: str = await db.execute(
+        """
+        DELETE FROM oauth_codes WHERE code_hash IN (
+            SELECT code_hash FROM oauth_codes
+            WHERE expires_at <= now() - make_interval(secs => $1) LIMIT $2
+        )
+        """,
+        expired_for_seconds,
+        batch,
+    )
+    return int(status.split()[-1])
+
+
 async def mark_code_used(conn: Executor, code_hash: bytes, token_id: int | None) -> None:
     await conn.execute(
         "UPDATE oauth_codes SET used_at = coalesce(used_at, now()), token_id = $2 WHERE code_hash = $1",

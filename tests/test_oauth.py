@@ -14,7 +14,7 @@ from oauth_flow import OOB, PASSWORD, Client, OAuthApp, app_token, bearer, regis
 
 from app.auth import Viewer
 from app.resources import Resources
-from domain.oauth import pkce_challenge
+from domain.oauth import pkce_challenge, purge_expired_codes
 
 CALLBACK = "https://client.example/callback"
 
@@ -349,6 +349,26 @@ async def test_a_code_is_bound_to_its_app_redirect_uri_and_lifetime(client: Clie
         client, app, grant_type="authorization_code", code="made-up", redirect_uri=CALLBACK
     )
     assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_codes_are_forgotten_a_day_after_they_expire(client: Client, res: Resources) -> None:
+    app = await register_app(client, redirect_uris=CALLBACK)
+    await sign_up(client, app, "alice")
+    for _ in range(3):
+        _redirect_params(await _approve(client, _authorize_query(app)))
+    await res.db.execute(
+        """
+        UPDATE oauth_codes SET expires_at = now() - make_interval(secs => ages.age)
+        FROM (SELECT code_hash, (ARRAY[60, 86_340, 86_460])[row_number() OVER ()] AS age FROM oauth_codes) ages
+        WHERE oauth_codes.code_hash = ages.code_hash
+        """
+    )
+    await purge_expired_codes(res)
+    # Expired a minute and almost a day ago: kept (a reuse still revokes its token); over a day: gone.
+    minutes = await res.db.fetch(
+        "SELECT floor(extract(epoch FROM now() - expires_at) / 60) AS m FROM oauth_codes ORDER BY 1"
+    )
+    assert [int(row["m"]) for row in minutes] == [1, 1439]
 
 
 async def test_pkce_needs_the_matching_verifier(client: Client) -> None:

@@ -6,6 +6,7 @@ the domain events it needs in `domain.events`.
 
 from __future__ import annotations
 
+from domain.oauth import purge_expired_codes
 from domain.posts import purge_idempotency_keys
 from workers import media, notifications, search, streaming, timeline
 from workers.runner import Periodic, Queue
@@ -16,4 +17,8 @@ def all_queues() -> list[Queue]:
 
 
 def all_periodic() -> list[Periodic]:
-    return [Periodic("purge_idempotency_keys", 600.0, purge_idempotency_keys), media.periodic()]
+    return [
+        Periodic("purge_idempotency_keys", 600.0, purge_idempotency_keys),
+        Periodic("purge_expired_codes", 3_600.0, purge_expired_codes),
+        media.periodic(),
+    ]
