@@ -99,7 +99,7 @@ class PostViews:
             return []
         rows = list(tree.rows.values())
         restricted = [row for row in rows if row["visibility"] not in PUBLIC_VISIBILITIES]
-        marks = {}
+        marks: dict[int, set[tuple[str, int | str]]] = {}
         if tree.markable:
             marks = await audience_store.viewer_marks(
                 self._res.db,

@@ -378,7 +378,7 @@ async def fan_out(
         owners.append(groups)
     results = await run_pipelined(redis, [*calls, *then])
     delivered: list[list[str]] = [[] for _ in deliveries]
-    for groups_of_call, result in zip(owners, results, strict=False):
+    for groups_of_call, result in zip(owners, results[: len(calls)], strict=True):
         for index, keys in zip(groups_of_call, result, strict=True):
             if keys:
                 delivered[index].extend(keys.decode().split(","))
