@@ -146,16 +146,22 @@ class _Context:
 
 
 async def post_entities(
-    res: Resources, post_ids: Sequence[int], viewer_id: int | None, *, source: bool = False
+    res: Resources,
+    post_ids: Sequence[int],
+    viewer_id: int | None,
+    *,
+    source: bool = False,
+    loaded: dict[int, asyncpg.Record] | None = None,
 ) -> list[dict[str, Any]]:
     """Status entities of the posts the viewer may see, in the order of `post_ids`.
 
-    `source` adds `text` (the plain source), as Mastodon does only when answering a delete.
+    `source` adds `text` (the plain source), as Mastodon does only when answering a delete. `loaded`: the
+    posts and the posts they show, when the caller has them already (`load_with_references`).
     """
     ids = list(dict.fromkeys(post_ids))
     if not ids:
         return []
-    posts = await load_with_references(res, ids)
+    posts = loaded if loaded is not None else await load_with_references(res, ids)
     visible = await visible_ids(res, posts, viewer_id)
     shown = [posts[i] for i in visible]
     content_ids = [row["id"] for row in shown if row["reblog_of_id"] is None]

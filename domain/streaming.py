@@ -127,9 +127,9 @@ class PostViews:
         )
         return [(text, groups[key]) for key, text in zip(keys, texts, strict=True) if text is not None]
 
-    def prefetch(self) -> list[asyncio.Future[Any]]:
+    def prefetch(self) -> asyncio.Future[str | None]:
         """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""
-        return [self._load(), self._render(_UNMARKED, GENERIC_VIEWER)]
+        return self._render(_UNMARKED, GENERIC_VIEWER)
 
     def _render(self, key: frozenset[tuple[str, int | str]], viewer: int) -> asyncio.Future[str | None]:
         """The entity as the group `key` sees it, rendered for its member `viewer` once."""
@@ -139,7 +139,8 @@ class PostViews:
         return rendered
 
     async def _entity(self, viewer: int) -> str | None:
-        entities = await post_entities(self._res, [self.post_id], viewer)
+        tree = await self._load()
+        entities = await post_entities(self._res, [self.post_id], viewer, loaded=tree.rows)
         return _json(entities[0]) if entities else None
 
 
@@ -273,10 +274,9 @@ class HomeUpdates:
         self._merging = asyncio.ensure_future(self._merged(post_ids))
         # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
         # first timelines are written; a large one renders only what someone connected will see.
-        self._prefetched: list[asyncio.Future[Any]] = []
+        self._prefetched: list[asyncio.Future[str | None]] = []
         if len(post_ids) <= PUBLISH_CONCURRENCY:
-            for post_id in post_ids:
-                self._prefetched += self._views_of(post_id).prefetch()
+            self._prefetched = [self._views_of(post_id).prefetch() for post_id in post_ids]
 
     async def written(self, deliveries: Sequence[PostDelivery]) -> None:
         """Publish to recipients whose timelines now hold the post; returns once they are published."""
