@@ -303,16 +303,20 @@ def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
         longer = [(entry, keys) for entry, keys in longer if len(keys) > start]
 
 
-def _home_owners(keys: Sequence[str]) -> list[int]:
-    """The accounts owning the home timelines among `keys`."""
+def _owner_digits(keys: Iterable[str]) -> Iterator[str]:
+    """The ids (as text) of the accounts owning the home timelines among `keys`."""
     prefix = timeline_cache.HOME_PREFIX
-    return [int(key[len(prefix) :]) for key in keys if key.startswith(prefix)]
+    return (key[len(prefix) :] for key in keys if key.startswith(prefix))
+
+
+def _home_owners(keys: Iterable[str]) -> list[int]:
+    """The accounts owning the home timelines among `keys`."""
+    return [int(digits) for digits in _owner_digits(keys)]
 
 
 def _home_owner_ids(deliveries: Sequence[Delivery]) -> list[str]:
-    """The accounts owning the home timelines the deliveries write to, as the ids' digits."""
-    start = len(timeline_cache.HOME_PREFIX)
-    return [key[start:] for d in deliveries for key in d.keys.split(",") if key.startswith(timeline_cache.HOME_PREFIX)]
+    """The accounts owning the home timelines the deliveries write to, as text (what presence takes)."""
+    return list(_owner_digits(key for d in deliveries for key in d.keys.split(",")))
 
 
 def _among(online: Mapping[int, Sequence[int]], accounts: Sequence[int]) -> dict[int, list[int]]:

@@ -21,6 +21,10 @@ from storage.db import Executor
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
 
+# An account's followers as text (`FollowerLists`), aggregated over its rows of `follows`.
+_FOLLOWER_LISTS = """string_agg(account_id::text, ',') AS everyone,
+    coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts"""
+
 
 @dataclass(frozen=True)
 class FanOutPost:
@@ -65,8 +69,7 @@ async def fan_out_plan(db: Executor, post_ids: Sequence[int], max_followers: int
             FROM posts p JOIN accounts a ON a.id = p.account_id
             WHERE p.id = ANY($1::bigint[])
         ), lists AS (
-            SELECT target_account_id AS account_id, string_agg(account_id::text, ',') AS everyone,
-                   coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts
+            SELECT target_account_id AS account_id, {_FOLLOWER_LISTS}
             FROM follows
             WHERE target_account_id IN (SELECT account_id FROM p WHERE NOT high_follower AND NOT reply_to_other)
             GROUP BY target_account_id
@@ -103,9 +106,8 @@ async def follower_lists(db: Executor, account_ids: Iterable[int]) -> dict[int, 
     if not ids:
         return {}
     rows = await db.fetch(
-        """
-        SELECT target_account_id AS id, string_agg(account_id::text, ',') AS everyone,
-               coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts
+        f"""
+        SELECT target_account_id AS id, {_FOLLOWER_LISTS}
         FROM follows WHERE target_account_id = ANY($1::bigint[])
         GROUP BY target_account_id
         """,
