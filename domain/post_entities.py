@@ -152,11 +152,13 @@ async def post_entities(
     *,
     source: bool = False,
     loaded: dict[int, asyncpg.Record] | None = None,
+    reactions: dict[int, list[tuple[str, int, bool]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Status entities of the posts the viewer may see, in the order of `post_ids`.
 
     `source` adds `text` (the plain source), as Mastodon does only when answering a delete. `loaded`: the
-    posts and the posts they show, when the caller has them already (`load_with_references`).
+    posts and the posts they show, when the caller has them already (`load_with_references`); `reactions`:
+    their reactions as the viewer sees them, likewise (`reaction_counts`).
     """
     ids = list(dict.fromkeys(post_ids))
     if not ids:
@@ -164,12 +166,18 @@ async def post_entities(
     posts = loaded if loaded is not None else await load_with_references(res, ids)
     visible = await visible_ids(res, posts, viewer_id)
     shown = [posts[i] for i in visible]
-    content_ids = [row["id"] for row in shown if row["reblog_of_id"] is None]
+    content = [row for row in shown if row["reblog_of_id"] is None]
+    # Nobody has liked (or reposted) a post whose counter is zero: the counters change in the same
+    # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
+    liked_ids = [row["id"] for row in content if row["likes_count"]]
+    reposted_ids = [row["id"] for row in content if row["reposts_count"]]
     account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
         account_store.get_accounts(res.db, {row["account_id"] for row in shown}),
-        like_store.liked_by(res.db, viewer_id, content_ids) if viewer_id is not None else _empty_set(),
-        post_store.reposted_by(res.db, viewer_id, content_ids) if viewer_id is not None else _empty_set(),
-        like_store.reaction_counts(res.db, content_ids, viewer_id),
+        like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _empty_set(),
+        post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _empty_set(),
+        like_store.reaction_counts(res.db, [row["id"] for row in content], viewer_id)
+        if reactions is None
+        else _given(reactions),
         post_store.applications(res.db, {row["application_id"] for row in shown if row["application_id"]}),
         media_attachments(res, [row["id"] for row in shown if row["has_media"]]),
     )
@@ -191,6 +199,10 @@ async def post_entities(
 
 async def _empty_set() -> set[int]:
     return set()
+
+
+async def _given(reactions: dict[int, list[tuple[str, int, bool]]]) -> dict[int, list[tuple[str, int, bool]]]:
+    return reactions
 
 
 def _urls(settings: Settings, username: str, post_id: int, *, repost: bool) -> tuple[str, str]:

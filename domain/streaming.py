@@ -80,12 +80,19 @@ class PostViews:
         return self._tree
 
     async def _load_tree(self) -> _Tree:
-        rows = await load_with_references(self._res, [self.post_id])
+        db = self._res.db
+        # The post's own reactions are asked for alongside it: one round trip less for a post that shows no
+        # other (the usual new post); the posts it shows are asked about once they are known.
+        rows, reacted = await asyncio.gather(
+            load_with_references(self._res, [self.post_id]), like_store.have_reactions(db, [self.post_id])
+        )
         content = [row for row in rows.values() if row["reblog_of_id"] is None]
+        others = [row["id"] for row in content if row["id"] != self.post_id]
         markable = (
-            any(row["visibility"] not in PUBLIC_VISIBILITIES for row in rows.values())
+            reacted
+            or any(row["visibility"] not in PUBLIC_VISIBILITIES for row in rows.values())
             or any(row["likes_count"] or row["reposts_count"] for row in content)
-            or (bool(content) and await like_store.have_reactions(self._res.db, [row["id"] for row in content]))
+            or (bool(others) and await like_store.have_reactions(db, others))
         )
         return _Tree(rows, markable)
 
@@ -140,7 +147,9 @@ class PostViews:
 
     async def _entity(self, viewer: int) -> str | None:
         tree = await self._load()
-        entities = await post_entities(self._res, [self.post_id], viewer, loaded=tree.rows)
+        # Nothing in an unmarkable tree has reactions: post_entities need not ask.
+        reactions: dict[int, list[tuple[str, int, bool]]] | None = None if tree.markable else {}
+        entities = await post_entities(self._res, [self.post_id], viewer, loaded=tree.rows, reactions=reactions)
         return _json(entities[0]) if entities else None
 
 
@@ -270,8 +279,10 @@ class HomeUpdates:
         self._res = res
         self._views: dict[int, PostViews] = {}
         self._limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
-        # Followers of high-follower authors are told at once: their timelines merge those posts when read.
-        self._merging = asyncio.ensure_future(self._merged(post_ids))
+        # Followers of high-follower authors are told right after the first slice (their timelines merge
+        # those posts when read): started sooner, their queries would hold up the first slice's.
+        self._post_ids = post_ids
+        self._merging: asyncio.Future[int] | None = None
         # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
         # first timelines are written; a large one renders only what someone connected will see.
         self._prefetched: list[asyncio.Future[str | None]] = []
@@ -283,6 +294,12 @@ class HomeUpdates:
         await asyncio.gather(
             *(self._publish(self._views_of(d.post_id), d.recipients, d.online) for d in deliveries if d.recipients)
         )
+        self._merge()
+
+    def _merge(self) -> asyncio.Future[int]:
+        if self._merging is None:
+            self._merging = asyncio.ensure_future(self._merged(self._post_ids))
+        return self._merging
 
     async def _merged(self, post_ids: Sequence[int]) -> int:
         """Updates for the connected followers of high-follower authors, for those of `post_ids` such authors
@@ -305,7 +322,7 @@ class HomeUpdates:
         """Wait for the merged audiences' updates (raising what failed there), and for what was loaded ahead
         (what failed there was raised to the slices that needed it)."""
         await asyncio.gather(*self._prefetched, return_exceptions=True)
-        await self._merging
+        await self._merge()
 
     def _views_of(self, post_id: int) -> PostViews:
         views = self._views.get(post_id)

@@ -35,6 +35,7 @@ CLOSE_FORBIDDEN = 4403
 
 RECENT_KEYS = 64  # ids remembered per connection to drop an event delivered twice (at-least-once publishing)
 HARD_LIMIT_FACTOR = 4  # past this many times the buffer bound a client is closed at once
+_HOME_STREAM = (USER, None)  # the key of a connection's `user` stream, which home events go to
 
 
 class Payload:
@@ -153,7 +154,7 @@ class Connection:
 
     @property
     def wants_home(self) -> bool:
-        return (USER, None) in self.streams
+        return _HOME_STREAM in self.streams
 
     @property
     def wants_user_channel(self) -> bool:
@@ -184,12 +185,22 @@ class Connection:
 
     def home_event(self, event: bytes, post_id: int, payload: Payload) -> None:
         """A home-timeline event (update, delete, status.update) for the `user` stream."""
-        if self.closed or not self.wants_home:
+        # Called once per connected follower of every post: kept to the fewest calls.
+        stream = self.streams.get(_HOME_STREAM)
+        if stream is None or self.closed:
             return
         if self._held is not None:
             self._held.append(("h", event, post_id, payload))
             return
-        self._user_event("h", event, post_id, payload)
+        self._home_event(stream, event, post_id, payload)
+
+    def _home_event(self, stream: Stream, event: bytes, post_id: int, payload: Payload) -> None:
+        if event == b"update":
+            if self._seen("h", post_id):
+                return
+            if post_id > self.cursor_home:
+                self.cursor_home = post_id
+        self.send(stream, event, payload)
 
     def user_event(self, event: bytes, event_id: int, payload: Payload, cursor_kind: str) -> None:
         """An event from the user's own channel (notifications) for the user streams."""
@@ -206,19 +217,16 @@ class Connection:
             self._user_event(kind, event, event_id, payload)
 
     def _user_event(self, kind: str, event: bytes, event_id: int, payload: Payload) -> None:
+        if kind == "h":
+            stream = self.streams.get(_HOME_STREAM)
+            if stream is not None:
+                self._home_event(stream, event, event_id, payload)
+            return
         if kind == "n" or event == b"update":
             if self._seen(kind, event_id):
                 return
-            if kind == "h":
-                if event_id > self.cursor_home:
-                    self.cursor_home = event_id
-            elif event_id > self.cursor_notifications:
+            if event_id > self.cursor_notifications:
                 self.cursor_notifications = event_id
-        if kind == "h":
-            stream = self.streams.get((USER, None))
-            if stream is not None:
-                self.send(stream, event, payload)
-            return
         for name in (USER, USER_NOTIFICATION):
             stream = self.streams.get((name, None))
             if stream is not None and (name == USER or event == b"notification"):
@@ -289,7 +297,8 @@ class Connection:
             self.lost()
             return
         transport.writelines(parts)
-        self.check_buffer(transport)
+        if self._full_since is not None or transport.get_write_buffer_size() > self.limits.buffer_bytes:
+            self.check_buffer(transport)
 
     def check_buffer(self, transport: asyncio.Transport | None = None) -> bool:
         """True while within bounds; closes the connection (1013) once it stays full too long."""

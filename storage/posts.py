@@ -365,7 +365,8 @@ async def add_posts_counts(conn: Executor, deltas: dict[int, int], *, posted: bo
     ids = sorted(deltas)
     if not ids:
         return
-    await conn.execute("SELECT id FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", ids)
+    if len(ids) > 1:  # one row needs no ordering: the UPDATE locks it (a new post, one round trip less)
+        await conn.execute("SELECT id FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", ids)
     await conn.execute(
         """
         UPDATE accounts a

@@ -258,6 +258,38 @@ async def test_only_connected_users_are_published_to(client: Client, res: Resour
     assert await publish_home(res, "update", int(status["id"]), [bob.account_id, carol.account_id]) == 0
 
 
+@pytest.mark.parametrize("mark", QUOTED_MARKS)
+async def test_a_status_update_shows_each_follower_their_own_mark(
+    client: Client, res: Resources, make_user: UserFactory, mark: str
+) -> None:
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    await follow(client, bob, alice)
+    await follow(client, carol, alice)
+    status = await post_status(client, alice, "to be marked")
+    await deliver(res)
+    bob_ws = await connect(client, bob.token, stream="user")
+    carol_ws = await connect(client, carol.token, stream="user")
+    await online(res, bob.account_id, carol.account_id)
+    await hub_settled(client)
+
+    request, field, bobs = QUOTED_MARKS[mark]
+    method, path = request.split()
+    await expect(await client.request(method, f"/api/v1/statuses/{status['id']}/{path}", headers=bob.headers), 200)
+    await deliver(res)
+
+    def is_change(f: dict[str, Any]) -> bool:
+        return bool(f["event"] == "status.update" and f["payload"]["id"] == status["id"])
+
+    for_bob = (await frames_until(bob_ws, is_change))[-1]
+    for_carol = (await frames_until(carol_ws, is_change))[-1]
+    assert for_bob["payload"][field] == bobs
+    assert for_carol["payload"][field] != bobs
+    as_carol = await expect(await client.get(f"/api/v1/statuses/{status['id']}", headers=carol.headers), 200)
+    assert for_carol["payload"] == as_carol
+    for ws in (bob_ws, carol_ws):
+        await ws.close()
+
+
 async def test_deletes_and_status_updates_reach_those_who_got_the_post(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
