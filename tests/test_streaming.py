@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
-from conftest import ClientFactory, UserFactory
+from conftest import ClientFactory, TestUser, UserFactory
 from oauth_flow import app_token, register_app
 from social import Client, expect, follow, post_status
 from streams import (
@@ -203,6 +203,14 @@ QUOTED_MARKS = {
 }
 
 
+async def mark_post(client: Client, user: TestUser, post_id: str, mark: str) -> tuple[str, Any]:
+    """`user` marks the post as QUOTED_MARKS says; (the field it shows in, its value for `user`)."""
+    request, field, value = QUOTED_MARKS[mark]
+    method, path = request.split()
+    await expect(await client.request(method, f"/api/v1/statuses/{post_id}/{path}", headers=user.headers), 200)
+    return field, value
+
+
 @pytest.mark.parametrize("mark", QUOTED_MARKS)
 async def test_a_post_reaches_each_follower_rendered_for_them(
     client: Client, res: Resources, make_user: UserFactory, mark: str
@@ -211,9 +219,7 @@ async def test_a_post_reaches_each_follower_rendered_for_them(
     await follow(client, bob, alice)
     await follow(client, carol, alice)
     quoted = await post_status(client, carol, "carol's post")
-    request, field, bobs = QUOTED_MARKS[mark]
-    method, path = request.split()
-    await expect(await client.request(method, f"/api/v1/statuses/{quoted['id']}/{path}", headers=bob.headers), 200)
+    field, bobs = await mark_post(client, bob, quoted["id"], mark)
     await deliver(res)
     bob_ws = await connect(client, bob.token, stream="user")
     carol_ws = await connect(client, carol.token, stream="user")
@@ -272,9 +278,7 @@ async def test_a_status_update_shows_each_follower_their_own_mark(
     await online(res, bob.account_id, carol.account_id)
     await hub_settled(client)
 
-    request, field, bobs = QUOTED_MARKS[mark]
-    method, path = request.split()
-    await expect(await client.request(method, f"/api/v1/statuses/{status['id']}/{path}", headers=bob.headers), 200)
+    field, bobs = await mark_post(client, bob, status["id"], mark)
     await deliver(res)
 
     def is_change(f: dict[str, Any]) -> bool:
