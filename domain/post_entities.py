@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import asyncpg
@@ -173,11 +173,11 @@ async def post_entities(
     reposted_ids = [row["id"] for row in content if row["reposts_count"]]
     account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
         account_store.get_accounts(res.db, {row["account_id"] for row in shown}),
-        like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _empty_set(),
-        post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _empty_set(),
+        like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
+        post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
         like_store.reaction_counts(res.db, [row["id"] for row in content], viewer_id)
         if reactions is None
-        else _given(reactions),
+        else _known(reactions),
         post_store.applications(res.db, {row["application_id"] for row in shown if row["application_id"]}),
         media_attachments(res, [row["id"] for row in shown if row["has_media"]]),
     )
@@ -197,12 +197,12 @@ async def post_entities(
     return [entity for entity in entities if entity is not None]
 
 
-async def _empty_set() -> set[int]:
-    return set()
+_T = TypeVar("_T")
 
 
-async def _given(reactions: dict[int, list[tuple[str, int, bool]]]) -> dict[int, list[tuple[str, int, bool]]]:
-    return reactions
+async def _known(value: _T) -> _T:
+    """An answer already known, where asyncio.gather expects a query."""
+    return value
 
 
 def _urls(settings: Settings, username: str, post_id: int, *, repost: bool) -> tuple[str, str]:
