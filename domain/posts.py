@@ -245,7 +245,6 @@ async def create_post(
         if quoted is not None:
             counts = await post_store.add_to_counter(conn, quoted["id"], "quotes_count", 1)
             await record_counts_changed(conn, counts, "quote")
-        await post_store.add_posts_counts(conn, {author_id: 1}, posted=True)
         await record_event(
             conn,
             "post.created",

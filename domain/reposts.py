@@ -53,7 +53,6 @@ async def repost(
                 raise ApiError(409, "The repost changed concurrently; try again")
             return existing
         counts = await post_store.add_to_counter(conn, original["id"], "reposts_count", 1)
-        await post_store.add_posts_counts(conn, {account_id: 1}, posted=True)
         await record_event(
             conn,
             "post.created",

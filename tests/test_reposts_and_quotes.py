@@ -66,6 +66,7 @@ async def test_reposting_twice_keeps_one_repost(client: Client, make_user: UserF
     assert of_repost["id"] == first["id"]
     assert await repost_rows(res, original["id"]) == 1
     assert (await post_counts(res, original["id"]))["reposts_count"] == 1
+    assert (await account_counts(res, bob))["posts_count"] == 1  # counted once, on the reposter
 
 
 async def test_undoing_a_repost_is_idempotent(client: Client, make_user: UserFactory, res: Resources) -> None:
