@@ -281,7 +281,6 @@ class HomeUpdates:
         self._limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
         # Followers of high-follower authors are told right after the first slice (their timelines merge
         # those posts when read): started sooner, their queries would hold up the first slice's.
-        self._post_ids = post_ids
         self._merging: asyncio.Future[int] | None = None
         # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
         # first timelines are written; a large one renders only what someone connected will see.
@@ -294,35 +293,34 @@ class HomeUpdates:
         await asyncio.gather(
             *(self._publish(self._views_of(d.post_id), d.recipients, d.online) for d in deliveries if d.recipients)
         )
-        self._merge()
+        # The first slice holds every post of the batch.
+        self._merge([d for d in deliveries if d.merged])
 
-    def _merge(self) -> asyncio.Future[int]:
+    def _merge(self, posts: Sequence[PostDelivery]) -> asyncio.Future[int]:
         if self._merging is None:
-            self._merging = asyncio.ensure_future(self._merged(self._post_ids))
+            self._merging = asyncio.ensure_future(self._merged(posts))
         return self._merging
 
-    async def _merged(self, post_ids: Sequence[int]) -> int:
-        """Updates for the connected followers of high-follower authors, for those of `post_ids` such authors
-        wrote (not replies to others: their fan-out already chose who gets those). Walks who is online, not
-        the followers."""
-        posts = await audience_store.merged_posts(self._res.db, post_ids, self._res.settings.fanout_max_followers)
+    async def _merged(self, posts: Sequence[PostDelivery]) -> int:
+        """Updates for the connected followers of the high-follower authors of `posts` (not replies to others:
+        their fan-out already chose who gets those). Walks who is online, not the followers."""
         if not posts:
             return 0
         online = await presence.all_online(self._res.redis)
         sent = 0
         for post in posts:
             followers = await audience_store.followers_among(
-                self._res.db, post["account_id"], online, reposts=post["reblog_of_id"] is not None
+                self._res.db, post.author_id, online, reposts=post.reblog_of_id is not None
             )
             if followers:
-                sent += await self._publish(self._views_of(post["id"]), followers)
+                sent += await self._publish(self._views_of(post.post_id), followers)
         return sent
 
     async def finish(self) -> None:
         """Wait for the merged audiences' updates (raising what failed there), and for what was loaded ahead
         (what failed there was raised to the slices that needed it)."""
         await asyncio.gather(*self._prefetched, return_exceptions=True)
-        await self._merge()
+        await self._merge([])  # nothing was written (no post left to fan out): nobody to tell
 
     def _views_of(self, post_id: int) -> PostViews:
         views = self._views.get(post_id)

@@ -198,6 +198,9 @@ class PostDelivery:
     # Those of the recipients connected to a streaming API process, by process: asked in the same round
     # trip as the writes, after them (set for the slices `fan_out_posts` hands to `written`).
     online: dict[int, list[int]] | None = None
+    # The author's followers merge the post into their timelines when they read them (a high-follower
+    # author's post, not a reply to someone else): their live updates go by who is connected.
+    merged: bool = False
 
 
 def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, replies: Mapping[int, str]) -> str:
@@ -261,6 +264,7 @@ async def fan_out_posts(
             keys.append(author_key(post.account_id))
         deliveries.append(Delivery(Entry(post.id, post.account_id, post.reblog_of_id), ",".join(keys)))
     recipients: dict[int, list[int]] = {d.entry.post_id: [] for d in deliveries}
+    merged = {p.id for p in posts if p.high_follower and not p.reply_to_other}
     for slice_ in _slices(deliveries):
         lookup = presence.online_lookup(_home_owner_ids(slice_)) if written is not None else []
         delivered, answers = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size, then=lookup)
@@ -269,7 +273,8 @@ async def fan_out_posts(
         for d, keys in zip(slice_, delivered, strict=True):
             owners = _home_owners(keys)
             connected = _among(online, owners) if online is not None else None
-            done.append(PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, owners, connected))
+            post_id, author_id, original_id = d.entry
+            done.append(PostDelivery(post_id, author_id, original_id, owners, connected, post_id in merged))
         for delivery in done:
             recipients[delivery.post_id] += delivery.recipients
         if written is not None:

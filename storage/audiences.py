@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import asyncpg
-
 from storage.db import Executor
 
 
@@ -55,23 +53,6 @@ async def viewer_marks(
     for row in rows:
         marks.setdefault(row["account_id"], set()).add((row["mark"], row["ref"]))
     return marks
-
-
-async def merged_posts(db: Executor, post_ids: Sequence[int], max_followers: int) -> list[asyncpg.Record]:
-    """(id, account_id, reblog_of_id) of those posts written by accounts with more than `max_followers`
-    followers that their followers see (not replies to others, not direct)."""
-    if not post_ids:
-        return []
-    rows: list[asyncpg.Record] = await db.fetch(
-        """
-        SELECT p.id, p.account_id, p.reblog_of_id FROM posts p JOIN accounts a ON a.id = p.account_id
-        WHERE p.id = ANY($1::bigint[]) AND a.followers_count > $2 AND p.visibility <> 'direct'
-          AND (p.in_reply_to_account_id IS NULL OR p.in_reply_to_account_id = p.account_id)
-        """,
-        list(post_ids),
-        max_followers,
-    )
-    return rows
 
 
 async def followers_among(db: Executor, account_id: int, candidates: Sequence[int], *, reposts: bool) -> list[int]:

@@ -5,6 +5,7 @@ resume without gaps, slow consumers, a Valkey restart mid-stream, shutdown, and 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -262,6 +263,39 @@ async def test_only_connected_users_are_published_to(client: Client, res: Resour
             break
         await asyncio.sleep(0.01)
     assert await publish_home(res, "update", int(status["id"]), [bob.account_id, carol.account_id]) == 0
+
+
+async def test_a_high_follower_authors_post_reaches_its_connected_followers(
+    make_client: ClientFactory, res: Resources, make_user: UserFactory
+) -> None:
+    # Above the fan-out threshold a post is not written into followers' timelines (they merge it when read):
+    # its live update goes to whoever of the followers is connected.
+    client = await make_client(fanout_max_followers=2)
+    small = dataclasses.replace(res, settings=dataclasses.replace(res.settings, fanout_max_followers=2))
+    star, alice, bob = await make_user("star"), await make_user("alice"), await make_user("bob")
+    for fan in (alice, await make_user("fan2"), await make_user("fan3")):
+        await follow(client, fan, star)
+    await deliver(small)
+    star_ws = await connect(client, star.token, stream="user")
+    alice_ws = await connect(client, alice.token, stream="user")
+    bob_ws = await connect(client, bob.token, stream="user")
+    await online(res, star.account_id, alice.account_id, bob.account_id)
+
+    status = await post_status(client, star, "to many")
+    await deliver(small)
+
+    def is_update(f: dict[str, Any]) -> bool:
+        return bool(f["event"] == "update" and f["payload"]["id"] == status["id"])
+
+    for_alice = (await frames_until(alice_ws, is_update))[-1]
+    assert for_alice["payload"]["favourited"] is False and for_alice["payload"]["content"] == status["content"]
+    await frames_until(star_ws, is_update)  # the author's own home, written as any
+    # bob follows nobody: the next thing he hears is his own post, not star's.
+    own = await post_status(client, bob, "mine")
+    await deliver(small)
+    assert (await frames_until(bob_ws, lambda f: f["event"] == "update"))[-1]["payload"]["id"] == own["id"]
+    for ws in (star_ws, alice_ws, bob_ws):
+        await ws.close()
 
 
 @pytest.mark.parametrize("mark", QUOTED_MARKS)
