@@ -1,1 +1,1 @@
-"""The Chirp application: app factory, command line, and the small pieces every layer shares."""
+"""The process roots: the app factory, the `chirp` command, the launcher, logs and the rate limit."""

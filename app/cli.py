@@ -104,7 +104,7 @@ def _serve_processes(settings: Settings, count: int) -> int:
 
 
 async def _worker(settings: Settings) -> int:
-    from app.resources import open_resources
+    from storage.resources import open_resources
     from workers.queues import all_periodic, all_queues
     from workers.runner import JobRunner
 
@@ -122,28 +122,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 # migrate --------------------------------------------------------------------------------------------
 
 
-async def prepare_stores(settings: Settings) -> None:
-    """Migrations, the media bucket, the search indexes: everything a fresh set of servers needs."""
-    from app.resources import open_meili, open_s3
-    from storage.migrations import apply_migrations
-    from storage.objects import ensure_bucket
-    from storage.search_indexes import ensure_indexes
-
-    applied = await apply_migrations(settings.database_url)
-    log.info("database schema up to date (%d migrations applied now)", len(applied))
-    async with open_s3(settings) as s3:
-        if await ensure_bucket(s3, settings.s3_bucket):
-            log.info("created bucket %s", settings.s3_bucket)
-    async with open_meili(settings) as meili:
-        for uid in await ensure_indexes(meili, settings):
-            log.info("created search index %s", uid)
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     return _run(_migrate(_settings(args)))
 
 
 async def _migrate(settings: Settings) -> int:
+    from storage.prepare import prepare_stores
+
     await prepare_stores(settings)
     return 0
 
@@ -206,8 +191,8 @@ class _ProgressBar:
 
 
 async def _search_reindex(settings: Settings) -> int:
-    from app.resources import open_resources
     from domain.search_indexing import reindex
+    from storage.resources import open_resources
 
     async with open_resources(settings) as res:
         result = await reindex(res, _ProgressBar())

@@ -115,7 +115,7 @@ def run_system(settings: Settings, *, workers: int = 1) -> int:
     try:
         env = {**os.environ, **(stack_environment(running.urls, wanted) if running else {})}
         effective = Settings.from_env(env)
-        from app.cli import prepare_stores
+        from storage.prepare import prepare_stores
 
         asyncio.run(prepare_stores(effective))
         python = sys.executable

@@ -9,17 +9,17 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from app.errors import error_middleware
-from app.ids import IdGenerator
-from app.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
+from api.errors import error_middleware
+from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
+from api.metrics import metrics_middleware
+from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
-from app.metrics import metrics_middleware
 from app.ratelimit import rate_limit_middleware
-from app.resources import Resources, open_database, open_meili, open_redis, open_s3
-from app.token_cache import RevocationListener, TokenCache
 from config import Settings
+from core.ids import IdGenerator
 from handlers.routes import setup_routes
-from realtime.server import close_streams, hub_ctx
+from storage.resources import Resources, open_database, open_meili, open_redis, open_s3
+from storage.token_cache import RevocationListener, TokenCache
 
 log = logging.getLogger("chirp.app")
 

@@ -23,11 +23,11 @@ from aiohttp.typedefs import Handler, Middleware
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.auth import bearer_token
-from app.errors import json_error
-from app.keys import REDIS
-from app.times import iso
+from api.auth import bearer_token
+from api.errors import json_error
+from api.keys import REDIS
 from config import Settings
+from core.times import iso
 
 log = logging.getLogger("chirp.ratelimit")
 

@@ -33,10 +33,10 @@ async def run_worker(overrides: dict[str, Any]) -> dict[str, Any]:
     `batch_size`/`concurrency`/`linger` (None keeps the production value) and `all_queues`."""
     import dataclasses
 
-    from app.resources import open_resources
     from config import Settings
     from domain.subscriptions import TIMELINE_QUEUE
     from storage.jobs import Job
+    from storage.resources import open_resources
     from workers.queues import all_periodic, all_queues
     from workers.runner import JobRunner, Periodic, Queue
     from workers.timeline import handle_timeline_jobs

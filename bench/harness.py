@@ -61,10 +61,10 @@ def bench_stack(
     *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
 ) -> Iterator[dict[str, str]]:
     """Start throwaway servers, prepare them as `chirp migrate` does, yield the environment for Chirp."""
-    from app.cli import prepare_stores
     from app.launcher import stack_environment
     from config import Settings
     from stack import install_binaries, start_stack
+    from storage.prepare import prepare_stores
 
     install_binaries(REPO_ROOT, log=log)
     with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:

@@ -48,9 +48,9 @@ def make_video(path: Path, size: int) -> None:
 
 
 async def make_token(env: dict[str, str]) -> str:
-    from app.resources import open_resources
     from config import Settings
     from storage.accounts import insert_account
+    from storage.resources import open_resources
     from storage.tokens import issue_token
 
     async with open_resources(Settings.from_env(env), db_pool_size=2) as res:
@@ -62,8 +62,8 @@ async def make_token(env: dict[str, str]) -> str:
 
 async def direct_multipart_put(env: dict[str, str], path: Path) -> float:
     """Seconds to PUT the file to S3 as a multipart upload of 5 MiB parts, one after another."""
-    from app.resources import open_s3
     from config import Settings
+    from storage.resources import open_s3
 
     settings = Settings.from_env(env)
     key = f"bench/direct-{time.monotonic_ns()}"
@@ -90,9 +90,9 @@ async def direct_multipart_put(env: dict[str, str], path: Path) -> float:
 async def direct_presigned_put(env: dict[str, str], path: Path, session: aiohttp.ClientSession) -> float:
     """Seconds for the same multipart PUT through pre-signed part URLs (unsigned payload, as browsers and
     the direct-upload flow send it), one part after another."""
-    from app.resources import open_s3
     from config import Settings
     from storage import media_files
+    from storage.resources import open_s3
 
     settings = Settings.from_env(env)
     bucket, key = settings.s3_bucket, f"bench/presigned-{time.monotonic_ns()}"

@@ -118,9 +118,9 @@ def cast_of(followers: dict[int, int], tokens_file: Path, args: argparse.Namespa
 
 async def build_follower_timelines(env: dict[str, str], posters: list[int], concurrency: int = 8) -> int:
     """Every follower of a poster gets a cached home timeline, built as a read would (the real rebuild)."""
-    from app.resources import open_resources
     from config import Settings
     from domain.timelines import rebuild_home
+    from storage.resources import open_resources
     from storage.timelines import follower_lists
 
     settings = Settings.from_env({**os.environ, **env, "CHIRP_NODE_ID": "903"})

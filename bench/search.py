@@ -86,8 +86,8 @@ async def settle(dsn: str) -> None:
 
 async def build_index(env: dict[str, str]) -> dict[str, Any]:
     """Reindex everything from PostgreSQL; time it, and ask Meilisearch how long its own work took."""
-    from app.resources import open_resources
     from domain.search_indexing import reindex
+    from storage.resources import open_resources
     from storage.search_indexes import POSTS, index_name
 
     settings = _settings(env)
@@ -155,8 +155,8 @@ def query_mix(rng: random.Random, count: int, usernames: int) -> list[tuple[str,
 
 async def meili_urls(env: dict[str, str], queries: list[tuple[str, str]]) -> list[str]:
     """The exact Meilisearch query Chirp sends for each search, as a GET against Meilisearch itself."""
-    from app.resources import open_resources
     from domain.search import SearchRequest, _statuses_params, parse
+    from storage.resources import open_resources
 
     settings = _settings(env)
     urls = []
@@ -195,8 +195,8 @@ async def measure_lag(
     seconds (the worker process starting, Meilisearch settling after the reindex) are not counted."""
     import aiohttp
 
-    from app.resources import open_meili
     from domain.search_documents import id_ms
+    from storage.resources import open_meili
     from storage.search_indexes import posts_index
 
     settings = _settings(env)
@@ -265,8 +265,8 @@ async def measure_lag(
 async def meili_single_document(env: dict[str, str], samples: int) -> dict[str, float]:
     """Meilisearch's own floor for "created -> searchable": add one document to the full posts index and
     wait until it is processed, one at a time, with nothing else running (the probes are removed after)."""
-    from app.resources import open_meili
     from storage import search_indexes as indexes
+    from storage.resources import open_meili
 
     settings = _settings(env)
     uid = indexes.posts_index(settings)
@@ -289,7 +289,7 @@ async def meili_single_document(env: dict[str, str], samples: int) -> dict[str, 
 
 async def run_search_worker() -> None:
     """The job runner serving only the `search` queue (`workers/search.py`), until SIGTERM."""
-    from app.resources import open_resources
+    from storage.resources import open_resources
     from workers import search
     from workers.runner import JobRunner
 

@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from app.ids import CHIRP_EPOCH_MS, SEQUENCE_BITS, TIME_SHIFT
+from core.ids import CHIRP_EPOCH_MS, SEQUENCE_BITS, TIME_SHIFT
 from domain.post_text import parse, resolve_mentions, tags
 from storage.posts import path_component
 

@@ -48,7 +48,7 @@ async def seed_audience(env: dict[str, str], authors: int, followers_each: int) 
     """`authors` accounts, each followed by its own `followers_each` accounts; a token for every account."""
     import asyncpg
 
-    from app.ids import IdGenerator
+    from core.ids import IdGenerator
     from storage.migrations import apply_migrations
     from storage.tokens import hash_secret
 
@@ -251,9 +251,9 @@ def latencies(sent: dict[int, float], result: dict[str, Any], sockets_per_event:
 
 
 async def _run_timeline_worker() -> None:
-    from app.resources import open_resources
     from config import Settings
     from domain.subscriptions import TIMELINE_QUEUE
+    from storage.resources import open_resources
     from workers.runner import JobRunner
     from workers.timeline import queues
 

@@ -48,7 +48,7 @@ async def seed_graph(env: dict[str, str], accounts: int, followers: int, fill: i
     import asyncpg
     from redis.asyncio import Redis
 
-    from app.ids import IdGenerator
+    from core.ids import IdGenerator
     from storage import timeline_cache
     from storage.migrations import apply_migrations
 
@@ -108,11 +108,11 @@ return 1
 
 
 async def write_posts(env_spec: dict[str, Any]) -> dict[str, Any]:
-    from app.resources import open_resources
     from config import Settings
     from domain import events
     from domain.posts import PostDraft, create_post
     from domain.subscriptions import TIMELINE_QUEUE
+    from storage.resources import open_resources
 
     # Only the timeline queue receives the events: this bench measures fan-out alone.
     events.EVENT_QUEUES.clear()

@@ -12,15 +12,15 @@ from typing import Any
 import asyncpg
 from PIL import Image, ImageDraw
 
-from app.errors import ApiError
-from app.resources import Resources
-from app.times import iso
 from config import Settings
+from core.errors import ApiError
+from core.times import iso
 from domain import passwords
 from domain.events import record_event
 from storage import accounts as account_store
 from storage import tokens as token_store
 from storage.db import Executor
+from storage.resources import Resources
 from storage.tokens import IssuedToken
 
 USERNAME_MAX = 30

@@ -33,12 +33,12 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.resources import Resources
 from domain.accounts import account_entity
 from domain.post_entities import PUBLIC_VISIBILITIES, Restricted, apply_visibility, post_entities, restricted_posts
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
+from storage.resources import Resources
 from storage.timelines import ViewerMarks
 
 # Fields the assembly writes after the cached ones: the nested account and posts, and the viewer's.

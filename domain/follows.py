@@ -8,14 +8,14 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import ApiError
-from app.pagination import Page
-from app.resources import Resources
+from core.errors import ApiError
+from core.pagination import Page
 from domain.accounts import account_entity
 from domain.events import record_event
 from storage import accounts as account_store
 from storage import follows as follow_store
 from storage.db import in_transaction
+from storage.resources import Resources
 
 
 async def _existing_account(res: Resources, account_id: int) -> asyncpg.Record:

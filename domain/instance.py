@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from app.resources import Resources
 from config import Settings
 from domain.media import DESCRIPTION_MAX
 from domain.media_processing import ACCEPTED_TYPES, IMAGE_MATRIX_LIMIT
 from storage import accounts as account_store
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.instance")
 

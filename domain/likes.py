@@ -6,9 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import ApiError, validation_error
-from app.pagination import Page
-from app.resources import Resources
+from core.errors import ApiError, validation_error
+from core.pagination import Page
 from domain.accounts import account_entity
 from domain.events import record_event
 from domain.post_entities import post_entities, visible_original
@@ -17,6 +16,7 @@ from storage import accounts as account_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage.db import in_transaction
+from storage.resources import Resources
 
 LIKE = "like"
 REACTORS_SHOWN = 40  # accounts listed per reaction by GET .../reactions

@@ -15,16 +15,16 @@ from typing import IO, Any
 
 import asyncpg
 
-from app.errors import ApiError, validation_error
-from app.resources import Resources
-from app.times import iso
 from config import Settings
+from core.errors import ApiError, validation_error
+from core.times import iso
 from domain import media_processing as processing
 from domain.media_pipeline import finish_upload
 from domain.media_processing import MediaRejected, size_limits
 from storage import jobs as job_store
 from storage import media as store
 from storage import media_files as files
+from storage.resources import Resources
 
 MIB = 1024 * 1024
 SEGMENT_MAX_BYTES = 5 * MIB  # Twitter's APPEND limit ("5 MB"); clients commonly send 5,000,000 bytes

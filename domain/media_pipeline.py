@@ -20,11 +20,11 @@ from typing import IO
 import asyncpg
 from botocore.exceptions import ClientError
 
-from app.resources import Resources
 from domain import media_processing as processing
 from domain.media_processing import MediaRejected, Processed, size_limits
 from storage import media as store
 from storage import media_files as files
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.media")
 

@@ -18,20 +18,20 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.errors import ApiError
-from app.pagination import Page
-from app.resources import Resources
-from app.times import iso
+from core.errors import ApiError
+from core.pagination import Page
+from core.times import iso
 from domain.accounts import account_entity
 from domain.post_entities import post_entities
-from realtime.channels import Message, UserMessage, publish, user_channel
 from storage import accounts as account_store
 from storage import notifications as notification_store
 from storage import posts as post_store
 from storage import presence
+from storage.channels import Message, UserMessage, publish, user_channel
 from storage.db import in_transaction
 from storage.jobs import Job
 from storage.notifications import NewNotification
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import asyncpg
 from redis.exceptions import RedisError
 
-from app.errors import ApiError, validation_error
-from app.resources import Resources
+from core.errors import ApiError, validation_error
 from domain import accounts as account_domain
 from storage import apps as app_store
 from storage import tokens as token_store
+from storage.resources import Resources
 from storage.tokens import IssuedToken, TokenGrant
 
 log = logging.getLogger("chirp.auth")

@@ -17,10 +17,9 @@ from urllib.parse import quote
 
 import asyncpg
 
-from app.errors import ApiError
-from app.resources import Resources
-from app.times import iso
 from config import Settings
+from core.errors import ApiError
+from core.times import iso
 from domain import media as media_domain
 from domain.accounts import account_entity
 from domain.post_text import render_html
@@ -28,6 +27,7 @@ from storage import accounts as account_store
 from storage import follows as follow_store
 from storage import likes as like_store
 from storage import posts as post_store
+from storage.resources import Resources
 
 PUBLIC_VISIBILITIES = ("public", "unlisted")
 # Rounds of loading posts referenced by loaded posts: repost → original → quoted post → its quote.

@@ -10,9 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import ApiError, validation_error
-from app.pagination import Page
-from app.resources import Resources
+from core.errors import ApiError, validation_error
+from core.pagination import Page
 from domain import media as media_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
 from domain.events import record_event
@@ -31,6 +30,7 @@ from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
 from storage.posts import NewPost, ProfileFilters
+from storage.resources import Resources
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 IDEMPOTENCY_TTL_SECONDS = 3600.0  # as Mastodon: a retry within the hour returns the first post

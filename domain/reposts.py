@@ -6,9 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from app.errors import ApiError, validation_error
-from app.pagination import Page
-from app.resources import Resources
+from core.errors import ApiError, validation_error
+from core.pagination import Page
 from domain.accounts import account_entity
 from domain.events import record_event
 from domain.post_entities import PUBLIC_VISIBILITIES, visible_original
@@ -16,6 +15,7 @@ from domain.posts import record_counts_changed
 from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
+from storage.resources import Resources
 
 REPOST_VISIBILITIES = ("public", "unlisted", "private")
 

@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 from meilisearch_python_sdk.models.search import SearchParams
 
-from app.errors import ApiError, validation_error
-from app.resources import Resources
+from core.errors import ApiError, validation_error
 from domain.accounts import account_entity
 from domain.post_entities import post_entities
 from domain.post_text import normalize_tag
@@ -26,6 +25,7 @@ from domain.search_documents import id_ms
 from domain.search_query import QueryError, SearchQuery, parse_query
 from storage import accounts as account_store
 from storage import search as search_store
+from storage.resources import Resources
 from storage.search_indexes import ACCOUNTS, HASHTAGS, POSTS, index_name, meili_unavailable
 
 TYPES = ("accounts", "hashtags", "statuses")

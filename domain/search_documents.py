@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.ids import TIME_SHIFT
+from core.ids import TIME_SHIFT
 from domain.post_text import mention_ids, tags
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import asyncpg
 
-from app.resources import Resources
 from domain.post_text import tags as entity_tags
 from domain.search_documents import account_document, post_document, tag_document, tag_id
 from domain.subscriptions import SEARCH_QUEUE
@@ -30,6 +29,7 @@ from storage import jobs as job_store
 from storage import search as search_store
 from storage import search_indexes as indexes
 from storage.jobs import Job
+from storage.resources import Resources
 from storage.search_indexes import ACCOUNTS, ALL_INDEXES, HASHTAGS, POSTS, IndexSpec, index_name
 
 log = logging.getLogger("chirp.search")

@@ -15,24 +15,16 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.pagination import Page
-from app.resources import Resources
+from core.pagination import Page
 from domain.post_entities import PUBLIC_VISIBILITIES, load_with_references, post_entities
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
-from realtime.channels import (
-    PUBLIC_CHANNEL,
-    HomeMessage,
-    Message,
-    PublicMessage,
-    node_channel,
-    publish,
-    tag_channel,
-)
 from storage import audiences as audience_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage import presence
+from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
+from storage.resources import Resources
 
 # A signed-in viewer who has no relation to anything in the post (no account has id 0): the payload every
 # signed-in viewer without likes, reposts, reactions or follows of restricted authors in the post receives.

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.errors import ApiError
-from app.ids import id_at
-from app.pagination import Page
-from app.resources import Resources
+from core.errors import ApiError
+from core.ids import id_at
+from core.pagination import Page
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
 from domain.post_text import clean_text, normalize_tag
 from storage import presence, timeline_cache
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
+from storage.resources import Resources
 from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
 from storage.timelines import FanOutPost
 

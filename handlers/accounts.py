@@ -8,12 +8,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from app.auth import optional_viewer, require_user, require_viewer
-from app.errors import ApiError, validation_error
-from app.http import Params, json_response, public_origin, read_params
-from app.ids import parse_id
-from app.keys import RESOURCES
-from app.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
+from api.auth import optional_viewer, require_user, require_viewer
+from api.http import Params, json_response, public_origin, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
+from core.errors import ApiError, validation_error
+from core.ids import parse_id
 from domain import accounts as account_domain
 from domain.oauth import token_entity
 from storage import accounts as account_store

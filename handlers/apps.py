@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import require_viewer
-from app.errors import ApiError
-from app.http import json_response, read_params
-from app.keys import RESOURCES
-from app.openapi import array, body, errors, nullable, obj, ok, operation, ref
+from api.auth import require_viewer
+from api.http import json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, errors, nullable, obj, ok, operation, ref
+from core.errors import ApiError
 from domain import oauth
 from storage import apps as app_store
 

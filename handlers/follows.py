@@ -6,13 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import optional_viewer, require_user
-from app.http import Params, json_response, read_params
-from app.keys import RESOURCES
-from app.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
-from app.pagination import link_header, page_params
+from api.auth import optional_viewer, require_user
+from api.http import Params, json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
+from api.pagination import link_header, page_params
+from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
 from domain import follows as follow_domain
-from handlers.statuses import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
 
 routes = web.RouteTableDef()
 

@@ -10,13 +10,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.http import json_response
-from app.keys import RESOURCES
-from app.metrics import DEAD_JOBS, JOB_LAG, JOB_QUEUE_DEPTH
-from app.openapi import obj, ok, operation
-from app.resources import Resources
+from api.http import json_response
+from api.keys import RESOURCES
+from api.openapi import obj, ok, operation
+from core.metrics import DEAD_JOBS, JOB_LAG, JOB_QUEUE_DEPTH
 from storage import jobs as job_store
 from storage.objects import bucket_reachable
+from storage.resources import Resources
 
 routes = web.RouteTableDef()
 

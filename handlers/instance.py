@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from app.auth import optional_viewer
-from app.http import json_response, public_origin
-from app.keys import RESOURCES
-from app.openapi import array, errors, nullable, obj, ok, operation, ref
+from api.auth import optional_viewer
+from api.http import json_response, public_origin
+from api.keys import RESOURCES
+from api.openapi import array, errors, nullable, obj, ok, operation, ref
 from domain import instance
 
 routes = web.RouteTableDef()

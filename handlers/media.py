@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import require_user
-from app.errors import ApiError
-from app.http import Params, json_response, read_params
-from app.ids import parse_id
-from app.keys import RESOURCES
-from app.openapi import body, errors, nullable, obj, ok, operation, path, ref
+from api.auth import require_user
+from api.http import Params, json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import body, errors, nullable, obj, ok, operation, path, ref
+from api.upload_body import PayloadFields, read_upload_body
+from core.errors import ApiError
+from core.ids import parse_id
 from domain import media as media_domain
 from domain.media import DESCRIPTION_MAX, FormUpload
-from handlers.upload_body import PayloadFields, read_upload_body
 
 routes = web.RouteTableDef()
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import require_user
-from app.errors import ApiError
-from app.http import Params, json_response
-from app.keys import RESOURCES
-from app.openapi import errors, obj, ok, operation, query
+from api.auth import require_user
+from api.http import Params, json_response
+from api.keys import RESOURCES
+from api.openapi import errors, obj, ok, operation, query
+from api.upload_body import PayloadFields, PayloadStream, UploadBody, read_upload_body
+from core.errors import ApiError
 from domain import media as media_domain
 from domain.media import SegmentStream
-from handlers.upload_body import PayloadFields, PayloadStream, UploadBody, read_upload_body
 
 routes = web.RouteTableDef()
 

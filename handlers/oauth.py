@@ -19,10 +19,10 @@ from urllib.parse import unquote, urlencode
 import asyncpg
 from aiohttp import web
 
-from app.errors import ApiError
-from app.http import Params, json_response, public_origin, read_params
-from app.keys import RESOURCES
-from app.openapi import array, body, error_response, obj, ok, operation, query, ref
+from api.http import Params, json_response, public_origin, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, error_response, obj, ok, operation, query, ref
+from core.errors import ApiError
 from domain import accounts as account_domain
 from domain import oauth
 from storage import apps as app_store

@@ -6,13 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import optional_viewer, require_user
-from app.http import json_response, read_params
-from app.keys import RESOURCES
-from app.openapi import array, body, errors, obj, ok, operation, path, ref
-from app.pagination import link_header, page_params
+from api.auth import optional_viewer, require_user
+from api.http import json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, errors, obj, ok, operation, path, ref
+from api.pagination import link_header, page_params
+from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
 from domain import reposts as repost_domain
-from handlers.statuses import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, one_status, path_id
+from handlers.statuses import one_status
 
 routes = web.RouteTableDef()
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
+import orjson
 from aiohttp import web
 
+from api.openapi import Spec, build_document
+from domain.instance import chirp_version
+from domain.oauth import ALL_SCOPES
 from handlers import (
     accounts,
     apps,
@@ -46,6 +52,13 @@ ROUTE_MODULES = (
 )
 
 
+@functools.cache
+def openapi_document() -> Spec:
+    """The OpenAPI document of every route mounted here."""
+    return build_document(ROUTE_MODULES, version=chirp_version(), scopes=ALL_SCOPES)
+
+
 def setup_routes(app: web.Application) -> None:
     for module in ROUTE_MODULES:
         app.router.add_routes(module.routes)
+    app[openapi.OPENAPI_DOCUMENT] = orjson.dumps(openapi_document())

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import optional_viewer
-from app.http import json_response, read_params
-from app.keys import RESOURCES
-from app.openapi import array, errors, obj, ok, operation, query, ref
+from api.auth import optional_viewer
+from api.http import json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, errors, obj, ok, operation, query, ref
 from domain.search import SORTS, TYPES, SearchRequest, search
 
 routes = web.RouteTableDef()

@@ -6,13 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from app.auth import optional_viewer, require_user
-from app.errors import ApiError, validation_error
-from app.http import Params, json_response, read_params
-from app.ids import parse_id
-from app.keys import RESOURCES
-from app.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
-from app.pagination import link_header, page_params
+from api.auth import optional_viewer, require_user
+from api.http import Params, json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
+from api.pagination import link_header, page_params
+from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
+from core.errors import ApiError, validation_error
 from domain import posts as post_domain
 from domain.post_entities import post_entities
 from domain.posts import VISIBILITIES, PostDraft
@@ -21,14 +21,6 @@ routes = web.RouteTableDef()
 
 MAX_BATCH = 40  # ids per GET /api/v1/statuses
 MAX_MEDIA = 20  # media_ids per post accepted as input; the media capability sets the real limit
-
-
-def path_id(request: web.Request, name: str = "id") -> int:
-    """A Snowflake id from the URL path; an id that cannot exist is a 404, like one that does not."""
-    value = parse_id(request.match_info.get(name))
-    if value is None:
-        raise ApiError(404, "Record not found")
-    return value
 
 
 def _refuse_unsupported(params: Params) -> None:
@@ -152,18 +144,6 @@ _URL = {"type": "string", "format": "uri"}
 _TIME = {"type": "string", "format": "date-time"}
 _VISIBILITY = {"type": "string", "enum": ["public", "unlisted", "private", "direct"]}
 _TAGS = ("statuses",)
-
-PAGINATION_PARAMETERS = [
-    query("max_id", _ID, description="Results older than this cursor (from the Link header)"),
-    query("since_id", _ID, description="Results newer than this cursor"),
-    query("min_id", _ID, description="Results immediately newer than this cursor"),
-]
-LINK_HEADER = {"Link": {"description": "next/prev page links (RFC 8288)", "schema": _STRING}}
-
-
-def limit_parameter(default: int, maximum: int) -> dict[str, Any]:
-    return query("limit", {"type": "integer", "minimum": 1, "maximum": maximum, "default": default})
-
 
 _STATUS_PROPERTIES: dict[str, Any] = {
     "id": _ID,

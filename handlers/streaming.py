@@ -19,11 +19,11 @@ from aiohttp import WSMsgType, web
 from aiohttp.http import HttpVersion11
 from redis.exceptions import RedisError
 
-from app.auth import Viewer, authenticate, bearer_token
-from app.errors import ApiError
-from app.ids import id_at
-from app.keys import SETTINGS
-from app.openapi import errors, operation, path, query
+from api.auth import Viewer, authenticate, bearer_token
+from api.keys import HUB, SETTINGS
+from api.openapi import errors, operation, path, query
+from core.errors import ApiError
+from core.ids import id_at
 from domain.streaming import warm_home
 from realtime.connection import (
     CLOSE_BAD_REQUEST,
@@ -37,7 +37,6 @@ from realtime.connection import (
     close_websocket,
 )
 from realtime.hub import Hub
-from realtime.server import HUB
 from realtime.streams import USER, Stream, StreamError, parse_stream
 
 log = logging.getLogger("chirp.streaming")

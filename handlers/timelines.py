@@ -7,13 +7,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from app.auth import optional_viewer, require_user
-from app.http import Params, json_response, read_params
-from app.keys import RESOURCES
-from app.openapi import array, errors, ok, operation, path, query, ref
-from app.pagination import Page, link_header, page_params
+from api.auth import optional_viewer, require_user
+from api.http import Params, json_response, read_params
+from api.keys import RESOURCES
+from api.openapi import array, errors, ok, operation, path, query, ref
+from api.pagination import link_header, page_params
+from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter
+from core.pagination import Page
 from domain import timelines
-from handlers.statuses import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter
 
 routes = web.RouteTableDef()
 

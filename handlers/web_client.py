@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from app.errors import ApiError
-from app.http import public_origin
-from app.keys import SETTINGS
-from app.openapi import errors, operation, path
+from api.http import public_origin
+from api.keys import SETTINGS
+from api.openapi import errors, operation, path
 from config import Settings
+from core.errors import ApiError
 
 routes = web.RouteTableDef()
 

@@ -29,22 +29,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.metrics import OPEN_WEBSOCKETS
-from app.pubsub import pubsub_messages
-from app.resources import Resources
 from config import Settings
+from core.metrics import OPEN_WEBSOCKETS
 from domain.streaming import personalize
-from realtime.channels import (
-    HomeMessage,
-    PublicMessage,
-    UserMessage,
-    decode,
-    node_channel,
-    user_channel,
-)
 from realtime.connection import CLOSE_GOING_AWAY, Connection, Payload
 from realtime.streams import Stream
 from storage import presence
+from storage.channels import HomeMessage, PublicMessage, UserMessage, decode, node_channel, user_channel
+from storage.pubsub import pubsub_messages
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.streaming")
 

@@ -13,10 +13,10 @@ import logging
 
 import orjson
 
-from app.resources import Resources
 from domain.notifications import missed_notifications
 from domain.streaming import missed_home
 from realtime.connection import Connection, Payload
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.streaming")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from domain.post_text import normalize_tag
-from realtime.channels import PUBLIC_CHANNEL, tag_channel, user_channel
+from storage.channels import PUBLIC_CHANNEL, tag_channel, user_channel
 
 USER = "user"
 USER_NOTIFICATION = "user:notification"

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from app.pagination import Page
+from core.pagination import Page
 from storage.db import Executor
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from app.pagination import Page
+from core.pagination import Page
 from storage.db import Executor
 
 # likes ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.pagination import Page
+from core.pagination import Page
 from storage.db import Executor
 from storage.posts import visible_to
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from app.pagination import Page
+from core.pagination import Page
 from storage.db import Executor
 
 POST_COLUMNS = """

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.pagination import Page
+from core.pagination import Page
 from storage.db import Executor
 
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.

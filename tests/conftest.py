@@ -19,13 +19,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from app.cli import prepare_stores
 from app.launcher import stack_environment
 from app.main import create_app
-from app.resources import Resources, open_resources
 from config import Settings
 from stack import RunningStack, install_binaries, start_stack
 from storage.accounts import insert_account
+from storage.prepare import prepare_stores
+from storage.resources import Resources, open_resources
 from storage.tokens import issue_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import TestUser
 
-from app.resources import Resources
 from domain import events
+from storage.resources import Resources
 
 Client = TestClient[web.Request, web.Application]
 User = TestUser  # under a name pytest does not try to collect as a test class
@@ -93,7 +93,7 @@ async def assert_documented(method: str, path: str, response: Any) -> Any:
     """The response's JSON body satisfies the schema GET /openapi.json documents for it; the body."""
     from jsonschema import Draft202012Validator
 
-    from handlers.openapi import openapi_document
+    from handlers.routes import openapi_document
 
     document = openapi_document()
     body = await response.json()

@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from app.resources import Resources
-from realtime.server import HUB
+from api.keys import HUB
 from storage import presence
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

@@ -10,7 +10,7 @@ import pytest
 from oauth_flow import PASSWORD, Client, app_token, bearer, register_app, sign_up
 from PIL import Image
 
-from app.resources import Resources
+from storage.resources import Resources
 
 # Registration ----------------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from app.errors import ApiError
-from app.http import json_response, read_params
+from api.http import json_response, read_params
 from app.main import create_app
 from config import Settings
+from core.errors import ApiError
 
 
 async def echo(request: web.Request) -> web.Response:

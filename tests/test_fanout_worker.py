@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, UserFactory
 
-from app.resources import Resources
 from domain import timelines
 from domain.posts import PostDraft, create_post
 from domain.subscriptions import TIMELINE_QUEUE
 from storage import jobs as job_store
 from storage import presence, timeline_cache
+from storage.resources import Resources
 from storage.timeline_cache import Entry, home_key
 from workers import timeline as timeline_worker
 

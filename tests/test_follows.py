@@ -19,7 +19,7 @@ from social import (
     subscribed,
 )
 
-from app.resources import Resources
+from storage.resources import Resources
 
 
 async def unfollow(client: Client, user: User, target: User) -> dict[str, object]:

@@ -11,13 +11,13 @@ import pytest
 from conftest import ClientFactory, UserFactory
 from social import Client, User, expect, follow, link_cursor, post_status
 
-from app.pagination import Page
-from app.resources import Resources
+from core.pagination import Page
 from domain import cached_posts, timelines
 from domain.cached_posts import cached_post_entities
 from domain.post_entities import post_entities
 from domain.posts import PostDraft, create_post
 from storage import home_page, post_cache, timeline_cache
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

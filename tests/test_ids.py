@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.ids import IdGenerator, created_at, id_at, parse_id
+from core.ids import IdGenerator, created_at, id_at, parse_id
 
 
 def test_ids_are_unique_and_increasing_even_within_one_millisecond() -> None:

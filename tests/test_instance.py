@@ -8,9 +8,9 @@ import pytest
 from conftest import ClientFactory
 from oauth_flow import Client, bearer
 
-from app.resources import Resources
 from config.settings import MIB
 from domain.instance import STATS_CACHE_KEY
+from storage.resources import Resources
 
 
 @pytest.mark.parametrize("path", ["/api/v1/instance", "/api/v1/instance/"])

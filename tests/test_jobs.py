@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from app.resources import Resources
 from storage import jobs as job_store
 from storage.jobs import Job
+from storage.resources import Resources
 from workers.runner import JobRunner, Queue
 
 

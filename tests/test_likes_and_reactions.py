@@ -19,7 +19,7 @@ from social import (
     subscribed,
 )
 
-from app.resources import Resources
+from storage.resources import Resources
 
 
 async def like(client: Client, user: User, status_id: str, action: str = "favourite") -> dict[str, object]:

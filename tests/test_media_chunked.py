@@ -17,8 +17,8 @@ from conftest import ClientFactory, UserFactory
 from conftest import TestUser as Uploader
 from PIL import Image
 
-from app.resources import Resources
 from storage import media_files as files
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

@@ -17,8 +17,8 @@ from mastodon import Mastodon
 from social import assert_documented
 
 from app.main import create_app
-from app.resources import Resources
 from config import Settings
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

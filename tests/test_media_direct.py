@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from conftest import ClientFactory, UserFactory
 from conftest import TestUser as Uploader
 
-from app.resources import Resources
 from domain.media_pipeline import expire_uploads
 from storage import media_files as files
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from conftest import TestUser as Author
 from conftest import UserFactory
 
-from app.resources import Resources
+from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from app.errors import error_middleware
-from app.http import Params, json_response
-from handlers.upload_body import PayloadFields, PayloadStream, read_upload_body
+from api.errors import error_middleware
+from api.http import Params, json_response
+from api.upload_body import PayloadFields, PayloadStream, read_upload_body
 
 Client = TestClient[web.Request, web.Application]
 FIELDS = PayloadFields(raw=("media",), base64=("media_data",), ignored=("thumbnail",))

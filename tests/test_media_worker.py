@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import UserFactory
 
-from app.resources import Resources
 from domain.media_pipeline import expire_uploads, finish_upload
 from storage import media as media_store
 from storage import media_files as files
+from storage.resources import Resources
 from workers.queues import all_periodic, all_queues
 from workers.runner import JobRunner
 

@@ -9,7 +9,7 @@ from conftest import TestUser, UserFactory
 from social import Client, expect, follow, post_status
 from streams import connect, next_frame, online, run_queues
 
-from app.resources import Resources
+from storage.resources import Resources
 
 
 async def notifications(client: Client, user: TestUser, **params: Any) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from oauth_flow import OOB, PASSWORD, Client, OAuthApp, app_token, bearer, register_app, request_token, sign_up
 
-from app.auth import Viewer
-from app.resources import Resources
+from api.auth import Viewer
 from domain.oauth import pkce_challenge, purge_expired_codes
+from storage.resources import Resources
 
 CALLBACK = "https://client.example/callback"
 

@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from oauth_flow import Client, app_token, bearer, register_app, sign_up
 from openapi_spec_validator import validate
 
-from app.openapi import build_document
-from handlers.openapi import openapi_document
+from api.openapi import build_document
+from handlers.routes import openapi_document
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 

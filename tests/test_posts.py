@@ -25,8 +25,8 @@ from social import (
 )
 
 from app.main import create_app
-from app.resources import Resources
 from config import Settings
+from storage.resources import Resources
 
 STATUS_KEYS = {
     "id", "created_at", "in_reply_to_id", "in_reply_to_account_id", "sensitive", "spoiler_text", "visibility",

@@ -7,8 +7,8 @@ from typing import Any
 from conftest import UserFactory
 from social import Client, User, assert_documented, expect, link_cursor, post_status
 
-from app.resources import Resources
 from stack import RunningStack
+from storage.resources import Resources
 
 
 async def timeline(

@@ -21,7 +21,7 @@ from social import (
     subscribed,
 )
 
-from app.resources import Resources
+from storage.resources import Resources
 
 
 async def reblog(client: Client, user: User, status_id: str, status: int = 200, **params: Any) -> Any:

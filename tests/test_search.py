@@ -21,7 +21,6 @@ import pytest
 from conftest import ClientFactory, UserFactory
 from social import Client, User, expect, follow, post_status
 
-from app.resources import Resources, open_meili, open_resources
 from config import Settings
 from domain import search_indexing
 from domain.events import record_event
@@ -29,6 +28,7 @@ from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes
 from storage.jobs import Job
+from storage.resources import Resources, open_meili, open_resources
 from storage.search_indexes import ALL_INDEXES, POSTS, ensure_indexes, index_exists, index_name, posts_index
 from workers.queues import all_queues
 from workers.runner import JobRunner

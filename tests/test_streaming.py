@@ -30,16 +30,16 @@ from streams import (
     until,
 )
 
+from api.keys import HUB
 from app.main import create_app
-from app.metrics import OPEN_WEBSOCKETS
-from app.resources import Resources
 from bench.stream_client import client_frame
 from config import Settings
+from core.metrics import OPEN_WEBSOCKETS
 from domain.streaming import publish_home
-from realtime.channels import UserMessage, publish, user_channel
-from realtime.server import HUB
 from stack import RunningStack
 from storage import presence
+from storage.channels import UserMessage, publish, user_channel
+from storage.resources import Resources
 
 DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache")
 

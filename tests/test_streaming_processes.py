@@ -20,8 +20,8 @@ import aiohttp
 from conftest import UserFactory
 from streams import WAIT, frame, online, run_queues
 
-from app.resources import Resources
 from storage import presence
+from storage.resources import Resources
 
 REPO = Path(__file__).resolve().parent.parent
 

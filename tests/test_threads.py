@@ -8,8 +8,8 @@ from typing import Any
 from conftest import UserFactory
 from social import Client, User, expect, follow, post_counts, post_status
 
-from app.resources import Resources
 from storage import posts as post_store
+from storage.resources import Resources
 
 
 async def reply(client: Client, user: User, parent: dict[str, Any], text: str, **params: Any) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 from conftest import ClientFactory
 from oauth_flow import Client, OAuthApp, bearer, register_app, request_token, sign_up
 
-from app.keys import RESOURCES
-from app.resources import Resources
-from app.token_cache import TokenCache, parse_revoked
+from api.keys import RESOURCES
 from stack import RunningStack
+from storage.resources import Resources
+from storage.token_cache import TokenCache, parse_revoked
 from storage.tokens import REVOKED_CHANNEL, TokenGrant, hash_secret
 
 ME = "/api/v1/accounts/verify_credentials"

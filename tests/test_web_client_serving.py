@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import ClientFactory
 
-from app.keys import SETTINGS
+from api.keys import SETTINGS
 from handlers.web_client import WEB_ROOT, bundle, load_bundle
 
 Client = TestClient[web.Request, web.Application]

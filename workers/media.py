@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.resources import Resources
 from domain.media import MEDIA_QUEUE
 from domain.media_pipeline import expire_uploads, finish_upload
 from storage.jobs import Job
+from storage.resources import Resources
 from workers.runner import Periodic, Queue
 
 # Processing is CPU-bound (Pillow in a thread, ffmpeg in a subprocess): two at a time per worker process.

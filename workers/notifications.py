@@ -5,10 +5,10 @@ from __future__ import annotations
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.resources import Resources
 from domain.notifications import apply_events
 from domain.subscriptions import NOTIFICATIONS_QUEUE
 from storage.jobs import Job
+from storage.resources import Resources
 from workers.runner import Queue, Unavailable
 
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.metrics import JOBS_DONE
-from app.resources import Resources
+from core.metrics import JOBS_DONE
 from storage import jobs as job_store
 from storage.jobs import Job
+from storage.resources import Resources
 
 log = logging.getLogger("chirp.worker")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.resources import Resources
 from domain.search_indexing import index_jobs
 from domain.subscriptions import SEARCH_QUEUE
 from storage.jobs import Job
+from storage.resources import Resources
 from storage.search_indexes import meili_unavailable
 from workers.runner import Queue, Unavailable
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.resources import Resources
 from domain.streaming import publish_post_created, publish_post_deleted, publish_posts_changed
 from domain.subscriptions import STREAMING_QUEUE
 from storage.jobs import Job
+from storage.resources import Resources
 from workers.runner import Queue, Unavailable
 
 

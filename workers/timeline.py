@@ -10,10 +10,10 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.resources import Resources
 from domain import cached_posts, streaming, timelines
 from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE
 from storage.jobs import Job
+from storage.resources import Resources
 from workers.runner import Queue, Unavailable
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from app.resources import Resources, open_resources
 from config import Settings
 from e2e.live_stack import LiveServer
+from storage.resources import Resources, open_resources
 from workers.queues import all_periodic, all_queues
 from workers.runner import JobRunner
 

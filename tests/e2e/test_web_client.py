@@ -7,11 +7,11 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from app.resources import Resources
 from domain.posts import PostDraft, create_post
 from e2e.live_stack import LiveServer
 from e2e.people import SLOW_MS, Person, picture
 from storage.accounts import find_by_username
+from storage.resources import Resources
 
 POST_TEXT = "Hello from the browser #chirpdemo"
 ALT_TEXT = "Green hills under a yellow sun"

@@ -29,8 +29,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.pubsub import pubsub_messages
 from config import Settings
+from storage.pubsub import pubsub_messages
 from storage.tokens import REVOKED_CHANNEL, TokenGrant
 
 log = logging.getLogger("chirp.auth")

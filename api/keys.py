@@ -9,9 +9,10 @@ from aiohttp import web
 from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
 
-from app.ids import IdGenerator
-from app.resources import Resources
 from config import Settings
+from core.ids import IdGenerator
+from realtime.hub import Hub
+from storage.resources import Resources
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", asyncpg.Pool)
@@ -21,3 +22,5 @@ S3 = web.AppKey("s3", Any)  # aiobotocore's S3 client has no importable class to
 IDS = web.AppKey("ids", IdGenerator)
 # Everything above in one bundle, for the domain functions that take several of them.
 RESOURCES = web.AppKey("resources", Resources)
+# The process's pub/sub hub, opened after the stores it uses (`app.hub.hub_ctx`).
+HUB = web.AppKey("hub", Hub)

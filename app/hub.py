@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from app.keys import RESOURCES, SETTINGS
+from api.keys import HUB, RESOURCES, SETTINGS
 from realtime.connection import CLOSE_GOING_AWAY, Connection
 from realtime.hub import Hub
 from realtime.resume import catch_up
 
-HUB = web.AppKey("hub", Hub)
 SHUTDOWN_CLOSE_SECONDS = 2.0
 
 

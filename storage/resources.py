@@ -18,9 +18,9 @@ from botocore.config import Config as BotoConfig
 from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
 
-from app.ids import IdGenerator
-from app.token_cache import TokenCache
 from config import Settings
+from core.ids import IdGenerator
+from storage.token_cache import TokenCache
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from app.errors import ApiError
-from app.keys import RESOURCES
+from api.keys import RESOURCES
+from core.errors import ApiError
 from domain.oauth import find_grant, scope_covered
 
 

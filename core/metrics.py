@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-from aiohttp import web
-from aiohttp.typedefs import Handler
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter("chirp_http_requests_total", "HTTP requests handled", ["method", "route", "status"])
@@ -20,26 +16,3 @@ JOB_QUEUE_DEPTH = Gauge("chirp_job_queue_depth", "Jobs waiting to run", ["queue"
 JOB_LAG = Gauge("chirp_job_lag_seconds", "Age of the oldest job ready to run", ["queue"])
 DEAD_JOBS = Gauge("chirp_dead_jobs", "Jobs that exhausted their attempts", ["queue"])
 JOBS_DONE = Counter("chirp_jobs_total", "Jobs finished by workers", ["queue", "outcome"])
-
-
-def route_label(request: web.Request) -> str:
-    """The route's pattern, not the path: ids in paths would make one series per post."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        route = route_label(request)
-        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)

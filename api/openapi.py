@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from app.errors import REASONS
+from core.errors import REASONS
 
 Spec = dict[str, Any]
 

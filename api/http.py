@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from app.errors import ApiError, validation_error
-from app.ids import parse_id
-from app.keys import SETTINGS
+from api.keys import SETTINGS
+from core.errors import ApiError, validation_error
+from core.ids import parse_id
 
 _TRUE = {"1", "true", "on", "yes", "t"}
 _FALSE = {"0", "false", "off", "no", "f", ""}

@@ -1,9 +1,9 @@
-"""The one pagination helper: Mastodon's id cursors (max_id, since_id, min_id, limit) and the Link header.
+"""A page of a list by Mastodon's id cursors (max_id, since_id, min_id, limit), for the SQL that reads it.
 
 - max_id: older than this id; since_id: newer than this id, newest first;
 - min_id: the page immediately newer than this id (queried oldest first, returned newest first).
 Storage functions take a `Page`, put `page.where(column)` in their SQL and `page.order` in ORDER BY, then
-hand rows back through `page.arrange`. Handlers send `link_header(...)`.
+hand rows back through `page.arrange`. `api.pagination` reads a `Page` from a request and writes the Link header.
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from aiohttp import web
-from yarl import URL
-
-from app.http import Params
 
 
 @dataclass(frozen=True)
@@ -53,28 +48,3 @@ class Page:
     def arrange(self, rows: Sequence[Any]) -> list[Any]:
         """Rows fetched in `order`, returned newest first."""
         return list(reversed(rows)) if self.ascending else list(rows)
-
-
-def page_params(params: Params, *, default_limit: int = 20, max_limit: int = 40) -> Page:
-    return Page(
-        limit=params.integer("limit", default=default_limit, low=1, high=max_limit, clamp=True),
-        max_id=params.ident("max_id"),
-        since_id=params.ident("since_id"),
-        min_id=params.ident("min_id"),
-    )
-
-
-def link_header(request: web.Request, cursors: Sequence[int], page: Page) -> dict[str, str]:
-    """`Link: <...max_id=oldest>; rel="next", <...min_id=newest>; rel="prev"` for a page's cursors.
-
-    `cursors` are the ids the list is ordered by, newest first (a post id, or a like's or follow's id).
-    """
-    if not cursors:
-        return {}
-    base = URL(str(request.url)).with_query(
-        {k: v for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id")}
-    )
-    limit = str(page.limit)
-    next_url = base.update_query(max_id=str(cursors[-1]), limit=limit)
-    prev_url = base.update_query(min_id=str(cursors[0]), limit=limit)
-    return {"Link": f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'}

@@ -1,7 +1,8 @@
 """The one JSON error shape, `{"error": "..."}`, for every failure: raised, routed, or unexpected.
 
-Handlers raise `ApiError`; the middleware also turns aiohttp's own HTTP exceptions (404, 405, 413, ...)
-and anything unexpected (500, logged with the request id) into the same shape, never HTML or a traceback.
+Handlers and the domain raise `core.errors.ApiError`; the middleware also turns aiohttp's own HTTP exceptions
+(404, 405, 413, ...) and anything unexpected (500, logged with the request id) into the same shape, never HTML
+or a traceback.
 """
 
 from __future__ import annotations
@@ -14,45 +15,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from core.errors import REASONS, ApiError
+
 log = logging.getLogger("chirp.errors")
-
-REASONS = {
-    400: "Bad request",
-    401: "The access token is invalid",
-    403: "This action is not allowed",
-    404: "Record not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Request body too large",
-    415: "Unsupported media type",
-    422: "Validation failed",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
-
-
-class ApiError(Exception):
-    """An error the client should see: status, message, optional extra fields and headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        self.status = status
-        self.message = message or REASONS.get(status, "Error")
-        self.headers = dict(headers or {})
-        self.extra = extra
-        super().__init__(f"{status} {self.message}")
-
-
-def validation_error(field: str, problem: str) -> ApiError:
-    """422 naming the field, in Mastodon's wording: `Validation failed: status is too long`."""
-    return ApiError(422, f"Validation failed: {field} {problem}")
 
 
 def json_error(

@@ -26,8 +26,8 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 from aiohttp import web
 
-from app.errors import ApiError
-from app.http import Params, read_params
+from api.http import Params, read_params
+from core.errors import ApiError
 
 CHUNK = 256 * 1024
 FIELD_MAX = 8 * 1024  # any non-file field

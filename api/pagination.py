@@ -1,0 +1,36 @@
+"""A `Page` from a request's cursors, and the `Link` header that points to the next and previous pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+from yarl import URL
+
+from api.http import Params
+from core.pagination import Page
+
+
+def page_params(params: Params, *, default_limit: int = 20, max_limit: int = 40) -> Page:
+    return Page(
+        limit=params.integer("limit", default=default_limit, low=1, high=max_limit, clamp=True),
+        max_id=params.ident("max_id"),
+        since_id=params.ident("since_id"),
+        min_id=params.ident("min_id"),
+    )
+
+
+def link_header(request: web.Request, cursors: Sequence[int], page: Page) -> dict[str, str]:
+    """`Link: <...max_id=oldest>; rel="next", <...min_id=newest>; rel="prev"` for a page's cursors.
+
+    `cursors` are the ids the list is ordered by, newest first (a post id, or a like's or follow's id).
+    """
+    if not cursors:
+        return {}
+    base = URL(str(request.url)).with_query(
+        {k: v for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id")}
+    )
+    limit = str(page.limit)
+    next_url = base.update_query(max_id=str(cursors[-1]), limit=limit)
+    prev_url = base.update_query(min_id=str(cursors[0]), limit=limit)
+    return {"Link": f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'}
