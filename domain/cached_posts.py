@@ -7,7 +7,7 @@ A read:
    pieces in its own call) for the pieces of the requested posts, of the posts they show (reposted
    originals, quoted posts) and the Account entities of every author shown;
 2. one PostgreSQL query for the viewer's likes, reposts and reactions among them, and for what the one
-   visibility rule (`domain.post_entities.apply_visibility`) needs to know about private and direct
+   visibility rule (`domain.visibility.apply_visibility`) needs to know about private and direct
    posts among them (`storage.timelines.viewer_marks`);
 3. assembly: each entity is its cached fields (bytes) followed by what depends on the viewer.
 Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
@@ -34,7 +34,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.accounts import account_entity
-from domain.post_entities import PUBLIC_VISIBILITIES, Restricted, apply_visibility, post_entities, restricted_posts
+from domain.post_entities import post_entities
+from domain.visibility import Restricted, apply_visibility, quote_policy, restricted_posts
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
@@ -185,11 +186,7 @@ class _View:
 
 def _current_user(view: _View, header: Mapping[str, Any]) -> str:
     """quote_approval.current_user, as post_entities decides it."""
-    if view.viewer_id is None:
-        return "unknown"
-    if header["v"] in PUBLIC_VISIBILITIES or header["a"] == view.viewer_id:
-        return "automatic"
-    return "denied"
+    return quote_policy(header["v"], header["a"], view.viewer_id)[1]
 
 
 def _quote(view: _View, header: Mapping[str, Any], *, shallow: bool) -> Entity | None:
