@@ -14,6 +14,7 @@ from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain import media as media_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
+from domain.event_kinds import EventKind, PostCounts
 from domain.events import record_event
 from domain.post_entities import post_entities
 from domain.post_text import (
@@ -156,8 +157,13 @@ async def attach_media(conn: asyncpg.Connection, account_id: int, post_id: int, 
     await media_domain.attach_media(conn, account_id, media_ids, post_id)
 
 
-def _counts(row: asyncpg.Record) -> dict[str, int]:
-    return {column: row[column] for column in post_store.COUNTER_COLUMNS}
+def _counts(row: asyncpg.Record) -> PostCounts:
+    return {
+        "replies_count": row["replies_count"],
+        "reposts_count": row["reposts_count"],
+        "likes_count": row["likes_count"],
+        "quotes_count": row["quotes_count"],
+    }
 
 
 async def record_counts_changed(conn: asyncpg.Connection, row: asyncpg.Record | None, reason: str) -> None:
@@ -165,7 +171,7 @@ async def record_counts_changed(conn: asyncpg.Connection, row: asyncpg.Record | 
     if row is not None:
         await record_event(
             conn,
-            "post.updated",
+            EventKind.POST_UPDATED,
             {"id": row["id"], "account_id": row["account_id"], "reason": reason, "counts": _counts(row)},
         )
 
@@ -246,7 +252,7 @@ async def create_post(
             await record_counts_changed(conn, counts, "quote")
         await record_event(
             conn,
-            "post.created",
+            EventKind.POST_CREATED,
             {
                 "id": post_id,
                 "account_id": author_id,
@@ -312,7 +318,7 @@ async def _record_deleted(conn: asyncpg.Connection, row: Mapping[str, Any]) -> N
     """`post.deleted` (and `repost.deleted` for a repost) for a row that was just deleted."""
     await record_event(
         conn,
-        "post.deleted",
+        EventKind.POST_DELETED,
         {
             "id": row["id"],
             "account_id": row["account_id"],
@@ -326,7 +332,7 @@ async def _record_deleted(conn: asyncpg.Connection, row: Mapping[str, Any]) -> N
     if row.get("reblog_of_id") is not None:
         await record_event(
             conn,
-            "repost.deleted",
+            EventKind.REPOST_DELETED,
             {"id": row["id"], "account_id": row["account_id"], "reblog_of_id": row["reblog_of_id"]},
         )
 
