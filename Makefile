@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 	@$(BIN)/chirp stack install
 
+# PORTS=auto (free ports, printed) or PORTS=20000 (API on 20000, servers on 20001...), as CHIRP_STACK_PORT_BASE.
+PORTS ?=
+PORTS_ARG := $(if $(PORTS),--ports $(PORTS))
+
 run: install
-	@$(BIN)/chirp run
+	@$(BIN)/chirp run $(PORTS_ARG)
 
 test: install
 	@$(BIN)/ruff check .
@@ -32,7 +36,7 @@ lint: install
 	@$(BIN)/mypy .
 
 stack: install
-	@$(BIN)/chirp stack up
+	@$(BIN)/chirp stack up $(PORTS_ARG)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
