@@ -187,35 +187,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 # search ---------------------------------------------------------------------------------------------
 
 
-class _ProgressBar:
-    """`posts    [######......]  41% 410,000/1,000,000`, redrawn in place on a terminal, every 10% otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self) -> None:
-        self._tty = sys.stderr.isatty()
-        self._last: tuple[str, int] = ("", -1)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        share = done / total if total else 0.0  # a total not known yet
-        step = int(share * 100) if self._tty else int(share * 10)
-        if (stage, step) == self._last:
-            return
-        self._last = (stage, step)
-        filled = int(share * self.WIDTH)
-        line = f"{stage:<9}[{'#' * filled}{'.' * (self.WIDTH - filled)}] {share:4.0%} {done:,}/{total:,}"
-        if self._tty:
-            print(f"\r{line}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-
 async def _search_reindex(settings: Settings) -> int:
+    from core.progress import Progress
     from domain.search_indexing import reindex
     from storage.resources import open_resources
 
     async with open_resources(settings) as res:
-        result = await reindex(res, _ProgressBar())
+        with Progress() as progress:
+            result = await reindex(res, progress)
     print(f"reindexed {result.posts:,} posts, {result.accounts:,} accounts, {result.hashtags:,} hashtags")
     return 0
 
