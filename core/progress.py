@@ -14,7 +14,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-BAR_FORMAT = "{desc:<12} {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+BAR_FORMAT = "{desc:<14} {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
 class Progress:
@@ -66,7 +66,7 @@ class Progress:
             self._bar = None
         else:
             seconds = time.monotonic() - self._started
-            line = f"{self._stage:<12} {self._done:,}/{self._total:,} done in {seconds:.1f}s"
+            line = f"{self._stage:<14} {self._done:,}/{self._total:,} done in {seconds:.1f}s"
             print(line, file=self._stream, flush=True)
         self._stage = None
 
