@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: run test lint install stack clean
 
+# The first run: each step counted, pip's own progress (each download with its size), each step's time.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "chirp: installing Python dependencies into $(VENV)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@test -x $(BIN)/python || { echo "chirp: [1/2] creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "chirp: [2/2] installing the Python dependencies into $(VENV) (the first time: a few minutes)"
+	@start=$$(date +%s); $(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' \
+		&& echo "chirp: Python dependencies installed in $$(( $$(date +%s) - start )) s"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -210,7 +210,13 @@ def cmd_stack(args: argparse.Namespace) -> int:
     from app.launcher import install_stack, run_stack_only
 
     if args.action == "install":
-        install_stack()
+        from stack import StackError
+
+        try:
+            install_stack()
+        except StackError as exc:
+            print(f"chirp: {exc}", file=sys.stderr)
+            return 1
         return 0
     return run_stack_only(_settings(args), ports=args.ports)
 

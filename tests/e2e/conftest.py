@@ -44,7 +44,10 @@ SCREENSHOTS_ENV = "CHIRP_SCREENSHOTS"
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM} (install Debian's chromium package: apt-get install chromium)"
+        return (
+            f"no Chromium at {CHROMIUM}: install Debian's chromium package (apt-get install chromium), "
+            "or set CHIRP_CHROMIUM to a Chromium binary"
+        )
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
