@@ -56,6 +56,15 @@ def free_port() -> int:
 # The servers ------------------------------------------------------------------------------------------
 
 
+# A smoke run (`--tiny`, bench/__main__.py) caps Meilisearch's indexing memory; a full run leaves its default.
+MEILI_INDEXING_ENV = "CHIRP_BENCH_MEILI_INDEXING_MB"
+
+
+def _meili_indexing_mb() -> int | None:
+    raw = os.environ.get(MEILI_INDEXING_ENV, "")
+    return int(raw) if raw.isdigit() else None
+
+
 @contextlib.contextmanager
 def bench_stack(
     *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
@@ -69,7 +78,7 @@ def bench_stack(
     install_binaries(REPO_ROOT, log=log)
     with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:
         log(f"starting {', '.join(only)}")
-        running = start_stack(Path(root), persistent=False, only=only, log=log)
+        running = start_stack(Path(root), persistent=False, only=only, log=log, meili_indexing_mb=_meili_indexing_mb())
         try:
             env = {
                 **stack_environment(running.urls, set(only)),

@@ -30,6 +30,8 @@ from storage.tokens import issue_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_SERVERS = {"postgres", "valkey", "meilisearch", "s3"}
+# Meilisearch otherwise budgets two thirds of the machine's memory for indexing, and takes it.
+MEILI_INDEXING_MB = 256
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -37,7 +39,7 @@ ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     install_binaries(REPO_ROOT)
-    running = start_stack(tmp_path_factory.mktemp("stack"), persistent=False)
+    running = start_stack(tmp_path_factory.mktemp("stack"), persistent=False, meili_indexing_mb=MEILI_INDEXING_MB)
     try:
         yield running
     finally:
