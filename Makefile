@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint install stack clean
+.PHONY: run test test-fast lint install stack clean
 
 # The first run: each step counted, pip's own progress (each download with its size), each step's time.
 $(STAMP): pyproject.toml
@@ -31,6 +31,10 @@ test: install
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy .
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The edit-test loop: the suite without the browser tests (tests/e2e) and the tests that start processes.
+test-fast: install
+	@$(BIN)/python -m pytest -m "not browser and not processes" $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .

@@ -25,6 +25,8 @@ from stack import DEV_PORTS, RunningStack, StackError, install_binaries, start_s
 from stack.ports import resolve_ports
 from stack.processes import pid_alive
 
+pytestmark = pytest.mark.processes  # stacks of servers of their own
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
