@@ -27,14 +27,18 @@ PORTS_ARG := $(if $(PORTS),--ports $(PORTS))
 run: install
 	@$(BIN)/chirp run $(PORTS_ARG)
 
+# pytest-xdist workers, each with servers of its own (tests/conftest.py); TEST_WORKERS=1 runs in one process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+
 test: install
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy .
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The edit-test loop: the suite without the browser tests (tests/e2e) and the tests that start processes.
 test-fast: install
-	@$(BIN)/python -m pytest -m "not browser and not processes" $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(XDIST) -m "not browser and not processes" $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .
