@@ -110,15 +110,16 @@ def _block_free(base: int) -> bool:
     return all(_port_free("127.0.0.1", port) for port in _block(base))
 
 
-def find_free_base() -> int:
-    """A port base whose whole block (API, servers, SeaweedFS gRPC twins) is free on 127.0.0.1 now."""
+def find_free_base(low: int = AUTO_BASE_LOW, high: int = AUTO_BASE_HIGH) -> int:
+    """A port base in [low, high) whose whole block (API, servers, SeaweedFS gRPC twins) is free on
+    127.0.0.1 now. Callers starting stacks at the same moment pass bands that do not overlap."""
     classic = _block(0)  # a `make run` on the classic ports, later, must not collide with this one
-    bases = [base for base in range(AUTO_BASE_LOW, AUTO_BASE_HIGH, 10) if not _block(base) & classic]
+    bases = [base for base in range(low, high, 10) if not _block(base) & classic]
     random.SystemRandom().shuffle(bases)
     for base in bases[:200]:
         if _block_free(base):
             return base
-    raise StackError(f"found no free block of ports between {AUTO_BASE_LOW} and {AUTO_BASE_HIGH + 10010}")
+    raise StackError(f"found no free block of ports between {low} and {high + 10010}")
 
 
 def moving_hint() -> str:
