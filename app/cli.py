@@ -136,27 +136,47 @@ async def _migrate(settings: Settings) -> int:
 # jobs -----------------------------------------------------------------------------------------------
 
 
+def _stats_table(stats: Sequence[Any], queue_names: Sequence[str]) -> list[str]:
+    """`chirp jobs stats`: one line per queue the workers serve (and any other queue with jobs), zeros included."""
+    by_queue = {stat.queue: stat for stat in stats}
+    names = list(dict.fromkeys([*queue_names, *sorted(by_queue)]))
+    width = max(len("queue"), *(len(name) for name in names))
+    lines = [f"{'queue':<{width}}  {'ready':>8}  {'oldest ready':>12}  {'dead':>6}"]
+    for name in names:
+        stat = by_queue.get(name)
+        ready, lag, dead = (stat.ready, stat.oldest_ready_seconds, stat.dead) if stat else (0, 0.0, 0)
+        lines.append(f"{name:<{width}}  {ready:>8,}  {lag:>11.1f}s  {dead:>6,}")
+    return lines
+
+
+def _dead_lines(rows: Sequence[Any]) -> list[str]:
+    if not rows:
+        return ["no dead jobs"]
+    return [
+        f"{row['id']} {row['queue']}/{row['kind']} attempts={row['attempts']} "
+        f"died={row['died_at']:%Y-%m-%d %H:%M:%S} error={row['last_error']}"
+        for row in rows
+    ]
+
+
 async def _jobs(settings: Settings, action: str, ids: Sequence[int]) -> int:
     import asyncpg
 
     from storage import jobs as job_store
+    from workers.queues import all_queues
 
     conn = await asyncpg.connect(settings.database_url)
     try:
         if action == "stats":
-            for stat in await job_store.queue_stats(conn):
-                print(f"{stat.queue:<12} ready={stat.ready:<8} lag={stat.oldest_ready_seconds:.1f}s dead={stat.dead}")
+            lines = _stats_table(await job_store.queue_stats(conn), [queue.name for queue in all_queues()])
         elif action == "dead":
-            for row in await job_store.dead_jobs(conn):
-                print(
-                    f"{row['id']} {row['queue']}/{row['kind']} attempts={row['attempts']} "
-                    f"died={row['died_at']:%Y-%m-%d %H:%M:%S} error={row['last_error']}"
-                )
+            lines = _dead_lines(await job_store.dead_jobs(conn))
         else:
             count = await job_store.replay_dead(conn, list(ids) or None)
-            print(f"replayed {count} dead jobs")
+            lines = [f"replayed {count} dead jobs"]
     finally:
         await conn.close()
+    print("\n".join(lines))
     return 0
 
 
@@ -167,35 +187,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 # search ---------------------------------------------------------------------------------------------
 
 
-class _ProgressBar:
-    """`posts    [######......]  41% 410,000/1,000,000`, redrawn in place on a terminal, every 10% otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self) -> None:
-        self._tty = sys.stderr.isatty()
-        self._last: tuple[str, int] = ("", -1)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        share = done / total if total else 0.0  # a total not known yet
-        step = int(share * 100) if self._tty else int(share * 10)
-        if (stage, step) == self._last:
-            return
-        self._last = (stage, step)
-        filled = int(share * self.WIDTH)
-        line = f"{stage:<9}[{'#' * filled}{'.' * (self.WIDTH - filled)}] {share:4.0%} {done:,}/{total:,}"
-        if self._tty:
-            print(f"\r{line}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-
 async def _search_reindex(settings: Settings) -> int:
+    from core.progress import Progress
     from domain.search_indexing import reindex
     from storage.resources import open_resources
 
     async with open_resources(settings) as res:
-        result = await reindex(res, _ProgressBar())
+        with Progress() as progress:
+            result = await reindex(res, progress)
     print(f"reindexed {result.posts:,} posts, {result.accounts:,} accounts, {result.hashtags:,} hashtags")
     return 0
 
@@ -211,43 +210,73 @@ def cmd_stack(args: argparse.Namespace) -> int:
     from app.launcher import install_stack, run_stack_only
 
     if args.action == "install":
-        install_stack()
+        from stack import StackError
+
+        try:
+            install_stack()
+        except StackError as exc:
+            print(f"chirp: {exc}", file=sys.stderr)
+            return 1
         return 0
-    return run_stack_only()
+    return run_stack_only(_settings(args), ports=args.ports)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from app.launcher import run_system
 
-    return run_system(_settings(args), workers=args.workers)
+    return run_system(_settings(args), workers=args.workers, ports=args.ports)
+
+
+PORTS_HELP = (
+    "move the API and every embedded server together: 'auto' picks a free block and prints it, "
+    "a number B puts the API on B and the servers on B+1..B+7 (as CHIRP_STACK_PORT_BASE=B)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chirp", description="Chirp microblogging server")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="chirp",
+        description="Chirp: a Mastodon-API microblogging server. Every setting is an environment variable "
+        "(config/settings.py); `chirp COMMAND --help` describes a command.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         p.set_defaults(func=func)
         return p
 
-    serve = add("serve", cmd_serve, "run one API process")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    def listen_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", help="address the API listens on (CHIRP_HOST, default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port the API listens on (CHIRP_PORT, default 8080)")
+
+    run = add("run", cmd_run, "run everything on the embedded servers: what `make run` does")
+    listen_options(run)
+    run.add_argument("--ports", metavar="auto|BASE", help=PORTS_HELP)
+    run.add_argument("--workers", type=int, default=1, help="background worker processes to start (default 1)")
+    serve = add("serve", cmd_serve, "run one API process against the configured stores")
+    listen_options(serve)
     serve.add_argument("--reuse-port", action="store_true", help="share the port with other API processes")
-    serve.add_argument("--processes", type=int, default=1, help="run N API processes on the port (reuse_port)")
-    add("worker", cmd_worker, "run one background worker process")
+    serve.add_argument("--processes", type=int, default=1, help="run N API processes sharing the port (default 1)")
+    add("worker", cmd_worker, "run one background worker process (all the job queues)")
     add("migrate", cmd_migrate, "apply migrations, create the bucket and the search indexes")
-    run = add("run", cmd_run, "run everything on the embedded servers (make run)")
-    run.add_argument("--host")
-    run.add_argument("--port", type=int)
-    run.add_argument("--workers", type=int, default=1, help="worker processes to start")
-    stack = add("stack", cmd_stack, "the embedded development servers")
-    stack.add_argument("action", choices=("install", "up"))
+    stack = add("stack", cmd_stack, "the embedded development servers alone")
+    stack.add_argument(
+        "action",
+        choices=("install", "up"),
+        help="install: fetch the server binaries; up: run the servers and print the environment to use them",
+    )
+    stack.add_argument("--ports", metavar="auto|BASE", help=PORTS_HELP)
     search = add("search", cmd_search, "maintain the search indexes")
-    search.add_argument("action", choices=("reindex",), help="rebuild every index from PostgreSQL and swap it in")
-    jobs = add("jobs", cmd_jobs, "inspect the job queue")
-    jobs.add_argument("action", choices=("stats", "dead", "replay"))
+    search.add_argument(
+        "action", choices=("reindex",), help="reindex: rebuild every index from PostgreSQL and swap it in"
+    )
+    jobs = add("jobs", cmd_jobs, "inspect and replay the background job queue")
+    jobs.add_argument(
+        "action",
+        choices=("stats", "dead", "replay"),
+        help="stats: ready and dead jobs per queue; dead: list the dead jobs; replay: queue dead jobs again",
+    )
     jobs.add_argument("ids", nargs="*", type=int, help="dead job ids to replay (default: all)")
     return parser
 

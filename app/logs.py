@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object a line, each carrying the request id of the request that caused it."""
+"""Logs that read well where they go: text lines on a terminal, one JSON object a line otherwise (a log
+collector), each carrying the request id of the request that caused it. CHIRP_LOG_FORMAT=text|json forces one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import secrets
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from aiohttp import web
@@ -50,9 +51,19 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+def chosen_format(fmt: str, stream: TextIO) -> str:
+    """`json` or `text`: as configured, or for "auto" text on a terminal and JSON anywhere else."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Send every log record to `stream` (stderr) in the format `fmt` (auto, json or text) chooses."""
+    stream = sys.stderr if stream is None else stream
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if chosen_format(fmt, stream) == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

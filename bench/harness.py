@@ -56,6 +56,15 @@ def free_port() -> int:
 # The servers ------------------------------------------------------------------------------------------
 
 
+# A smoke run (`--tiny`, bench/__main__.py) caps Meilisearch's indexing memory; a full run leaves its default.
+MEILI_INDEXING_ENV = "CHIRP_BENCH_MEILI_INDEXING_MB"
+
+
+def _meili_indexing_mb() -> int | None:
+    raw = os.environ.get(MEILI_INDEXING_ENV, "")
+    return int(raw) if raw.isdigit() else None
+
+
 @contextlib.contextmanager
 def bench_stack(
     *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
@@ -69,7 +78,7 @@ def bench_stack(
     install_binaries(REPO_ROOT, log=log)
     with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:
         log(f"starting {', '.join(only)}")
-        running = start_stack(Path(root), persistent=False, only=only, log=log)
+        running = start_stack(Path(root), persistent=False, only=only, log=log, meili_indexing_mb=_meili_indexing_mb())
         try:
             env = {
                 **stack_environment(running.urls, set(only)),
@@ -510,6 +519,19 @@ class Figure:
         return round(self.value / self.ceiling, 3)
 
 
+# A plotted range wider than this ratio gets a log axis, so a 55 s spike does not flatten 5 ms lines.
+LOG_AXIS_SPAN = 100.0
+
+
+def fit_axis(ax: Any, values: Sequence[float], *, floor: float) -> None:
+    """Start the y axis at the quantity's least possible value (`floor`); values spanning orders of
+    magnitude get a symmetric-log axis (linear below 1, logarithmic above), which shows 0 as well."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / max(min(positive), 1.0) >= LOG_AXIS_SPAN:
+        ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=floor)
+
+
 class Report:
     """Collects a scenario's figures and writes them as JSON, markdown and PNG plots."""
 
@@ -553,18 +575,25 @@ class Report:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(8, 4))
+        plotted: list[float] = []
         for label, load in loads.items():
             buckets: dict[int, list[float]] = {}
             for at, latency, status in load.samples:
                 if 200 <= status < 400:
-                    buckets.setdefault(int(at), []).append(latency * 1000)
+                    # A latency or lag is never below 0 (a fan-out that finished before the post's answer
+                    # arrived measures slightly negative): clamp there.
+                    buckets.setdefault(int(at), []).append(max(latency * 1000, 0.0))
             seconds = sorted(buckets)
             if not seconds:
                 continue
-            ax.plot(seconds, [percentiles(buckets[s])["p50"] for s in seconds], label=f"{label} p50")
-            ax.plot(seconds, [percentiles(buckets[s])["p99"] for s in seconds], linestyle="--", label=f"{label} p99")
+            p50 = [percentiles(buckets[s])["p50"] for s in seconds]
+            p99 = [percentiles(buckets[s])["p99"] for s in seconds]
+            ax.plot(seconds, p50, label=f"{label} p50")
+            ax.plot(seconds, p99, linestyle="--", label=f"{label} p99")
+            plotted += p50 + p99
         ax.set_xlabel("seconds into the run")
         ax.set_ylabel("latency (ms)")
+        fit_axis(ax, plotted, floor=0.0)
         ax.set_title(f"{self.scenario}: latency over time")
         ax.legend()
         ax.grid(alpha=0.3)
@@ -586,9 +615,12 @@ class Report:
         ax.plot(offered, offered, linestyle=":", color="grey", label="offered")
         ax.set_xlabel("offered load (req/s)")
         ax.set_ylabel("throughput (req/s)")
+        fit_axis(ax, [p[1] for p in points] + offered, floor=0.0)
         ax2 = ax.twinx()
-        ax2.plot(offered, [p[2] for p in points], marker="x", color="tab:red", label="p99 latency (ms)")
+        p99 = [max(p[2], 0.0) for p in points]
+        ax2.plot(offered, p99, marker="x", color="tab:red", label="p99 latency (ms)")
         ax2.set_ylabel("p99 latency (ms)")
+        fit_axis(ax2, p99, floor=0.0)
         ax.set_title(f"{self.scenario}{' ' + label if label else ''}: throughput against offered load")
         ax.legend(loc="upper left")
         ax2.legend(loc="lower right")

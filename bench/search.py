@@ -51,6 +51,7 @@ from bench.harness import (
     run_load,
     spawn_api,
 )
+from core.progress import Progress
 
 MIB = 1024 * 1024
 
@@ -93,7 +94,8 @@ async def build_index(env: dict[str, str]) -> dict[str, Any]:
     settings = _settings(env)
     async with open_resources(settings) as res:
         started = time.monotonic()
-        result = await reindex(res, _progress())
+        with Progress() as progress:
+            result = await reindex(res, progress)
         seconds = time.monotonic() - started
         http = res.meili.http_client
         rebuild_uid = index_name(settings, POSTS, rebuild=True)
@@ -114,18 +116,6 @@ async def build_index(env: dict[str, str]) -> dict[str, Any]:
         "posts_documents_bytes": int(posts_stats.get("rawDocumentDbSize") or 0),
         "posts_documents": int(posts_stats.get("numberOfDocuments") or 0),
     }
-
-
-def _progress() -> Any:
-    last = {"at": 0.0}
-
-    def show(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last["at"] > 2 or done >= total:
-            last["at"] = now
-            log(f"reindex {stage}: {done:,}/{total:,}")
-
-    return show
 
 
 # queries ---------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import asyncpg
 import numpy as np
 
 from core.ids import CHIRP_EPOCH_MS, SEQUENCE_BITS, TIME_SHIFT
+from core.progress import Progress
 from domain.post_text import parse, resolve_mentions, tags
 from storage.posts import path_component
 
@@ -52,29 +52,6 @@ news tech python music sports football cricket travel food photography art scien
 gaming movies books coding startup ai design health fitness weather cats dogs coffee
 """
 TAGS = _HASHTAGS.split()
-
-
-class Progress:
-    """A counted progress line on stderr, redrawn in place: `posts  420,000/1,000,000  42%  8.1 s`."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, max(total, 1), 0
-        self.started = time.monotonic()
-        self._last_draw = 0.0
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if now - self._last_draw > 0.25 or self.done >= self.total:
-            self._last_draw = now
-            bar = "#" * int(30 * self.done / self.total)
-            sys.stderr.write(
-                f"\r{self.label:<12} [{bar:<30}] {self.done:>11,}/{self.total:,} "
-                f"{100 * self.done / self.total:3.0f}%  {now - self.started:6.1f} s"
-            )
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 @dataclass(frozen=True)
@@ -125,7 +102,8 @@ def post_text(rng: np.random.Generator, word_weights: np.ndarray, usernames: Seq
 async def copy(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]], total: int
 ) -> None:
-    progress = Progress(table, total)
+    progress = Progress()
+    progress.start(table, total)
     batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
@@ -136,6 +114,7 @@ async def copy(
     if batch:
         await conn.copy_records_to_table(table, records=batch, columns=list(columns))
     progress.advance(len(batch))
+    progress.close()
 
 
 def write_tokens(path: Path, tokens: Sequence[tuple[int, str]]) -> None:
@@ -187,7 +166,8 @@ async def seed(
     post_rows: list[tuple[Any, ...]] = []
     tag_rows: list[tuple[str, int]] = []
     mention_rows: list[tuple[int, int]] = []
-    progress = Progress("generating", posts)
+    progress = Progress()
+    progress.start("generating", posts)
     for i in range(posts):
         pid, author = int(post_ids[i]), int(authors[i])
         kind = int(kinds[i]) if i > 10 else 0
@@ -243,6 +223,7 @@ async def seed(
         posts_count[author] += 1
         if i % 10_000 == 9_999 or i == posts - 1:
             progress.advance(10_000 if i % 10_000 == 9_999 else (i + 1) % 10_000)
+    progress.close()
 
     like_total = int(posts * likes_per_post)
     like_post = rng.integers(0, posts, size=like_total)

@@ -2,7 +2,8 @@
 
 Each field names its environment variable and its parser. `Settings.from_env()` validates everything at
 start, so a bad value stops the process with a message naming the variable instead of failing later.
-The defaults are the development stack's (`make run`): the embedded servers on their fixed ports.
+The defaults are the development stack's (`make run`): the embedded servers on their fixed ports, or on
+the ports CHIRP_STACK_PORT_BASE moves them to.
 """
 
 from __future__ import annotations
@@ -106,21 +107,63 @@ def _rate(raw: str) -> tuple[int, int]:
 
 MIB = 1024 * 1024
 
-# The development stack's fixed ports (`make run`); tests start their own servers on free ports.
+# The development stack's ports (`make run`); tests start their own servers on free ports. The classic
+# layout below is the default; CHIRP_STACK_PORT_BASE=B moves the API and every embedded server together
+# to B, B+1, ... (`dev_ports`), so one variable is enough on a machine where these are taken.
+DEV_API_PORT = 8080
 DEV_POSTGRES_PORT = 55432
 DEV_VALKEY_PORT = 16379
 DEV_MEILI_PORT = 17700
 DEV_S3_PORT = 18333
+CLASSIC_DEV_PORTS: dict[str, int] = {
+    "api": DEV_API_PORT,
+    "postgres": DEV_POSTGRES_PORT,
+    "valkey": DEV_VALKEY_PORT,
+    "meilisearch": DEV_MEILI_PORT,
+    "s3": DEV_S3_PORT,
+    # SeaweedFS's own services behind the S3 gateway (each also opens gRPC on its port + 10000).
+    "s3_master": 19333,
+    "s3_volume": 18080,
+    "s3_filer": 18888,
+}
+PORT_BASE_ENV = "CHIRP_STACK_PORT_BASE"
+SEAWEED_GRPC_OFFSET = 10000
+# A base leaves room for its 8 consecutive ports and the SeaweedFS gRPC twins (port + 10000 <= 65535).
+PORT_BASE_MIN = 1024
+PORT_BASE_MAX = 65535 - SEAWEED_GRPC_OFFSET - (len(CLASSIC_DEV_PORTS) - 1)
+
+
+def dev_ports(base: int = 0) -> dict[str, int]:
+    """The development ports (name → number): the classic ones for base 0, else base, base+1, ... in order."""
+    if not base:
+        return dict(CLASSIC_DEV_PORTS)
+    return {name: base + offset for offset, name in enumerate(CLASSIC_DEV_PORTS)}
+
+
+def _dev_defaults(base: int) -> dict[str, Any]:
+    """The defaults of the fields that point at the development stack, for a port base."""
+    ports = dev_ports(base)
+    return {
+        "port": ports["api"],
+        "database_url": f"postgresql://postgres@127.0.0.1:{ports['postgres']}/chirp",
+        "redis_url": f"redis://127.0.0.1:{ports['valkey']}/0",
+        "meili_url": f"http://127.0.0.1:{ports['meilisearch']}",
+        "s3_endpoint": f"http://127.0.0.1:{ports['s3']}",
+    }
+
+
+_CLASSIC = _dev_defaults(0)
 
 
 @dataclass(frozen=True)
 class Settings:
     # The HTTP server.
     host: str = _env("CHIRP_HOST", "127.0.0.1", _text)
-    port: int = _env("CHIRP_PORT", 8080, _int_in(1, 65535))
+    port: int = _env("CHIRP_PORT", _CLASSIC["port"], _int_in(1, 65535))
     public_url: str = _env("CHIRP_PUBLIC_URL", "", _url("http", "https"))
     log_level: str = _env("CHIRP_LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"))
-    log_format: str = _env("CHIRP_LOG_FORMAT", "json", _choice("json", "text"))
+    # "auto": text lines on a terminal, JSON lines otherwise (a log collector); or force one.
+    log_format: str = _env("CHIRP_LOG_FORMAT", "auto", _choice("auto", "json", "text"))
     # Snowflake worker id: unique per running process that creates ids (0-1023).
     node_id: int = _env("CHIRP_NODE_ID", 0, _int_in(0, 1023))
     # Bodies of ordinary requests stay small; only the media upload routes take large ones.
@@ -129,17 +172,15 @@ class Settings:
     shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
 
     # The four stores. Set these to use existing servers (production); unset, `chirp run` starts embedded ones.
-    database_url: str = _env(
-        "DATABASE_URL",
-        f"postgresql://postgres@127.0.0.1:{DEV_POSTGRES_PORT}/chirp",
-        _url("postgresql", "postgres"),
-    )
+    # Moves the API and every embedded server of `make run` together (see dev_ports); 0: the classic ports.
+    stack_port_base: int = _env(PORT_BASE_ENV, 0, _int_in(PORT_BASE_MIN, PORT_BASE_MAX))
+    database_url: str = _env("DATABASE_URL", _CLASSIC["database_url"], _url("postgresql", "postgres"))
     database_pool_size: int = _env("CHIRP_DATABASE_POOL_SIZE", 10, _int_in(1, 500))
-    redis_url: str = _env("REDIS_URL", f"redis://127.0.0.1:{DEV_VALKEY_PORT}/0", _url("redis", "rediss", "unix"))
-    meili_url: str = _env("MEILI_URL", f"http://127.0.0.1:{DEV_MEILI_PORT}", _url("http", "https"))
+    redis_url: str = _env("REDIS_URL", _CLASSIC["redis_url"], _url("redis", "rediss", "unix"))
+    meili_url: str = _env("MEILI_URL", _CLASSIC["meili_url"], _url("http", "https"))
     meili_master_key: str = _env("MEILI_MASTER_KEY", "", lambda raw: raw)
     meili_index_prefix: str = _env("CHIRP_MEILI_INDEX_PREFIX", "chirp", _text)
-    s3_endpoint: str = _env("S3_ENDPOINT", f"http://127.0.0.1:{DEV_S3_PORT}", _url("http", "https"))
+    s3_endpoint: str = _env("S3_ENDPOINT", _CLASSIC["s3_endpoint"], _url("http", "https"))
     s3_access_key: str = _env("S3_ACCESS_KEY", "", lambda raw: raw)
     s3_secret_key: str = _env("S3_SECRET_KEY", "", lambda raw: raw)
     s3_region: str = _env("S3_REGION", "us-east-1", _text)
@@ -204,7 +245,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read every field from `environ` (default: the process environment), then apply `overrides`."""
+        """Read every field from `environ` (default: the process environment), then apply `overrides`.
+
+        With a port base (CHIRP_STACK_PORT_BASE) the API port and the store addresses not given default
+        to the moved development stack's."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):
@@ -216,6 +260,10 @@ class Settings:
                 values[spec.name] = spec.metadata["parse"](raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
+        base = overrides.get("stack_port_base", values.get("stack_port_base", 0))
+        if base:
+            given = {spec.name for spec in dataclasses.fields(cls) if spec.metadata["env"] in environ}
+            values.update({k: v for k, v in _dev_defaults(base).items() if k not in given})
         values.update(overrides)
         return cls(**values)
 

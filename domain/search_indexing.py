@@ -283,9 +283,8 @@ async def _scan(
         await flight.add(sent)
         key = next_key(rows[-1])
         done += len(rows)
-        progress(spec.kind, done, max(total, done))
+        progress(spec.kind, done, max(total, done))  # rows written since the count raise the total
     await flight.drain()
-    progress(spec.kind, done, max(total, done))
     return done
 
 
@@ -339,7 +338,7 @@ async def reindex(res: Resources, progress: Progress = _no_progress) -> ReindexR
             lambda row: row["tag"],
             "",
             progress,
-            0,
+            await search_store.count_used_tags(res.db),
         )
         await _finish_rebuild(res)
     except BaseException:

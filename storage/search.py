@@ -121,6 +121,17 @@ async def tag_uses(db: Executor, tags: Iterable[str]) -> dict[str, int]:
     return {row["tag"]: row["uses"] for row in rows}
 
 
+async def count_used_tags(db: Executor) -> int:
+    """How many tags `tag_uses_after` will page through: those on a public or unlisted post."""
+    value: int = await db.fetchval(
+        """
+        SELECT count(DISTINCT pt.tag) FROM post_tags pt JOIN posts p ON p.id = pt.post_id
+        WHERE p.visibility IN ('public', 'unlisted')
+        """
+    )
+    return value
+
+
 async def tag_uses_after(db: Executor, after_tag: str, limit: int) -> list[asyncpg.Record]:
     """Tags in order with their uses (capped), a page at a time (the reindex scan); unused tags absent."""
     rows: list[asyncpg.Record] = await db.fetch(

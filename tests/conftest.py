@@ -2,12 +2,15 @@
 
 The session starts its own PostgreSQL, Valkey, Meilisearch and SeaweedFS (S3) on free ports in a
 temporary directory, so it never touches `make run` data and works while `make run` is up. Before each
-test every table is truncated and Valkey is flushed.
+test every table is truncated and Valkey is flushed. Under pytest-xdist (`make test` runs two workers)
+each worker is a session of its own: its own servers, so its own database and Valkey, on ports drawn
+from a band of its own so that two workers starting at once never pick the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from app.launcher import stack_environment
+from app.launcher import AUTO_BASE_HIGH, AUTO_BASE_LOW, find_free_base, stack_environment
 from app.main import create_app
 from config import Settings
+from config.settings import dev_ports
 from stack import RunningStack, install_binaries, start_stack
 from storage.accounts import insert_account
 from storage.prepare import prepare_stores
@@ -30,14 +34,30 @@ from storage.tokens import issue_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_SERVERS = {"postgres", "valkey", "meilisearch", "s3"}
+# Meilisearch otherwise budgets two thirds of the machine's memory for indexing, and takes it.
+MEILI_INDEXING_MB = 256
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+def worker_ports() -> dict[str, int] | None:
+    """Under pytest-xdist, this worker's stack ports, from its own band; else None (start_stack picks)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker or not count:
+        return None
+    width = (AUTO_BASE_HIGH - AUTO_BASE_LOW) // int(count) // 10 * 10
+    low = AUTO_BASE_LOW + int(worker.removeprefix("gw")) * width
+    ports = dev_ports(find_free_base(low, low + width))
+    del ports["api"]
+    return ports
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     install_binaries(REPO_ROOT)
-    running = start_stack(tmp_path_factory.mktemp("stack"), persistent=False)
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"), ports=worker_ports(), persistent=False, meili_indexing_mb=MEILI_INDEXING_MB
+    )
     try:
         yield running
     finally:

@@ -13,6 +13,8 @@ import pytest
 
 from bench.__main__ import SCENARIOS
 
+pytestmark = pytest.mark.processes  # each scenario starts its own servers and Chirp processes
+
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_scenario_runs_at_tiny_size(scenario: str, tmp_path: Path) -> None:

@@ -225,6 +225,7 @@ async def delivered(res: Resources, sample: list[int]) -> int:
     return sum(max(n - 2, 0) for n in await pipe.execute())
 
 
+@pytest.mark.processes  # starts a worker process of its own
 async def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     make_user: UserFactory, res: Resources, stack_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -110,6 +110,7 @@ async def test_a_running_worker_wakes_on_commit_and_stops_cleanly(res: Resources
     await asyncio.wait_for(worker, 5)
 
 
+@pytest.mark.processes  # starts a worker process of its own
 def test_the_worker_process_exits_cleanly_on_sigterm(stack_env: dict[str, str], base_settings: object) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"],

@@ -13,6 +13,7 @@ import time
 import aiohttp
 import media_samples as samples
 import psutil
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import UserFactory
@@ -53,6 +54,7 @@ def _ffmpeg_children(pid: int) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.processes  # starts a worker process of its own
 async def test_a_worker_killed_mid_job_leaves_the_media_retriable_and_invisible(
     client: Client, res: Resources, make_user: UserFactory, stack_env: dict[str, str]
 ) -> None:

@@ -569,3 +569,20 @@ async def test_reindex_rebuilds_from_postgres_while_posts_are_written(
     assert not await index_exists(sres.meili, index_name(sres.settings, POSTS, rebuild=True))
     assert len(await found(sclient, "early post", limit=40)) == 9
     assert len(await found(sclient, '"later post"', limit=40)) == 5
+
+
+async def test_reindex_reports_each_stage_with_its_total_from_the_start(
+    sres: Resources, sclient: Client, make_user: UserFactory
+) -> None:
+    empty: list[tuple[str, int, int]] = []
+    await search_indexing.reindex(sres, lambda stage, done, total: empty.append((stage, done, total)))
+    assert empty == [("posts", 0, 0), ("accounts", 0, 0), ("hashtags", 0, 0)]
+    alice = await make_user("alice")
+    await post_status(sclient, alice, "first #birds and #cats")
+    await post_status(sclient, alice, "again #birds")
+    await post_status(sclient, alice, "quietly #owls", visibility="private")  # not a searchable hashtag use
+    stages: list[tuple[str, int, int]] = []
+    await search_indexing.reindex(sres, lambda stage, done, total: stages.append((stage, done, total)))
+    assert stages == [
+        ("posts", 0, 3), ("posts", 3, 3), ("accounts", 0, 1), ("accounts", 1, 1), ("hashtags", 0, 2), ("hashtags", 2, 2)
+    ]  # fmt: skip

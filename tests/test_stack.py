@@ -25,6 +25,8 @@ from stack import DEV_PORTS, RunningStack, StackError, install_binaries, start_s
 from stack.ports import resolve_ports
 from stack.processes import pid_alive
 
+pytestmark = pytest.mark.processes  # stacks of servers of their own
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -273,3 +275,22 @@ def test_fixed_ports_give_seaweedfs_the_documented_dev_ports() -> None:
     assert resolve_ports(given, ["postgres", "valkey", "meilisearch", "s3"]) == DEV_PORTS
     with pytest.raises(StackError, match=r"port 60000 for s3 is out of range 1-55535"):
         resolve_ports({"s3": 60000}, ["s3"])
+
+
+@pytest.mark.parametrize(("tools", "missing"), [((), "npm and node are missing"), (("npm",), "node is missing")])
+def test_a_missing_npm_or_node_is_named_with_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: tuple[str, ...], missing: str
+) -> None:
+    from stack.binaries import install_meilisearch
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(StackError) as caught:
+        install_meilisearch(tmp_path / "repo", log=lambda _: None)
+    assert str(caught.value).startswith(f"meilisearch: {missing}: "), caught.value
+    assert "apt-get install nodejs npm" in str(caught.value)
+    assert not (tmp_path / "repo" / ".stack" / "bin" / "meilisearch").exists()

@@ -388,7 +388,11 @@ async def test_server_sent_events_carry_ids_and_heartbeats(
     await follow(client, bob, alice)
     await deliver(res)
     lines: list[str] = []
-    while "event: notification" not in lines or ":thump" not in lines:
+
+    def seen_both() -> bool:  # a heartbeat, and the notification's data line (read after its event line)
+        return ":thump" in lines and "event: notification" in lines[:-1]
+
+    while not seen_both():
         raw = await asyncio.wait_for(response.content.readline(), WAIT)
         lines.append(raw.decode().rstrip("\n"))
     at = lines.index("event: notification")

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from conftest import UserFactory
 from streams import WAIT, frame, online, run_queues
 
 from storage import presence
 from storage.resources import Resources
+
+pytestmark = pytest.mark.processes  # API processes of their own
 
 REPO = Path(__file__).resolve().parent.parent
 

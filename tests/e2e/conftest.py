@@ -44,7 +44,10 @@ SCREENSHOTS_ENV = "CHIRP_SCREENSHOTS"
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM} (install Debian's chromium package: apt-get install chromium)"
+        return (
+            f"no Chromium at {CHROMIUM}: install Debian's chromium package (apt-get install chromium), "
+            "or set CHIRP_CHROMIUM to a Chromium binary"
+        )
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
@@ -56,13 +59,15 @@ SKIP_REASON = browser_missing()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    mine = [item for item in items if here in Path(str(item.fspath)).parents]
+    for item in mine:
+        item.add_marker(pytest.mark.browser)  # `make test-fast` leaves them out (-m "not browser")
     # Under CI nothing is skipped: a missing browser fails the `browser` fixture, naming what is missing.
     if SKIP_REASON is None or os.environ.get("CI"):
         return
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {SKIP_REASON}"))
+    for item in mine:
+        item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {SKIP_REASON}"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
