@@ -194,7 +194,7 @@ async def notification_entities(res: Resources, rows: Sequence[asyncpg.Record], 
         entity: dict[str, Any] = {
             "id": str(row["id"]),
             "type": row["type"],
-            "group_key": f"ungrouped-{row['id']}",
+            "group_key": row["group_key"] or f"ungrouped-{row['id']}",
             "created_at": iso(row["created_at"]),
             "account": account_entity(account, res.settings),
             "_account_id": row["account_id"],
