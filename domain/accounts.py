@@ -102,7 +102,9 @@ def account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]
     }
 
 
-def credential_account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def credential_account_entity(
+    row: Mapping[str, Any], settings: Settings, *, follow_requests_count: int = 0
+) -> dict[str, Any]:
     """The signed-in user's own account: the Account plus `source`, the plain-text originals and defaults."""
     entity = account_entity(row, settings)
     entity["source"] = {
@@ -111,7 +113,7 @@ def credential_account_entity(row: Mapping[str, Any], settings: Settings) -> dic
         "language": row["default_language"],
         "note": row["note"],
         "fields": [],
-        "follow_requests_count": 0,
+        "follow_requests_count": follow_requests_count,
     }
     return entity
 

@@ -4,7 +4,9 @@ follows (the `notifications` queue), read as Mastodon's Notification entity, pus
 A reply is a `mention` (Mastodon replies mention the author they answer), a like a `favourite`, a repost a
 `reblog`. Nobody is notified of their own action, and one post notifies each account once (explicit
 mention first, then reply, then quote). Undoing the cause (unlike, unfollow, ...) removes the notification;
-deleting a post removes the notifications about it (the foreign key cascades).
+deleting a post removes the notifications about it (the foreign key cascades). Asking a locked account to
+follow it is a `follow_request`; its answer (or withdrawing it) removes that, and an authorized request
+notifies no `follow`, as in Mastodon.
 """
 
 from __future__ import annotations
@@ -35,13 +37,12 @@ from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 
-TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow")
+TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request")
 # Mastodon's other types: accepted in types[]/exclude_types[] (they match nothing here), so clients that
 # name them keep working.
 MASTODON_TYPES = (
     *TYPES,
     "status",
-    "follow_request",
     "poll",
     "update",
     "admin.sign_up",
@@ -115,10 +116,14 @@ async def effects(res: Resources, job: Job) -> tuple[list[NewNotification], list
         original = int(e["reblog_of_id"])
         author_id = await _repost_author(res, original)
         return [], ([Undo("reblog", int(e["account_id"]), original, author_id)] if author_id is not None else [])
-    if kind == "follow.created":
-        return [NewNotification(res.ids.next_id(), int(e["target_account_id"]), int(e["account_id"]), "follow")], []
-    if kind == "follow.deleted":
-        return [], [Undo("follow", int(e["account_id"]), None, int(e["target_account_id"]))]
+    if kind in ("follow.created", "follow_request.created"):
+        if e.get("authorized"):
+            return [], []  # a request let through: its follow_request notification said it
+        type_ = "follow" if kind == "follow.created" else "follow_request"
+        return [NewNotification(res.ids.next_id(), int(e["target_account_id"]), int(e["account_id"]), type_)], []
+    if kind in ("follow.deleted", "follow_request.deleted"):
+        type_ = "follow" if kind == "follow.deleted" else "follow_request"
+        return [], [Undo(type_, int(e["account_id"]), None, int(e["target_account_id"]))]
     return [], []
 
 

@@ -37,6 +37,8 @@ NOTIFICATIONS_EVENTS = (
     "repost.deleted",
     "follow.created",
     "follow.deleted",
+    "follow_request.created",
+    "follow_request.deleted",
 )
 
 subscribe(NOTIFICATIONS_QUEUE, *NOTIFICATIONS_EVENTS)

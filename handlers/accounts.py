@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +16,10 @@ from api.openapi import array, body, errors, nullable, obj, ok, operation, path,
 from core.errors import ApiError, validation_error
 from core.ids import parse_id
 from domain import accounts as account_domain
+from domain import follow_requests as request_domain
 from domain.oauth import token_entity
 from storage import accounts as account_store
+from storage.resources import Resources
 
 routes = web.RouteTableDef()
 
@@ -50,7 +53,12 @@ async def verify_credentials(request: web.Request) -> web.Response:
     row = await account_store.get_credential_account(res.db, user.account_id)
     if row is None:
         raise ApiError(401, "The access token is invalid")
-    return json_response(account_domain.credential_account_entity(row, res.settings))
+    return await _credential_account(res, row)
+
+
+async def _credential_account(res: Resources, row: Mapping[str, Any]) -> web.Response:
+    waiting = await request_domain.pending_count(res, int(row["id"]))
+    return json_response(account_domain.credential_account_entity(row, res.settings, follow_requests_count=waiting))
 
 
 def _profile_changes(params: Params) -> dict[str, Any]:
@@ -86,7 +94,9 @@ async def update_credentials(request: web.Request) -> web.Response:
     changes = _profile_changes(await read_params(request))
     res = request.app[RESOURCES]
     row = await account_domain.update_profile(res, user.account_id, changes)
-    return json_response(account_domain.credential_account_entity(row, res.settings))
+    if changes.get("locked") is False:
+        await request_domain.authorize_all(res, user.account_id)
+    return await _credential_account(res, row)
 
 
 @routes.get("/api/v1/accounts/lookup")

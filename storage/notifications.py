@@ -65,6 +65,9 @@ WHERE w.account_id <> w.from_account_id
     WHEN 'follow' THEN EXISTS (
         SELECT 1 FROM follows f WHERE f.account_id = w.from_account_id AND f.target_account_id = w.account_id
         FOR KEY SHARE)
+    WHEN 'follow_request' THEN EXISTS (
+        SELECT 1 FROM follow_requests f WHERE f.account_id = w.from_account_id AND f.target_account_id = w.account_id
+        FOR KEY SHARE)
     WHEN 'favourite' THEN EXISTS (
         SELECT 1 FROM likes l WHERE l.account_id = w.from_account_id AND l.post_id = w.post_id FOR KEY SHARE)
     WHEN 'reaction' THEN EXISTS (
