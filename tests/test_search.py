@@ -24,6 +24,7 @@ from social import Client, User, expect, follow, post_status
 from config import Settings
 from domain import search_indexing
 from domain.events import record_event
+from domain.search import tag_id
 from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes
@@ -437,7 +438,9 @@ async def test_hashtag_suggestions_by_prefix_most_used_first(
     await index_pending(sres)
     body = await search(sclient, "#py", type="hashtags")
     assert [t["name"] for t in body["hashtags"]] == ["python", "pytest"]
-    assert body["hashtags"][0] == {"name": "python", "url": f"{sres.settings.base_url}/tags/python", "history": []}
+    tag = body["hashtags"][0]
+    assert tag == {"id": tag["id"], "name": "python", "url": f"{sres.settings.base_url}/tags/python", "history": []}
+    assert tag["id"].isdigit() and tag["id"] == tag_id("python")  # derived from the name: stable everywhere
     everything = await search(sclient, "pyt")
     assert [t["name"] for t in everything["hashtags"]] == ["python", "pytest"]
     # The last post with a tag goes: the suggestion goes with it.
