@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import ClientFactory, UserFactory
+from mastodon_schemas import assert_mastodon
 from social import Client, User, expect, follow, post_status
 
 from config import Settings
@@ -441,6 +442,7 @@ async def test_hashtag_suggestions_by_prefix_most_used_first(
     tag = body["hashtags"][0]
     assert tag == {"id": tag["id"], "name": "python", "url": f"{sres.settings.base_url}/tags/python", "history": []}
     assert tag["id"].isdigit() and tag["id"] == tag_id("python")  # derived from the name: stable everywhere
+    assert_mastodon("Search", body)  # Mastodon's own Search and Tag entities (tests/schemas/mastodon)
     everything = await search(sclient, "pyt")
     assert [t["name"] for t in everything["hashtags"]] == ["python", "pytest"]
     # The last post with a tag goes: the suggestion goes with it.
