@@ -27,6 +27,8 @@ function describe(n) {
       return [ICONS.quote, 'quoted your post'];
     case 'follow':
       return [ICONS.user, 'followed you'];
+    case 'follow_request':
+      return [ICONS.user, 'asked to follow you'];
     case 'mention':
       return [ICONS.reply, n.status?.in_reply_to_id ? 'replied to you' : 'mentioned you'];
     default:
@@ -49,10 +51,20 @@ export function notificationItem(n) {
     detail = n.status ? statusCard(n.status) : null;
   } else if (n.type === 'follow') {
     detail = accountRow(n.account);
+  } else if (n.type === 'follow_request') {
+    detail = accountRow(n.account, h('a', { class: 'review-requests', href: '/follow_requests' }, 'Review follow requests'));
   } else if (n.status) {
     detail = h('a', { class: 'excerpt', href: statusPath(n.status) }, plainText(n.status.content).slice(0, 200) || 'your post');
   }
   return h('article', { class: ['notification', `notification-${n.type}`], dataset: { id: n.id }, tabindex: '-1' }, line, detail);
+}
+
+// A locked account (or one with requests still waiting) reaches its follow requests from here.
+function requestsLink() {
+  const waiting = session.me.source?.follow_requests_count || 0;
+  if (!session.me.locked && !waiting) return null;
+  const text = waiting === 1 ? '1 follow request' : `${waiting} follow requests`;
+  return h('p', { class: 'requests-link' }, h('a', { href: '/follow_requests' }, icon(ICONS.user), ` ${waiting ? text : 'Follow requests'}`));
 }
 
 export function render(main, _params, query) {
@@ -76,6 +88,7 @@ export function render(main, _params, query) {
       { class: 'tabs', 'aria-label': 'Which notifications' },
       FILTERS.map((f) => h('a', { href: f.key === 'all' ? '/notifications' : `/notifications?filter=${f.key}`, 'aria-current': f === filter ? 'page' : undefined }, f.label)),
     ),
+    requestsLink(),
     feed.el,
   );
   setViewing(true);
