@@ -56,6 +56,7 @@ async def test_a_follow_request_is_reviewed_and_the_badge_follows_the_marker(
     # Alice reads her notifications and reviews the request.
     await notifications_link(alice).click()
     await expect(alice.page.locator(".notification-follow_request")).to_contain_text("asked to follow you")
+    await expect(alice.page.locator(".notification-mention")).to_contain_text("may I follow you?")
     newest = await stack_res.db.fetchval(
         "SELECT max(n.id) FROM notifications n JOIN accounts a ON a.id = n.account_id WHERE a.username = 'alice'"
     )
