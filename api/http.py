@@ -66,6 +66,14 @@ class Params:
         """These parameters with `other`'s taking precedence."""
         return Params({**self._values, **other._values})
 
+    def names(self) -> list[str]:
+        """Every parameter name given (`a[]` as `a`), for families like `fields_attributes[0][name]`."""
+        return list(self._values)
+
+    def values(self, name: str) -> list[Any]:
+        """Every value given for `name`, as sent (a JSON list of objects stays a list of dicts)."""
+        return list(self._values.get(name, []))
+
     def raw(self, name: str) -> Any:
         items = self._values.get(name)
         return items[-1] if items else None

@@ -27,6 +27,13 @@ from storage.tokens import IssuedToken
 USERNAME_MAX = 30
 DISPLAY_NAME_MAX = 30
 NOTE_MAX = 500
+# Mastodon's limits on profile fields (Account::DEFAULT_FIELDS_SIZE, the name and value lengths).
+FIELDS_MAX = 4
+FIELD_NAME_MAX = 255
+FIELD_VALUE_MAX = 255
+_LINK = re.compile(r"^https?://[^\s<>\"]+$")
+# The role of an account without one (Mastodon's UserRole "everyone", id -99): no permissions.
+EVERYONE_ROLE = {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
 EMAIL_MAX = 254
 PRIVACY_CHOICES = ("public", "unlisted", "private")
 _USERNAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -45,6 +52,27 @@ def bio_html(note: str) -> str:
         return ""
     paragraphs = [p for p in note.replace("\r\n", "\n").split("\n\n") if p.strip()]
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+def field_value_html(value: str) -> str:
+    """A profile field's value as Mastodon shows it: escaped, and a link when it is one URL."""
+    escaped = html.escape(value)
+    if _LINK.match(value):
+        return f'<a href="{escaped}" target="_blank" rel="nofollow noopener me">{escaped}</a>'
+    return escaped
+
+
+def profile_fields(row: Mapping[str, Any], *, source: bool = False) -> list[dict[str, Any]]:
+    """The account's fields as entities: values rendered, or as written for `source`. Chirp verifies no
+    links, so `verified_at` is null."""
+    return [
+        {
+            "name": field["name"],
+            "value": field["value"] if source else field_value_html(field["value"]),
+            "verified_at": None,
+        }
+        for field in row.get("fields") or []
+    ]
 
 
 # The pictures every account shows until it has its own (Mastodon's `missing.png` URLs), drawn once.
@@ -98,12 +126,14 @@ def account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]
         "statuses_count": row["posts_count"],
         "last_status_at": row["last_post_at"].date().isoformat() if row["last_post_at"] else None,
         "emojis": [],
-        "fields": [],
+        "fields": profile_fields(row),
         "roles": [],
     }
 
 
-def credential_account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def credential_account_entity(
+    row: Mapping[str, Any], settings: Settings, *, follow_requests_count: int = 0
+) -> dict[str, Any]:
     """The signed-in user's own account: the Account plus `source`, the plain-text originals and defaults."""
     entity = account_entity(row, settings)
     entity["source"] = {
@@ -111,9 +141,14 @@ def credential_account_entity(row: Mapping[str, Any], settings: Settings) -> dic
         "sensitive": row["default_sensitive"],
         "language": row["default_language"],
         "note": row["note"],
-        "fields": [],
-        "follow_requests_count": 0,
+        "fields": profile_fields(row, source=True),
+        "follow_requests_count": follow_requests_count,
+        "discoverable": bool(row.get("discoverable", True)),
+        "hide_collections": False,
+        "indexable": entity["indexable"],
+        "attribution_domains": [],
     }
+    entity["role"] = dict(EVERYONE_ROLE)
     return entity
 
 

@@ -33,6 +33,8 @@ class EventKind(StrEnum):
     REACTION_DELETED = "reaction.deleted"
     FOLLOW_CREATED = "follow.created"
     FOLLOW_DELETED = "follow.deleted"
+    FOLLOW_REQUEST_CREATED = "follow_request.created"  # asked to follow a locked account
+    FOLLOW_REQUEST_DELETED = "follow_request.deleted"  # withdrawn, authorized or rejected
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_UPDATED = "account.updated"
     ACCOUNT_DELETED = "account.deleted"  # subscribed to and handled, but nothing records it yet
@@ -127,11 +129,12 @@ class Reaction(TypedDict):
 
 
 class Follow(TypedDict):
-    """`follow.created` and `follow.deleted`."""
+    """`follow.created` and `follow.deleted`; `follow_request.created` and `.deleted` (then `id` is the request)."""
 
-    id: int  # the follow
-    account_id: int  # the follower
+    id: int  # the follow (or the request)
+    account_id: int  # the follower (or who asks)
     target_account_id: int
+    authorized: NotRequired[bool]  # a follow an authorized request became: its request notified already
 
 
 class AccountChanged(TypedDict):
@@ -154,6 +157,8 @@ Event = (
     | tuple[Literal[EventKind.REACTION_DELETED], Reaction]
     | tuple[Literal[EventKind.FOLLOW_CREATED], Follow]
     | tuple[Literal[EventKind.FOLLOW_DELETED], Follow]
+    | tuple[Literal[EventKind.FOLLOW_REQUEST_CREATED], Follow]
+    | tuple[Literal[EventKind.FOLLOW_REQUEST_DELETED], Follow]
     | tuple[Literal[EventKind.ACCOUNT_CREATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_UPDATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_DELETED], AccountChanged]

@@ -108,6 +108,18 @@ async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.FOLLOW_
 
 @overload
 async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.FOLLOW_REQUEST_CREATED], payload: Follow
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.FOLLOW_REQUEST_DELETED], payload: Follow
+) -> None: ...
+
+
+@overload
+async def record_event(
     conn: asyncpg.Connection, kind: Literal[EventKind.ACCOUNT_CREATED], payload: AccountChanged
 ) -> None: ...
 

@@ -1,4 +1,8 @@
-"""Follows: following and unfollowing accounts (people, groups and bots alike), and Mastodon's Relationship."""
+"""Follows: following and unfollowing accounts (people, groups and bots alike), and Mastodon's Relationship.
+
+Following a locked account asks it instead (a follow request, see domain/follow_requests.py): nothing is
+followed, and nothing private is shown, until it says yes. Unfollowing withdraws a request still waiting.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from domain.accounts import account_entity
 from domain.event_kinds import EventKind
 from domain.events import record_event
 from storage import accounts as account_store
+from storage import follow_requests as request_store
 from storage import follows as follow_store
 from storage.db import in_transaction
 from storage.resources import Resources
@@ -32,10 +37,13 @@ async def follow(
     """Follow an account; idempotent (following again updates the options). Returns the Relationship."""
     if account_id == target_id:
         raise ApiError(403, "This action is not allowed: you cannot follow yourself")
-    await _existing_account(res, target_id)
+    target = await _existing_account(res, target_id)
     follow_id = res.ids.next_id()
 
     async def write(conn: asyncpg.Connection) -> None:
+        if target["locked"] and not await follow_store.follows_among(conn, account_id, [target_id]):
+            await _ask(conn, follow_id, account_id, target_id, show_reposts=show_reposts, notify=notify)
+            return
         try:
             inserted = await follow_store.insert_follow(
                 conn,
@@ -62,11 +70,75 @@ async def follow(
     return (await relationships(res, account_id, [target_id]))[0]
 
 
+async def _ask(
+    conn: asyncpg.Connection,
+    request_id: int,
+    account_id: int,
+    target_id: int,
+    *,
+    show_reposts: bool | None,
+    notify: bool | None,
+) -> None:
+    """Ask a locked account to be let follow it (asking again only changes the options given)."""
+    try:
+        inserted = await request_store.insert_request(
+            conn,
+            request_id,
+            account_id,
+            target_id,
+            show_reposts=True if show_reposts is None else show_reposts,
+            notify=bool(notify),
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise ApiError(404, "Record not found") from None
+    if not inserted:
+        await request_store.update_request_options(
+            conn, account_id, target_id, show_reposts=show_reposts, notify=notify
+        )
+        return
+    await record_event(
+        conn,
+        EventKind.FOLLOW_REQUEST_CREATED,
+        {"id": request_id, "account_id": account_id, "target_account_id": target_id},
+    )
+
+
+async def withdraw_request(conn: asyncpg.Connection, account_id: int, target_id: int) -> asyncpg.Record | None:
+    """Remove a waiting request (withdrawn, authorized or rejected), recording it; the removed row."""
+    removed = await request_store.delete_request(conn, account_id, target_id)
+    if removed is not None:
+        await record_event(
+            conn,
+            EventKind.FOLLOW_REQUEST_DELETED,
+            {"id": removed["id"], "account_id": account_id, "target_account_id": target_id},
+        )
+    return removed
+
+
+async def start_following(
+    conn: asyncpg.Connection, follow_id: int, account_id: int, target_id: int, *, show_reposts: bool, notify: bool
+) -> bool:
+    """The follow an authorized request becomes: counted and recorded like any follow, but `authorized`,
+    so it notifies nobody (the request did). False when it existed already."""
+    inserted = await follow_store.insert_follow(
+        conn, follow_id, account_id, target_id, show_reposts=show_reposts, notify=notify
+    )
+    if inserted:
+        await follow_store.add_follow_counts(conn, account_id, target_id, 1)
+        await record_event(
+            conn,
+            EventKind.FOLLOW_CREATED,
+            {"id": follow_id, "account_id": account_id, "target_account_id": target_id, "authorized": True},
+        )
+    return inserted
+
+
 async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str, Any]:
-    """Stop following an account; idempotent. Returns the Relationship."""
+    """Stop following an account, or withdraw the request to; idempotent. Returns the Relationship."""
     await _existing_account(res, target_id)
 
     async def write(conn: asyncpg.Connection) -> None:
+        await withdraw_request(conn, account_id, target_id)
         removed = await follow_store.delete_follow(conn, account_id, target_id)
         if removed is None:
             return
@@ -82,10 +154,12 @@ async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str,
 async def relationships(res: Resources, account_id: int, target_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Mastodon's Relationship of the account to each existing account of `target_ids`, in that order."""
     ids = list(dict.fromkeys(target_ids))
-    existing, following, followed_by = await asyncio.gather(
+    existing, following, followed_by, requested, requested_by = await asyncio.gather(
         account_store.get_accounts(res.db, ids),
         follow_store.follows_among(res.db, account_id, ids),
         follow_store.followers_among(res.db, account_id, ids),
+        request_store.requested_among(res.db, account_id, ids),
+        request_store.requesters_among(res.db, account_id, ids),
     )
     out: list[dict[str, Any]] = []
     for target in ids:
@@ -104,8 +178,8 @@ async def relationships(res: Resources, account_id: int, target_ids: Sequence[in
                 "blocked_by": False,
                 "muting": False,
                 "muting_notifications": False,
-                "requested": False,
-                "requested_by": False,
+                "requested": target in requested,
+                "requested_by": target in requested_by,
                 "domain_blocking": False,
                 "endorsed": False,
                 "note": "",

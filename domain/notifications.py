@@ -4,7 +4,9 @@ follows (the `notifications` queue), read as Mastodon's Notification entity, pus
 A reply is a `mention` (Mastodon replies mention the author they answer), a like a `favourite`, a repost a
 `reblog`. Nobody is notified of their own action, and one post notifies each account once (explicit
 mention first, then reply, then quote). Undoing the cause (unlike, unfollow, ...) removes the notification;
-deleting a post removes the notifications about it (the foreign key cascades).
+deleting a post removes the notifications about it (the foreign key cascades). Asking a locked account to
+follow it is a `follow_request`; its answer (or withdrawing it) removes that, and an authorized request
+notifies no `follow`, as in Mastodon.
 """
 
 from __future__ import annotations
@@ -36,13 +38,12 @@ from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 
-TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow")
+TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request")
 # Mastodon's other types: accepted in types[]/exclude_types[] (they match nothing here), so clients that
 # name them keep working.
 MASTODON_TYPES = (
     *TYPES,
     "status",
-    "follow_request",
     "poll",
     "update",
     "admin.sign_up",
@@ -121,11 +122,15 @@ async def effects(res: Resources, job: Job) -> tuple[list[NewNotification], list
             original = int(gone["reblog_of_id"])
             author_id = await _repost_author(res, original)
             return [], ([Undo("reblog", int(gone["account_id"]), original, author_id)] if author_id is not None else [])
-        case (EventKind.FOLLOW_CREATED, follow):
+        case (EventKind.FOLLOW_CREATED | EventKind.FOLLOW_REQUEST_CREATED as kind, follow):
+            if follow.get("authorized"):
+                return [], []  # a request let through: its follow_request notification said it
             follower, followed = int(follow["account_id"]), int(follow["target_account_id"])
-            return [NewNotification(res.ids.next_id(), followed, follower, "follow")], []
-        case (EventKind.FOLLOW_DELETED, follow):
-            return [], [Undo("follow", int(follow["account_id"]), None, int(follow["target_account_id"]))]
+            type_ = "follow" if kind == EventKind.FOLLOW_CREATED else "follow_request"
+            return [NewNotification(res.ids.next_id(), followed, follower, type_)], []
+        case (EventKind.FOLLOW_DELETED | EventKind.FOLLOW_REQUEST_DELETED as kind, follow):
+            type_ = "follow" if kind == EventKind.FOLLOW_DELETED else "follow_request"
+            return [], [Undo(type_, int(follow["account_id"]), None, int(follow["target_account_id"]))]
     return [], []
 
 
@@ -201,7 +206,7 @@ async def notification_entities(res: Resources, rows: Sequence[asyncpg.Record], 
         entity: dict[str, Any] = {
             "id": str(row["id"]),
             "type": row["type"],
-            "group_key": f"ungrouped-{row['id']}",
+            "group_key": row["group_key"] or f"ungrouped-{row['id']}",
             "created_at": iso(row["created_at"]),
             "account": account_entity(account, res.settings),
             "_account_id": row["account_id"],

@@ -179,6 +179,9 @@ def application_entity(row: asyncpg.Record, client_secret: str | None = None) ->
         "scopes": list(row["scopes"]),
         "redirect_uri": "\n".join(row["redirect_uris"]),
         "redirect_uris": list(row["redirect_uris"]),
+        # Deprecated in Mastodon 4.3 but still sent; the same as the instance's configuration.vapid.public_key,
+        # empty because Chirp offers no Web Push.
+        "vapid_key": "",
     }
     if client_secret is not None:
         entity["client_id"] = row["client_id"]

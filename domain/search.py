@@ -9,6 +9,7 @@ within `CHIRP_SEARCH_TIMEOUT`, search is a 503 (there is no PostgreSQL full-text
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -200,9 +201,20 @@ async def _run(res: Resources, queries: Sequence[SearchParams]) -> list[list[dic
     return [list(result.hits) for result in results]
 
 
+def tag_id(name: str) -> str:
+    """A hashtag's `id`: Chirp keeps no table of tags, so it is derived from the (normalised) name, the
+    same on every server process and every day: 63 bits of its BLAKE2b digest, as decimal digits."""
+    return str(int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 1)
+
+
 def tag_entity(res: Resources, name: str) -> dict[str, Any]:
     """Mastodon's Tag; usage history is not kept, so it is empty."""
-    return {"name": name, "url": f"{res.settings.base_url}/tags/{quote(name, safe='')}", "history": []}
+    return {
+        "id": tag_id(name),
+        "name": name,
+        "url": f"{res.settings.base_url}/tags/{quote(name, safe='')}",
+        "history": [],
+    }
 
 
 async def _statuses(

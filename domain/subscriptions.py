@@ -47,6 +47,8 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.REPOST_DELETED,
             EventKind.FOLLOW_CREATED,
             EventKind.FOLLOW_DELETED,
+            EventKind.FOLLOW_REQUEST_CREATED,
+            EventKind.FOLLOW_REQUEST_DELETED,
         ),
         # Live streams (docs/streaming.md): public and hashtag updates, deletes, status updates (counters,
         # reactions).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +16,10 @@ from api.openapi import array, body, errors, nullable, obj, ok, operation, path,
 from core.errors import ApiError, validation_error
 from core.ids import parse_id
 from domain import accounts as account_domain
+from domain import follow_requests as request_domain
 from domain.oauth import token_entity
 from storage import accounts as account_store
+from storage.resources import Resources
 
 routes = web.RouteTableDef()
 
@@ -50,7 +53,57 @@ async def verify_credentials(request: web.Request) -> web.Response:
     row = await account_store.get_credential_account(res.db, user.account_id)
     if row is None:
         raise ApiError(401, "The access token is invalid")
-    return json_response(account_domain.credential_account_entity(row, res.settings))
+    return await _credential_account(res, row)
+
+
+async def _credential_account(res: Resources, row: Mapping[str, Any]) -> web.Response:
+    waiting = await request_domain.pending_count(res, int(row["id"]))
+    return json_response(account_domain.credential_account_entity(row, res.settings, follow_requests_count=waiting))
+
+
+_FIELD_KEY = re.compile(r"^fields_attributes\[(\d{1,3})\]\[(name|value)\]$")
+
+
+def _field_text(value: Any, where: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise validation_error(where, "must be a string")
+    text = str(value).strip()
+    if len(text) > limit:
+        raise validation_error(where, f"is too long (maximum is {limit} characters)")
+    return text
+
+
+def _fields_attributes(params: Params) -> list[dict[str, str]] | None:
+    """Profile fields from `fields_attributes[i][name|value]` (forms, JSON objects keyed by index) or a
+    JSON list of {name, value}; None when not given. Pairs left wholly blank are dropped, as in Mastodon."""
+    given: dict[int, dict[str, Any]] = {}
+    for key in params.names():
+        match = _FIELD_KEY.match(key)
+        if match:
+            given.setdefault(int(match.group(1)), {})[match.group(2)] = params.raw(key)
+    listed = params.values("fields_attributes")
+    if not given and not listed:
+        return None if "fields_attributes" not in params else []
+    for index, item in enumerate(listed, start=len(given)):
+        if not isinstance(item, dict):
+            raise validation_error("fields_attributes", "must be a list of objects with name and value")
+        given[index] = item
+    fields: list[dict[str, str]] = []
+    for index in sorted(given):
+        item = given[index]
+        where = f"fields_attributes[{index}]"
+        name = _field_text(item.get("name"), f"{where}[name]", account_domain.FIELD_NAME_MAX)
+        value = _field_text(item.get("value"), f"{where}[value]", account_domain.FIELD_VALUE_MAX)
+        if not name and not value:
+            continue
+        if not name:
+            raise validation_error(f"{where}[name]", "can't be blank")
+        fields.append({"name": name, "value": value})
+    if len(fields) > account_domain.FIELDS_MAX:
+        raise validation_error("fields_attributes", f"has too many fields (maximum is {account_domain.FIELDS_MAX})")
+    return fields
 
 
 def _profile_changes(params: Params) -> dict[str, Any]:
@@ -65,6 +118,9 @@ def _profile_changes(params: Params) -> dict[str, Any]:
         changes["display_name"] = display_name.strip()
     if "note" in params:
         changes["note"] = params.text("note", max_length=account_domain.NOTE_MAX) or ""
+    fields = _fields_attributes(params)
+    if fields is not None:
+        changes["fields"] = fields
     for flag in ("bot", "locked", "discoverable"):
         if flag in params:
             changes[flag] = params.boolean(flag)
@@ -86,7 +142,9 @@ async def update_credentials(request: web.Request) -> web.Response:
     changes = _profile_changes(await read_params(request))
     res = request.app[RESOURCES]
     row = await account_domain.update_profile(res, user.account_id, changes)
-    return json_response(account_domain.credential_account_entity(row, res.settings))
+    if changes.get("locked") is False:
+        await request_domain.authorize_all(res, user.account_id)
+    return await _credential_account(res, row)
 
 
 @routes.get("/api/v1/accounts/lookup")
@@ -166,11 +224,22 @@ _ACCOUNT_PROPERTIES: dict[str, Any] = {
     "statuses_count": _INT,
     "last_status_at": nullable({"type": "string", "format": "date"}),
     "emojis": array({"type": "object"}),
-    "fields": array({"type": "object"}),
+    "fields": array(ref("Field")),
     "roles": array({"type": "object"}),
 }
 
 OPENAPI_COMPONENTS: dict[str, Any] = {
+    "Field": obj(
+        {
+            "name": _STRING,
+            "value": {"type": "string", "description": "HTML (plain text in source)"},
+            "verified_at": nullable({"type": "string", "format": "date-time"}),
+        }
+    ),
+    "Role": obj(
+        {"id": _STRING, "name": _STRING, "permissions": _STRING, "color": _STRING, "highlighted": _BOOL},
+        description="Mastodon's Role; Chirp accounts all have the role of everyone (id -99, no permissions).",
+    ),
     "Account": obj(_ACCOUNT_PROPERTIES, description="Mastodon's Account entity."),
     "CredentialAccount": obj(
         {
@@ -181,10 +250,15 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                     "sensitive": _BOOL,
                     "language": nullable(_STRING),
                     "note": {"type": "string", "description": "the bio as plain text"},
-                    "fields": array({"type": "object"}),
+                    "fields": array(ref("Field")),
                     "follow_requests_count": _INT,
+                    "discoverable": nullable(_BOOL),
+                    "hide_collections": nullable(_BOOL),
+                    "indexable": _BOOL,
+                    "attribution_domains": array(_STRING),
                 }
             ),
+            "role": ref("Role"),
         },
         description="The signed-in user's own Account, with `source`.",
     ),
@@ -241,9 +315,16 @@ _PROFILE_BODY = obj(
         "source[privacy]": {"type": "string", "enum": list(account_domain.PRIVACY_CHOICES)},
         "source[sensitive]": _BOOL,
         "source[language]": _STRING,
+        "fields_attributes[0][name]": {"type": "string", "maxLength": account_domain.FIELD_NAME_MAX},
+        "fields_attributes[0][value]": {"type": "string", "maxLength": account_domain.FIELD_VALUE_MAX},
+        "fields_attributes": array(obj({"name": _STRING, "value": _STRING}, required=["name"])),
     },
     required=[],
-    description="JSON may nest `source` as an object instead of `source[...]` keys.",
+    description=(
+        "JSON may nest `source` as an object instead of `source[...]` keys. Profile fields (at most "
+        f"{account_domain.FIELDS_MAX}) as `fields_attributes[i][name]`/`[value]` (i = 0..3) or a JSON list; "
+        "the fields given replace all of them."
+    ),
 )
 
 _TAGS = ("accounts",)

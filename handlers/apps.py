@@ -51,6 +51,7 @@ _APPLICATION_PROPERTIES: dict[str, Any] = {
     "scopes": array(_STRING),
     "redirect_uri": {"type": "string", "description": "deprecated: the redirect URIs joined by newlines"},
     "redirect_uris": array(_STRING),
+    "vapid_key": {"type": "string", "description": "deprecated in Mastodon 4.3; empty: Chirp offers no Web Push"},
 }
 
 OPENAPI_COMPONENTS: dict[str, Any] = {

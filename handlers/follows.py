@@ -1,4 +1,4 @@
-"""Following accounts, their followers and followings, and relationships."""
+"""Following accounts, their followers and followings, relationships, and a locked account's follow requests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from api.keys import RESOURCES
 from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
 from api.pagination import link_header, page_params
 from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
+from domain import follow_requests as request_domain
 from domain import follows as follow_domain
 
 routes = web.RouteTableDef()
@@ -68,6 +69,28 @@ async def relationships(request: web.Request) -> web.Response:
     return json_response(await follow_domain.relationships(request.app[RESOURCES], user.account_id, ids))
 
 
+@routes.get("/api/v1/follow_requests")
+async def follow_requests(request: web.Request) -> web.Response:
+    user = await require_user(request, "read:follows")
+    page = page_params(await read_params(request), default_limit=40, max_limit=80)
+    accounts, cursors = await request_domain.requests_page(request.app[RESOURCES], user.account_id, page)
+    return json_response(accounts, headers=link_header(request, cursors, page))
+
+
+@routes.post(r"/api/v1/follow_requests/{id:\d+}/authorize")
+async def authorize_follow_request(request: web.Request) -> web.Response:
+    user = await require_user(request, "write:follows")
+    relationship = await request_domain.authorize(request.app[RESOURCES], user.account_id, path_id(request))
+    return json_response(relationship)
+
+
+@routes.post(r"/api/v1/follow_requests/{id:\d+}/reject")
+async def reject_follow_request(request: web.Request) -> web.Response:
+    user = await require_user(request, "write:follows")
+    relationship = await request_domain.reject(request.app[RESOURCES], user.account_id, path_id(request))
+    return json_response(relationship)
+
+
 # OpenAPI ---------------------------------------------------------------------------------------------
 
 _BOOL = {"type": "boolean"}
@@ -100,7 +123,7 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/accounts/{id}/follow": {
         "post": operation(
-            "Follow an account (idempotent; groups and bots alike)",
+            "Follow an account (idempotent; groups and bots alike); a locked one is asked instead",
             {"200": ok(ref("Relationship")), **errors(401, 403, 404, 422)},
             scopes=["write:follows"],
             request_body=body(
@@ -136,6 +159,28 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             parameters=[*_ID_PATH, *PAGINATION_PARAMETERS, limit_parameter(40, 80)],
             tags=_TAGS,
         )
+    },
+    "/api/v1/follow_requests": {
+        "get": operation(
+            "The accounts asking to follow you, newest first",
+            {"200": ok(array(ref("Account")), headers=LINK_HEADER), **errors(401, 403, 422)},
+            scopes=["read:follows"],
+            parameters=[*PAGINATION_PARAMETERS, limit_parameter(40, 80)],
+            tags=["follow_requests"],
+        )
+    },
+    **{
+        f"/api/v1/follow_requests/{{id}}/{verb}": {
+            "post": operation(
+                f"{verb.capitalize()} an account's request to follow you",
+                {"200": ok(ref("Relationship")), **errors(401, 403, 404)},
+                scopes=["write:follows"],
+                parameters=[path("id", "The id of the account that asked")],
+                tags=["follow_requests"],
+                description="404 when that account has not asked.",
+            )
+        }
+        for verb in ("authorize", "reject")
     },
     "/api/v1/accounts/relationships": {
         "get": operation(

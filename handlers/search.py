@@ -46,8 +46,16 @@ _ID = {"type": "string", "pattern": "^[0-9]+$"}
 
 OPENAPI_COMPONENTS: dict[str, Any] = {
     "Tag": obj(
-        {"name": _STRING, "url": {"type": "string", "format": "uri"}, "history": array({"type": "object"})},
-        description="Mastodon's Tag entity; Chirp keeps no usage history, so `history` is empty.",
+        {
+            "id": _ID,
+            "name": _STRING,
+            "url": {"type": "string", "format": "uri"},
+            "history": array({"type": "object"}),
+        },
+        description=(
+            "Mastodon's Tag entity; `id` is derived from the name (Chirp keeps no table of tags) and no usage "
+            "history is kept, so `history` is empty."
+        ),
     ),
     "SearchResults": obj(
         {"accounts": array(ref("Account")), "statuses": array(ref("Status")), "hashtags": array(ref("Tag"))},

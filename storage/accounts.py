@@ -10,7 +10,7 @@ import asyncpg
 from storage.db import Executor
 
 ACCOUNT_COLUMNS = """
-    id, username, display_name, note, bot, is_group, locked, discoverable,
+    id, username, display_name, note, bot, is_group, locked, discoverable, fields,
     followers_count, following_count, posts_count, last_post_at, created_at
 """
 # What only the account's owner sees (CredentialAccount's `source`, preferences).
@@ -23,6 +23,7 @@ PROFILE_COLUMNS = frozenset(
         "bot",
         "locked",
         "discoverable",
+        "fields",
         "default_privacy",
         "default_sensitive",
         "default_language",

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import UserFactory
+from live import serve_app
+from mastodon import Mastodon
 from oauth_flow import PASSWORD, Client, app_token, bearer, register_app, sign_up
 from PIL import Image
+from social import expect
 
+from app.main import create_app
+from config import Settings
 from storage.resources import Resources
 
 # Registration ----------------------------------------------------------------------------------------
@@ -42,7 +49,12 @@ async def test_registering_returns_a_token_for_the_new_account_with_the_app_toke
         "note": "",
         "fields": [],
         "follow_requests_count": 0,
+        "discoverable": True,
+        "hide_collections": False,
+        "indexable": True,
+        "attribution_domains": [],
     }
+    assert me["role"] == {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
     stored = await res.db.fetchval("SELECT password_hash FROM accounts WHERE username = 'alice'")
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
@@ -227,3 +239,50 @@ async def test_the_default_avatar_and_header_an_account_links_to_are_served(clie
         assert image.content_type == "image/png"
         with Image.open(io.BytesIO(await image.read())) as picture:
             assert picture.format == "PNG" and picture.size == size
+
+
+# Profile fields, the role and the complete source (issue 19) -------------------------------------------
+
+
+async def test_mastodon_py_sets_profile_fields_and_reads_them_back(settings: Settings, make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    async with serve_app(create_app(settings)) as base_url:
+        api = Mastodon(access_token=alice.token, api_base_url=base_url)
+        fields = [("Pronouns", "she/her"), ("Site", "https://alice.example/"), ("Tea", "<green>")]
+        me = await asyncio.to_thread(api.account_update_credentials, fields=fields)
+        assert [(f.name, f.value) for f in me.source.fields] == fields  # as written
+        shown = {f.name: f.value for f in me.fields}
+        assert shown["Pronouns"] == "she/her"
+        assert shown["Tea"] == "&lt;green&gt;"
+        assert shown["Site"].startswith('<a href="https://alice.example/"')
+        assert all(f.verified_at is None for f in me.fields)
+        public = await asyncio.to_thread(api.account, alice.id)
+        assert [f.name for f in public.fields] == ["Pronouns", "Site", "Tea"]
+        again = await asyncio.to_thread(api.account_verify_credentials)
+        assert again.role.id == "-99" and again.role.permissions == "0"
+        assert again.source.indexable is True and again.source.discoverable is True
+
+
+async def test_profile_fields_from_json_replace_all_and_are_limited(client: Client, make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    url = "/api/v1/accounts/update_credentials"
+    body = {"fields_attributes": [{"name": "One", "value": "1"}, {"name": "", "value": ""}]}
+    me = await expect(await client.patch(url, json=body, headers=alice.headers), 200)
+    assert me["fields"] == [{"name": "One", "value": "1", "verified_at": None}]  # the blank pair is dropped
+    keyed = {"fields_attributes": {"0": {"name": "Two", "value": "2"}}}
+    me = await expect(await client.patch(url, json=keyed, headers=alice.headers), 200)
+    assert [f["name"] for f in me["source"]["fields"]] == ["Two"]
+    untouched = await expect(await client.patch(url, json={"note": "hi"}, headers=alice.headers), 200)
+    assert [f["name"] for f in untouched["fields"]] == ["Two"]  # not given: kept
+
+    five = {"fields_attributes": [{"name": f"n{i}", "value": "v"} for i in range(5)]}
+    too_many = await expect(await client.patch(url, json=five, headers=alice.headers), 422)
+    assert "fields_attributes" in too_many["error"]
+    long = {"fields_attributes[0][name]": "x", "fields_attributes[0][value]": "v" * 256}
+    await expect(await client.patch(url, data=long, headers=alice.headers), 422)
+    nameless = {"fields_attributes[0][value]": "orphan"}
+    await expect(await client.patch(url, data=nameless, headers=alice.headers), 422)
+    not_objects = {"fields_attributes": ["a", "b"]}
+    await expect(await client.patch(url, json=not_objects, headers=alice.headers), 422)
+    cleared = await expect(await client.patch(url, json={"fields_attributes": []}, headers=alice.headers), 200)
+    assert cleared["fields"] == []

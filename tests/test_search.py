@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 from conftest import ClientFactory, UserFactory
+from mastodon_schemas import assert_mastodon
 from social import Client, User, expect, follow, post_status, record_event
 
 from config import Settings
 from domain import search_indexing
+from domain.search import tag_id
 from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes
@@ -436,7 +438,10 @@ async def test_hashtag_suggestions_by_prefix_most_used_first(
     await index_pending(sres)
     body = await search(sclient, "#py", type="hashtags")
     assert [t["name"] for t in body["hashtags"]] == ["python", "pytest"]
-    assert body["hashtags"][0] == {"name": "python", "url": f"{sres.settings.base_url}/tags/python", "history": []}
+    tag = body["hashtags"][0]
+    assert tag == {"id": tag["id"], "name": "python", "url": f"{sres.settings.base_url}/tags/python", "history": []}
+    assert tag["id"].isdigit() and tag["id"] == tag_id("python")  # derived from the name: stable everywhere
+    assert_mastodon("Search", body)  # Mastodon's own Search and Tag entities (tests/schemas/mastodon)
     everything = await search(sclient, "pyt")
     assert [t["name"] for t in everything["hashtags"]] == ["python", "pytest"]
     # The last post with a tag goes: the suggestion goes with it.

@@ -11,6 +11,7 @@ import { avatar } from './components/account.js';
 import { composer } from './components/compose.js';
 import { ICONS } from './components/icons.js';
 import { removeStatus, updateStatus } from './components/status.js';
+import * as followRequests from './screens/follow_requests.js';
 import * as home from './screens/home.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
@@ -27,6 +28,7 @@ const ROUTES = [
   { pattern: /^\/tags\/(?<tag>[^/]+)$/, screen: () => tag, nav: 'search' },
   { pattern: /^\/search$/, screen: () => search, nav: 'search' },
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
+  { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
 ];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
@@ -279,7 +281,7 @@ async function start() {
     stream.on('unauthorized', signedOutElsewhere);
     stream.on('status.update', updateStatus);
     stream.on('delete', (id) => removeStatus(String(id)));
-    startUnread(session.me);
+    startUnread();
     stream.connect(token(), await streamStart());
   }
   show();

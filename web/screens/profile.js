@@ -15,12 +15,13 @@ const TABS = [
 
 function followButton(account, relationship, onChange) {
   const following = Boolean(relationship?.following);
+  const requested = !following && Boolean(relationship?.requested); // a locked account not yet answered
   return h(
     'button',
     {
       type: 'button',
-      class: ['follow', following ? 'secondary' : 'primary'],
-      'aria-pressed': following ? 'true' : 'false',
+      class: ['follow', following || requested ? 'secondary' : 'primary'],
+      'aria-pressed': following || requested ? 'true' : 'false',
       onclick: async (event) => {
         if (!session.me) {
           ui.signIn(location.pathname);
@@ -29,7 +30,7 @@ function followButton(account, relationship, onChange) {
         const button = event.currentTarget;
         button.disabled = true;
         try {
-          const next = await api(`/api/v1/accounts/${account.id}/${following ? 'unfollow' : 'follow'}`, { method: 'POST' });
+          const next = await api(`/api/v1/accounts/${account.id}/${following || requested ? 'unfollow' : 'follow'}`, { method: 'POST' });
           const fresh = await api(`/api/v1/accounts/${account.id}`);
           onChange(fresh, next);
         } catch (error) {
@@ -38,7 +39,7 @@ function followButton(account, relationship, onChange) {
         }
       },
     },
-    following ? 'Unfollow' : 'Follow',
+    following ? 'Unfollow' : requested ? 'Requested (withdraw)' : 'Follow',
   );
 }
 
