@@ -155,12 +155,23 @@ async def _fallback(res: Resources, post_ids: Sequence[int], viewer_id: int | No
 # assembling ----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the visibility rule reads of a post a piece shows: one of the header's `rows`."""
+
+    id: int
+    account_id: int
+    visibility: str
+    reblog_of_id: int | None
+
+
 @dataclass(frozen=True)
 class _Piece:
     refs: list[int]
     accounts: list[int]
     header: dict[str, Any]  # shared by every read of the same stored value: never modified
     body: bytes
+    facts: tuple[_Facts, ...]  # the header's rows, typed once per decoded piece
 
 
 # Decoded pieces by their stored bytes: a timeline's hot posts are decoded once per process, not per read.
@@ -171,7 +182,9 @@ _DECODED_PIECES = 10_000
 @functools.lru_cache(maxsize=_DECODED_PIECES)
 def _decode(value: bytes) -> _Piece:
     stored = post_cache.decode_piece(value)
-    return _Piece(stored.refs, stored.accounts, orjson.loads(stored.header), stored.body)
+    header = orjson.loads(stored.header)
+    facts = tuple(_Facts(*row) for row in header["rows"])
+    return _Piece(stored.refs, stored.accounts, header, stored.body, facts)
 
 
 @dataclass(frozen=True)
@@ -287,8 +300,7 @@ async def cached_post_json(
     if complete:
         shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
         pieces = {post_id: stored[post_id] for post_id in shown}
-        rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
-        posts = {i: _row_mapping(row) for i, row in rows.items()}
+        posts = {facts.id: facts for post_id in shown for facts in pieces[post_id].facts}
         restricted = restricted_posts(posts, viewer_id)
         marks = await _marks(res, viewer_id, shown, restricted)
         visible = apply_visibility(posts, restricted, marks.following, marks.mentioned)
@@ -307,10 +319,6 @@ async def cached_post_json(
 async def cached_post_entities(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[Entity]:
     """Status entities of the posts the viewer may see, in the order of `post_ids` (as post_entities)."""
     return [orjson.loads(entity) for _, entity in await cached_post_json(res, post_ids, viewer_id)]
-
-
-def _row_mapping(row: Sequence[Any]) -> dict[str, Any]:
-    return {"id": row[0], "account_id": row[1], "visibility": row[2], "reblog_of_id": row[3]}
 
 
 # keeping the cache current (the post_cache queue and the fan-out worker) --------------------------------

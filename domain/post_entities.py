@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
-
-import asyncpg
 
 from config import Settings
 from core.errors import ApiError
@@ -27,6 +25,7 @@ from storage import accounts as account_store
 from storage import follows as follow_store
 from storage import likes as like_store
 from storage import posts as post_store
+from storage.posts import ApplicationRow, PostRow
 from storage.resources import Resources
 
 PUBLIC_VISIBILITIES = ("public", "unlisted")
@@ -34,11 +33,24 @@ PUBLIC_VISIBILITIES = ("public", "unlisted")
 _REFERENCE_ROUNDS = 3
 
 
-def referenced_ids(row: Mapping[str, Any]) -> list[int]:
-    return [i for i in (row["reblog_of_id"], row["quote_of_id"]) if i is not None]
+class PostFacts(Protocol):
+    """What the visibility rule reads of a post: a whole row, or the facts a cached piece keeps."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def reblog_of_id(self) -> int | None: ...
 
 
-async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+def referenced_ids(row: PostRow) -> list[int]:
+    return [i for i in (row.reblog_of_id, row.quote_of_id) if i is not None]
+
+
+async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[int, PostRow]:
     """The posts, and the posts they repost or quote (and those quote), in at most four queries."""
     tried = set(post_ids)
     posts = await post_store.get_posts(res.db, tried)
@@ -60,33 +72,31 @@ class Restricted:
     private_authors: set[int]
 
 
-def restricted_posts(posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> Restricted:
+def restricted_posts(posts: Mapping[int, PostFacts], viewer_id: int | None) -> Restricted:
     restricted = [
-        row for row in posts.values() if row["visibility"] not in PUBLIC_VISIBILITIES and row["account_id"] != viewer_id
+        row for row in posts.values() if row.visibility not in PUBLIC_VISIBILITIES and row.account_id != viewer_id
     ]
     return Restricted(
-        {row["id"] for row in restricted}, {row["account_id"] for row in restricted if row["visibility"] == "private"}
+        {row.id for row in restricted}, {row.account_id for row in restricted if row.visibility == "private"}
     )
 
 
 def apply_visibility(
-    posts: Mapping[int, Mapping[str, Any]], restricted: Restricted, following: Container[int], mentioned: Container[int]
+    posts: Mapping[int, PostFacts], restricted: Restricted, following: Container[int], mentioned: Container[int]
 ) -> set[int]:
     """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
     follows. A repost is visible when it and its original are (the original must be among `posts`)."""
 
-    def own_rule(row: Mapping[str, Any]) -> bool:
-        if row["id"] not in restricted.post_ids or row["id"] in mentioned:
+    def own_rule(row: PostFacts) -> bool:
+        if row.id not in restricted.post_ids or row.id in mentioned:
             return True
-        return row["visibility"] == "private" and row["account_id"] in following
+        return row.visibility == "private" and row.account_id in following
 
     seen = {post_id for post_id, row in posts.items() if own_rule(row)}
-    return {
-        post_id for post_id in seen if posts[post_id]["reblog_of_id"] is None or posts[post_id]["reblog_of_id"] in seen
-    }
+    return {post_id for post_id in seen if posts[post_id].reblog_of_id is None or posts[post_id].reblog_of_id in seen}
 
 
-async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> set[int]:
+async def visible_ids(res: Resources, posts: Mapping[int, PostFacts], viewer_id: int | None) -> set[int]:
     """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
 
     A repost is visible when it and its original are (the original must be among `posts`).
@@ -102,22 +112,22 @@ async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], vi
     return apply_visibility(posts, restricted, following, mentioned)
 
 
-async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
     """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
     posts = await post_store.get_posts(res.db, [post_id])
     row = posts.get(post_id)
-    if row is not None and row["reblog_of_id"] is not None:
-        posts.update(await post_store.get_posts(res.db, [row["reblog_of_id"]]))
+    if row is not None and row.reblog_of_id is not None:
+        posts.update(await post_store.get_posts(res.db, [row.reblog_of_id]))
     if row is None or post_id not in await visible_ids(res, posts, viewer_id):
         raise ApiError(404, "Record not found")
     return row
 
 
-async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
     """Like `visible_post`, but a repost stands for the post it reposts (as Mastodon's reblog does)."""
     row = await visible_post(res, post_id, viewer_id)
-    if row["reblog_of_id"] is not None:
-        return await visible_post(res, row["reblog_of_id"], viewer_id)
+    if row.reblog_of_id is not None:
+        return await visible_post(res, row.reblog_of_id, viewer_id)
     return row
 
 
@@ -135,13 +145,13 @@ class _Context:
 
     settings: Settings
     viewer_id: int | None
-    posts: Mapping[int, asyncpg.Record]
+    posts: Mapping[int, PostRow]
     visible: set[int]
     accounts: Mapping[int, dict[str, Any]]
     liked: set[int]
     reposted: set[int]
     reactions: Mapping[int, list[tuple[str, int, bool]]]
-    applications: Mapping[int, asyncpg.Record]
+    applications: Mapping[int, ApplicationRow]
     media: Mapping[int, list[dict[str, Any]]]
 
 
@@ -151,7 +161,7 @@ async def post_entities(
     viewer_id: int | None,
     *,
     source: bool = False,
-    loaded: dict[int, asyncpg.Record] | None = None,
+    loaded: dict[int, PostRow] | None = None,
     reactions: dict[int, list[tuple[str, int, bool]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Status entities of the posts the viewer may see, in the order of `post_ids`.
@@ -166,20 +176,20 @@ async def post_entities(
     posts = loaded if loaded is not None else await load_with_references(res, ids)
     visible = await visible_ids(res, posts, viewer_id)
     shown = [posts[i] for i in visible]
-    content = [row for row in shown if row["reblog_of_id"] is None]
+    content = [row for row in shown if row.reblog_of_id is None]
     # Nobody has liked (or reposted) a post whose counter is zero: the counters change in the same
     # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
-    liked_ids = [row["id"] for row in content if row["likes_count"]]
-    reposted_ids = [row["id"] for row in content if row["reposts_count"]]
+    liked_ids = [row.id for row in content if row.likes_count]
+    reposted_ids = [row.id for row in content if row.reposts_count]
     account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
-        account_store.get_accounts(res.db, {row["account_id"] for row in shown}),
+        account_store.get_accounts(res.db, {row.account_id for row in shown}),
         like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
         post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
-        like_store.reaction_counts(res.db, [row["id"] for row in content], viewer_id)
+        like_store.reaction_counts(res.db, [row.id for row in content], viewer_id)
         if reactions is None
         else _known(reactions),
-        post_store.applications(res.db, {row["application_id"] for row in shown if row["application_id"]}),
-        media_attachments(res, [row["id"] for row in shown if row["has_media"]]),
+        post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
+        media_attachments(res, [row.id for row in shown if row.has_media]),
     )
     context = _Context(
         settings=res.settings,
@@ -213,29 +223,29 @@ def _urls(settings: Settings, username: str, post_id: int, *, repost: bool) -> t
     return uri, f"{base}/@{username}/{post_id}"
 
 
-def _reactions(context: _Context, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _reactions(context: _Context, row: PostRow) -> list[dict[str, Any]]:
     """Pleroma/Akkoma-style reactions, in the configured order; "like" is the like count."""
-    counts = {name: (count, me) for name, count, me in context.reactions.get(row["id"], [])}
-    if row["likes_count"] > 0:
-        counts["like"] = (row["likes_count"], row["id"] in context.liked)
+    counts = {name: (count, me) for name, count, me in context.reactions.get(row.id, [])}
+    if row.likes_count > 0:
+        counts["like"] = (row.likes_count, row.id in context.liked)
     order = [*context.settings.reactions, *sorted(set(counts) - set(context.settings.reactions))]
     return [{"name": name, "count": counts[name][0], "me": counts[name][1]} for name in order if name in counts]
 
 
-def _quote_approval(context: _Context, row: Mapping[str, Any]) -> dict[str, Any]:
-    quotable_by_all = row["visibility"] in PUBLIC_VISIBILITIES
+def _quote_approval(context: _Context, row: PostRow) -> dict[str, Any]:
+    quotable_by_all = row.visibility in PUBLIC_VISIBILITIES
     if context.viewer_id is None:
         current = "unknown"
-    elif quotable_by_all or row["account_id"] == context.viewer_id:
+    elif quotable_by_all or row.account_id == context.viewer_id:
         current = "automatic"
     else:
         current = "denied"
     return {"automatic": ["public"] if quotable_by_all else [], "manual": [], "current_user": current}
 
 
-def _quote(context: _Context, row: Mapping[str, Any], *, shallow: bool) -> dict[str, Any] | None:
+def _quote(context: _Context, row: PostRow, *, shallow: bool) -> dict[str, Any] | None:
     """Mastodon 4.5's Quote (or, inside a quoted post, ShallowQuote) of the post `row` quotes."""
-    quoted_id = row["quote_of_id"]
+    quoted_id = row.quote_of_id
     if quoted_id is None:
         return None
     quoted = context.posts.get(quoted_id)
@@ -254,53 +264,51 @@ def _quote(context: _Context, row: Mapping[str, Any], *, shallow: bool) -> dict[
 
 
 def _status(
-    context: _Context, row: Mapping[str, Any], *, source: bool = False, shallow_quote: bool = False
+    context: _Context, row: PostRow, *, source: bool = False, shallow_quote: bool = False
 ) -> dict[str, Any] | None:
-    account = context.accounts.get(row["account_id"])
+    account = context.accounts.get(row.account_id)
     if account is None:
         return None
     settings = context.settings
-    repost = row["reblog_of_id"] is not None
+    repost = row.reblog_of_id is not None
     inner: dict[str, Any] | None = None
-    if repost:
-        original = context.posts.get(row["reblog_of_id"])
+    if row.reblog_of_id is not None:
+        original = context.posts.get(row.reblog_of_id)
         inner = _status(context, original) if original is not None else None
         if inner is None:
             return None
-    uri, url = _urls(settings, account["username"], row["id"], repost=repost)
-    entities = row["entities"]
-    geo = {"lat": row["lat"], "long": row["lon"]} if row["lat"] is not None else None
+    uri, url = _urls(settings, account["username"], row.id, repost=repost)
+    entities = row.entities
+    geo = {"lat": row.lat, "long": row.lon} if row.lat is not None else None
     entity: dict[str, Any] = {
-        "id": str(row["id"]),
-        "created_at": iso(row["created_at"]),
-        "in_reply_to_id": str(row["in_reply_to_id"]) if row["in_reply_to_id"] is not None else None,
-        "in_reply_to_account_id": (
-            str(row["in_reply_to_account_id"]) if row["in_reply_to_account_id"] is not None else None
-        ),
-        "sensitive": row["sensitive"],
-        "spoiler_text": row["spoiler_text"],
-        "visibility": row["visibility"],
-        "language": row["language"],
+        "id": str(row.id),
+        "created_at": iso(row.created_at),
+        "in_reply_to_id": str(row.in_reply_to_id) if row.in_reply_to_id is not None else None,
+        "in_reply_to_account_id": (str(row.in_reply_to_account_id) if row.in_reply_to_account_id is not None else None),
+        "sensitive": row.sensitive,
+        "spoiler_text": row.spoiler_text,
+        "visibility": row.visibility,
+        "language": row.language,
         "uri": uri,
         "url": url,
-        "replies_count": row["replies_count"],
-        "reblogs_count": row["reposts_count"],
-        "favourites_count": row["likes_count"],
-        "quotes_count": row["quotes_count"],
-        "edited_at": iso(row["edited_at"]),
+        "replies_count": row.replies_count,
+        "reblogs_count": row.reposts_count,
+        "favourites_count": row.likes_count,
+        "quotes_count": row.quotes_count,
+        "edited_at": iso(row.edited_at),
         # A repost wrapper answers for its original, as Mastodon's reblog does.
-        "favourited": inner["favourited"] if inner else row["id"] in context.liked,
-        "reblogged": inner["reblogged"] if inner else row["id"] in context.reposted,
+        "favourited": inner["favourited"] if inner else row.id in context.liked,
+        "reblogged": inner["reblogged"] if inner else row.id in context.reposted,
         "muted": False,
         "bookmarked": False,
         "pinned": False,
-        "content": render_html(row["text"], entities, settings.base_url),
+        "content": render_html(row.text, entities, settings.base_url),
         "reblog": inner,
         "quote": _quote(context, row, shallow=shallow_quote),
         "quote_approval": _quote_approval(context, row),
         "application": _application(context, row),
         "account": account,
-        "media_attachments": context.media.get(row["id"], []),
+        "media_attachments": context.media.get(row.id, []),
         "mentions": _mentions(settings, entities),
         "tags": _tags(settings, entities),
         "emojis": [],
@@ -311,13 +319,13 @@ def _status(
         "geo": geo,
     }
     if source:
-        entity["text"] = row["text"]
+        entity["text"] = row.text
     return entity
 
 
-def _application(context: _Context, row: Mapping[str, Any]) -> dict[str, Any] | None:
-    app = context.applications.get(row["application_id"]) if row["application_id"] else None
-    return {"name": app["name"], "website": app["website"]} if app is not None else None
+def _application(context: _Context, row: PostRow) -> dict[str, Any] | None:
+    app = context.applications.get(row.application_id) if row.application_id else None
+    return {"name": app.name, "website": app.website} if app is not None else None
 
 
 def _mentions(settings: Settings, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
