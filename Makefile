@@ -24,12 +24,14 @@ run: install
 test: install
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy .
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy .
+	@$(BIN)/lint-imports --no-cache
 
 stack: install
 	@$(BIN)/chirp stack up

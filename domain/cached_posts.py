@@ -7,7 +7,7 @@ A read:
    pieces in its own call) for the pieces of the requested posts, of the posts they show (reposted
    originals, quoted posts) and the Account entities of every author shown;
 2. one PostgreSQL query for the viewer's likes, reposts and reactions among them, and for what the one
-   visibility rule (`domain.post_entities.apply_visibility`) needs to know about private and direct
+   visibility rule (`domain.visibility.apply_visibility`) needs to know about private and direct
    posts among them (`storage.timelines.viewer_marks`);
 3. assembly: each entity is its cached fields (bytes) followed by what depends on the viewer.
 Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
@@ -34,7 +34,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.accounts import account_entity
-from domain.post_entities import PUBLIC_VISIBILITIES, Restricted, apply_visibility, post_entities, restricted_posts
+from domain.post_entities import post_entities
+from domain.visibility import Restricted, apply_visibility, quote_policy, restricted_posts
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
@@ -155,23 +156,12 @@ async def _fallback(res: Resources, post_ids: Sequence[int], viewer_id: int | No
 # assembling ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """What the visibility rule reads of a post a piece shows: one of the header's `rows`."""
-
-    id: int
-    account_id: int
-    visibility: str
-    reblog_of_id: int | None
-
-
 @dataclass(frozen=True)
 class _Piece:
     refs: list[int]
     accounts: list[int]
     header: dict[str, Any]  # shared by every read of the same stored value: never modified
     body: bytes
-    facts: tuple[_Facts, ...]  # the header's rows, typed once per decoded piece
 
 
 # Decoded pieces by their stored bytes: a timeline's hot posts are decoded once per process, not per read.
@@ -182,9 +172,7 @@ _DECODED_PIECES = 10_000
 @functools.lru_cache(maxsize=_DECODED_PIECES)
 def _decode(value: bytes) -> _Piece:
     stored = post_cache.decode_piece(value)
-    header = orjson.loads(stored.header)
-    facts = tuple(_Facts(*row) for row in header["rows"])
-    return _Piece(stored.refs, stored.accounts, header, stored.body, facts)
+    return _Piece(stored.refs, stored.accounts, orjson.loads(stored.header), stored.body)
 
 
 @dataclass(frozen=True)
@@ -198,11 +186,7 @@ class _View:
 
 def _current_user(view: _View, header: Mapping[str, Any]) -> str:
     """quote_approval.current_user, as post_entities decides it."""
-    if view.viewer_id is None:
-        return "unknown"
-    if header["v"] in PUBLIC_VISIBILITIES or header["a"] == view.viewer_id:
-        return "automatic"
-    return "denied"
+    return quote_policy(header["v"], header["a"], view.viewer_id)[1]
 
 
 def _quote(view: _View, header: Mapping[str, Any], *, shallow: bool) -> Entity | None:
@@ -300,7 +284,8 @@ async def cached_post_json(
     if complete:
         shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
         pieces = {post_id: stored[post_id] for post_id in shown}
-        posts = {facts.id: facts for post_id in shown for facts in pieces[post_id].facts}
+        rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
+        posts = {i: _row_mapping(row) for i, row in rows.items()}
         restricted = restricted_posts(posts, viewer_id)
         marks = await _marks(res, viewer_id, shown, restricted)
         visible = apply_visibility(posts, restricted, marks.following, marks.mentioned)
@@ -319,6 +304,10 @@ async def cached_post_json(
 async def cached_post_entities(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[Entity]:
     """Status entities of the posts the viewer may see, in the order of `post_ids` (as post_entities)."""
     return [orjson.loads(entity) for _, entity in await cached_post_json(res, post_ids, viewer_id)]
+
+
+def _row_mapping(row: Sequence[Any]) -> dict[str, Any]:
+    return {"id": row[0], "account_id": row[1], "visibility": row[2], "reblog_of_id": row[3]}
 
 
 # keeping the cache current (the post_cache queue and the fan-out worker) --------------------------------

@@ -10,8 +10,9 @@ from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain.accounts import account_entity
 from domain.events import record_event
-from domain.post_entities import post_entities, visible_original
+from domain.post_entities import post_entities
 from domain.posts import record_counts_changed
+from domain.visibility import visible_original
 from storage import accounts as account_store
 from storage import likes as like_store
 from storage import posts as post_store

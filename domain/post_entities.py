@@ -10,40 +10,25 @@ may not see are dropped from the result, which keeps the order asked for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from config import Settings
-from core.errors import ApiError
 from core.times import iso
 from domain import media as media_domain
 from domain.accounts import account_entity
 from domain.post_text import render_html
+from domain.visibility import quote_policy, visible_ids
 from storage import accounts as account_store
-from storage import follows as follow_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage.posts import ApplicationRow, PostRow
 from storage.resources import Resources
 
-PUBLIC_VISIBILITIES = ("public", "unlisted")
 # Rounds of loading posts referenced by loaded posts: repost → original → quoted post → its quote.
 _REFERENCE_ROUNDS = 3
-
-
-class PostFacts(Protocol):
-    """What the visibility rule reads of a post: a whole row, or the facts a cached piece keeps."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def account_id(self) -> int: ...
-    @property
-    def visibility(self) -> str: ...
-    @property
-    def reblog_of_id(self) -> int | None: ...
 
 
 def referenced_ids(row: PostRow) -> list[int]:
@@ -61,74 +46,6 @@ async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[
         tried |= wanted
         posts.update(await post_store.get_posts(res.db, wanted))
     return posts
-
-
-@dataclass(frozen=True)
-class Restricted:
-    """What the visibility rule has to ask PostgreSQL about: posts that are neither public nor the viewer's
-    own, and the authors of the private ones among them (followers may see those)."""
-
-    post_ids: set[int]
-    private_authors: set[int]
-
-
-def restricted_posts(posts: Mapping[int, PostFacts], viewer_id: int | None) -> Restricted:
-    restricted = [
-        row for row in posts.values() if row.visibility not in PUBLIC_VISIBILITIES and row.account_id != viewer_id
-    ]
-    return Restricted(
-        {row.id for row in restricted}, {row.account_id for row in restricted if row.visibility == "private"}
-    )
-
-
-def apply_visibility(
-    posts: Mapping[int, PostFacts], restricted: Restricted, following: Container[int], mentioned: Container[int]
-) -> set[int]:
-    """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
-    follows. A repost is visible when it and its original are (the original must be among `posts`)."""
-
-    def own_rule(row: PostFacts) -> bool:
-        if row.id not in restricted.post_ids or row.id in mentioned:
-            return True
-        return row.visibility == "private" and row.account_id in following
-
-    seen = {post_id for post_id, row in posts.items() if own_rule(row)}
-    return {post_id for post_id in seen if posts[post_id].reblog_of_id is None or posts[post_id].reblog_of_id in seen}
-
-
-async def visible_ids(res: Resources, posts: Mapping[int, PostFacts], viewer_id: int | None) -> set[int]:
-    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
-
-    A repost is visible when it and its original are (the original must be among `posts`).
-    """
-    restricted = restricted_posts(posts, viewer_id)
-    following: Mapping[int, Any] = {}
-    mentioned: set[int] = set()
-    if viewer_id is not None and restricted.post_ids:
-        following, mentioned = await asyncio.gather(
-            follow_store.follows_among(res.db, viewer_id, restricted.private_authors),
-            post_store.mentioned_in(res.db, viewer_id, restricted.post_ids),
-        )
-    return apply_visibility(posts, restricted, following, mentioned)
-
-
-async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
-    """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
-    posts = await post_store.get_posts(res.db, [post_id])
-    row = posts.get(post_id)
-    if row is not None and row.reblog_of_id is not None:
-        posts.update(await post_store.get_posts(res.db, [row.reblog_of_id]))
-    if row is None or post_id not in await visible_ids(res, posts, viewer_id):
-        raise ApiError(404, "Record not found")
-    return row
-
-
-async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
-    """Like `visible_post`, but a repost stands for the post it reposts (as Mastodon's reblog does)."""
-    row = await visible_post(res, post_id, viewer_id)
-    if row.reblog_of_id is not None:
-        return await visible_post(res, row.reblog_of_id, viewer_id)
-    return row
 
 
 async def media_attachments(res: Resources, post_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
@@ -233,13 +150,7 @@ def _reactions(context: _Context, row: PostRow) -> list[dict[str, Any]]:
 
 
 def _quote_approval(context: _Context, row: PostRow) -> dict[str, Any]:
-    quotable_by_all = row.visibility in PUBLIC_VISIBILITIES
-    if context.viewer_id is None:
-        current = "unknown"
-    elif quotable_by_all or row.account_id == context.viewer_id:
-        current = "automatic"
-    else:
-        current = "denied"
+    quotable_by_all, current = quote_policy(row.visibility, row.account_id, context.viewer_id)
     return {"automatic": ["public"] if quotable_by_all else [], "manual": [], "current_user": current}
 
 

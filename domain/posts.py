@@ -15,7 +15,7 @@ from core.pagination import Page
 from domain import media as media_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
 from domain.events import record_event
-from domain.post_entities import PUBLIC_VISIBILITIES, post_entities, visible_original, visible_post
+from domain.post_entities import post_entities
 from domain.post_text import (
     clean_text,
     mention_ids,
@@ -26,6 +26,7 @@ from domain.post_text import (
     tags,
     text_length,
 )
+from domain.visibility import may_quote, quote_visibility, visible_original, visible_post
 from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
@@ -117,8 +118,7 @@ async def _quote_target(res: Resources, author_id: int, post_id: int | None) -> 
         quoted = await visible_original(res, post_id, author_id)
     except ApiError:
         raise ApiError(404, "The post you are trying to quote does not appear to exist") from None
-    # As Mastodon: a private post may be quoted only by its author.
-    if quoted.visibility not in PUBLIC_VISIBILITIES and quoted.account_id != author_id:
+    if not may_quote(quoted, author_id):
         raise ApiError(403, "This post cannot be quoted")
     return quoted
 
@@ -141,8 +141,7 @@ async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Che
     parent, quoted = await asyncio.gather(
         _reply_target(res, author_id, draft.in_reply_to_id), _quote_target(res, author_id, draft.quote_of_id)
     )
-    if quoted is not None and quoted.visibility not in PUBLIC_VISIBILITIES and visibility in PUBLIC_VISIBILITIES:
-        visibility = "private"  # quoting a private post keeps the quote private (as Mastodon)
+    visibility = quote_visibility(quoted, visibility)
     accounts = await account_store.find_by_usernames(res.db, mentioned_usernames(spans))
     entities = resolve_mentions(spans, {name: (row["id"], row["username"]) for name, row in accounts.items()})
     return _Checked(text, spoiler, entities, visibility, language, parent, quoted)

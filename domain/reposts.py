@@ -10,8 +10,8 @@ from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain.accounts import account_entity
 from domain.events import record_event
-from domain.post_entities import PUBLIC_VISIBILITIES, visible_original
 from domain.posts import record_counts_changed
+from domain.visibility import repostable_privately, visible_original
 from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
@@ -24,9 +24,10 @@ REPOST_VISIBILITIES = ("public", "unlisted", "private")
 def _repost_visibility(original: PostRow, account_id: int, requested: str | None) -> str:
     """Who may see the repost. Only public and unlisted posts can be reposted, except that an author may
     repost their own private post, privately (as Mastodon)."""
-    if original.visibility not in PUBLIC_VISIBILITIES:
-        if original.account_id != account_id or original.visibility != "private":
-            raise ApiError(403, "This action is not allowed: private posts cannot be reposted")
+    private = repostable_privately(original, account_id)
+    if private is None:
+        raise ApiError(403, "This action is not allowed: private posts cannot be reposted")
+    if private:
         return "private"
     visibility = requested or "public"
     if visibility not in REPOST_VISIBILITIES:

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 from core.pagination import Page
-from domain.post_entities import PUBLIC_VISIBILITIES, load_with_references, post_entities
+from domain.post_entities import load_with_references, post_entities
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
+from domain.visibility import is_public
 from storage import audiences as audience_store
 from storage import likes as like_store
 from storage import posts as post_store
@@ -82,7 +83,7 @@ class PostViews:
         others = [row.id for row in content if row.id != self.post_id]
         markable = (
             reacted
-            or any(row.visibility not in PUBLIC_VISIBILITIES for row in rows.values())
+            or any(not is_public(row.visibility) for row in rows.values())
             or any(row.likes_count or row.reposts_count for row in content)
             or (bool(others) and await like_store.have_reactions(db, others))
         )
@@ -97,7 +98,7 @@ class PostViews:
         if self.post_id not in tree.rows:
             return []
         rows = list(tree.rows.values())
-        restricted = [row for row in rows if row.visibility not in PUBLIC_VISIBILITIES]
+        restricted = [row for row in rows if not is_public(row.visibility)]
         marks: dict[int, set[tuple[str, int | str]]] = {}
         if tree.markable:
             marks = await audience_store.viewer_marks(

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import asyncpg
 
 R = TypeVar("R", bound="Row")
+
+
+class Columns(Protocol):
+    """Anything read by column name: a typed row, an asyncpg record, a dict of a row's columns."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
 
 
 class Row:

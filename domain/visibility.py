@@ -1,0 +1,137 @@
+"""Who may see a post, and what a viewer may do with one: the one place every path asks.
+
+Readers (`post_entities`, the cached home page in `domain.cached_posts`, live updates in `domain.streaming`)
+decide which posts to show with `restricted_posts` and `apply_visibility`; writers (likes, reactions,
+reposts, replies, quotes) find their target with `visible_post` / `visible_original`, so a post that may not
+be seen can neither be shown nor acted on, and answers 404 either way. The rule:
+
+- public and unlisted posts: everyone;
+- private posts: the author, the author's followers, and the accounts the post mentions;
+- direct posts: the author and the accounts the post mentions;
+- a repost: whoever may see both the repost and its original.
+
+Queries that filter in SQL (profile posts, quotes, notifications) use its twin, `storage.posts.visible_to`;
+blocks, mutes and direct messages extend the rule here and there together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ApiError
+from storage import follows as follow_store
+from storage import posts as post_store
+from storage.posts import PostRow
+from storage.resources import Resources
+from storage.rows import Columns
+
+PUBLIC_VISIBILITIES = ("public", "unlisted")
+
+
+def is_public(visibility: str) -> bool:
+    """Public and unlisted posts are visible to everyone (unlisted ones only stay off public timelines)."""
+    return visibility in PUBLIC_VISIBILITIES
+
+
+@dataclass(frozen=True)
+class Restricted:
+    """What the visibility rule has to ask PostgreSQL about: posts that are neither public nor the viewer's
+    own, and the authors of the private ones among them (followers may see those)."""
+
+    post_ids: set[int]
+    private_authors: set[int]
+
+
+def restricted_posts(posts: Mapping[int, Columns], viewer_id: int | None) -> Restricted:
+    restricted = [
+        row for row in posts.values() if row["visibility"] not in PUBLIC_VISIBILITIES and row["account_id"] != viewer_id
+    ]
+    return Restricted(
+        {row["id"] for row in restricted}, {row["account_id"] for row in restricted if row["visibility"] == "private"}
+    )
+
+
+def apply_visibility(
+    posts: Mapping[int, Columns], restricted: Restricted, following: Container[int], mentioned: Container[int]
+) -> set[int]:
+    """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
+    follows. A repost is visible when it and its original are (the original must be among `posts`)."""
+
+    def own_rule(row: Columns) -> bool:
+        if row["id"] not in restricted.post_ids or row["id"] in mentioned:
+            return True
+        return row["visibility"] == "private" and row["account_id"] in following
+
+    seen = {post_id for post_id, row in posts.items() if own_rule(row)}
+    return {
+        post_id for post_id in seen if posts[post_id]["reblog_of_id"] is None or posts[post_id]["reblog_of_id"] in seen
+    }
+
+
+async def visible_ids(res: Resources, posts: Mapping[int, Columns], viewer_id: int | None) -> set[int]:
+    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
+
+    A repost is visible when it and its original are (the original must be among `posts`).
+    """
+    restricted = restricted_posts(posts, viewer_id)
+    following: Mapping[int, Any] = {}
+    mentioned: set[int] = set()
+    if viewer_id is not None and restricted.post_ids:
+        following, mentioned = await asyncio.gather(
+            follow_store.follows_among(res.db, viewer_id, restricted.private_authors),
+            post_store.mentioned_in(res.db, viewer_id, restricted.post_ids),
+        )
+    return apply_visibility(posts, restricted, following, mentioned)
+
+
+async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
+    """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
+    posts = await post_store.get_posts(res.db, [post_id])
+    row = posts.get(post_id)
+    if row is not None and row.reblog_of_id is not None:
+        posts.update(await post_store.get_posts(res.db, [row.reblog_of_id]))
+    if row is None or post_id not in await visible_ids(res, posts, viewer_id):
+        raise ApiError(404, "Record not found")
+    return row
+
+
+async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
+    """Like `visible_post`, but a repost stands for the post it reposts (as Mastodon's reblog does)."""
+    row = await visible_post(res, post_id, viewer_id)
+    if row.reblog_of_id is not None:
+        return await visible_post(res, row.reblog_of_id, viewer_id)
+    return row
+
+
+def quote_policy(visibility: str, author_id: int, viewer_id: int | None) -> tuple[bool, str]:
+    """Mastodon 4.5's quote approval of a post: whether everyone may quote it, and the viewer's own answer
+    (`automatic`, `denied`, or `unknown` when signed out). A non-public post may be quoted only by its author."""
+    quotable_by_all = is_public(visibility)
+    if viewer_id is None:
+        return quotable_by_all, "unknown"
+    return quotable_by_all, "automatic" if quotable_by_all or author_id == viewer_id else "denied"
+
+
+def may_quote(post: Columns, account_id: int) -> bool:
+    return quote_policy(post["visibility"], post["account_id"], account_id)[1] == "automatic"
+
+
+def quote_visibility(quoted: Columns | None, requested: str) -> str:
+    """Quoting a private post keeps the quote private (as Mastodon)."""
+    if quoted is not None and not is_public(quoted["visibility"]) and is_public(requested):
+        return "private"
+    return requested
+
+
+def repostable_privately(original: Columns, account_id: int) -> bool | None:
+    """Whether a repost of `original` by `account_id` is allowed and must be private: None when it is not
+    allowed at all. Only public and unlisted posts can be reposted, except that an author may repost their
+    own private post, privately (as Mastodon)."""
+    if is_public(original["visibility"]):
+        return False
+    if original["account_id"] == account_id and original["visibility"] == "private":
+        return True
+    return None
