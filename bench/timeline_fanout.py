@@ -110,13 +110,14 @@ return 1
 async def write_posts(env_spec: dict[str, Any]) -> dict[str, Any]:
     from config import Settings
     from domain import events
+    from domain.event_kinds import EventKind
     from domain.posts import PostDraft, create_post
     from domain.subscriptions import TIMELINE_QUEUE
     from storage.resources import open_resources
 
     # Only the timeline queue receives the events: this bench measures fan-out alone.
     events.EVENT_QUEUES.clear()
-    events.subscribe(TIMELINE_QUEUE, "post.created")
+    events.EVENT_QUEUES[EventKind.POST_CREATED] = (TIMELINE_QUEUE,)
     settings = Settings.from_env({**os.environ, "CHIRP_NODE_ID": "901", "CHIRP_DATABASE_POOL_SIZE": "40"})
     authors: list[int] = env_spec["authors"]
     rate: float = env_spec["rate"]

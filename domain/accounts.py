@@ -16,6 +16,7 @@ from config import Settings
 from core.errors import ApiError
 from core.times import iso
 from domain import passwords
+from domain.event_kinds import EventKind
 from domain.events import record_event
 from storage import accounts as account_store
 from storage import tokens as token_store
@@ -211,7 +212,7 @@ async def register_account(
             issued = await token_store.issue_token(
                 conn, res.ids.next_id(), app_id=app_id, account_id=account_id, scopes=scopes
             )
-            await record_event(conn, "account.created", {"account_id": account_id})
+            await record_event(conn, EventKind.ACCOUNT_CREATED, {"account_id": account_id})
     except asyncpg.UniqueViolationError as exc:
         # Someone took the name (or address) between the check above and the insert.
         field = "email" if "email" in (exc.constraint_name or "") else "username"
@@ -237,5 +238,5 @@ async def update_profile(res: Resources, account_id: int, changes: Mapping[str, 
         row = await account_store.update_profile(conn, account_id, changes)
         if row is None:
             raise ApiError(404)
-        await record_event(conn, "account.updated", {"account_id": account_id})
+        await record_event(conn, EventKind.ACCOUNT_UPDATED, {"account_id": account_id})
     return row

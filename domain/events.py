@@ -1,34 +1,130 @@
 """Durable domain events: what happened, recorded in the same transaction as the write.
 
-Each event kind is delivered to the queues that care about it (fan-out, search indexing, media, ...),
-one job per queue, through the transactional outbox in `storage.jobs`. Capability modules register
-their interest here, so a write records an event without knowing who consumes it.
+Each event kind is delivered to the queues that care about it (fan-out, search indexing, notifications, ...),
+one job per queue, through the transactional outbox in `storage.jobs`. The kinds and their payloads are in
+`domain.event_kinds`, the routing table in `domain.subscriptions`; a write records an event without knowing
+who consumes it, and mypy checks that the payload it writes is the one its kind carries.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import asyncpg
 
+from domain.event_kinds import (
+    AccountChanged,
+    EventKind,
+    Follow,
+    Like,
+    Payload,
+    PostCreated,
+    PostDeleted,
+    PostEdited,
+    PostUpdated,
+    Reaction,
+    RepostCreated,
+    RepostDeleted,
+)
+from domain.subscriptions import SUBSCRIPTIONS
 from storage import jobs as job_store
 
-# event kind -> the queues that receive it
-EVENT_QUEUES: dict[str, tuple[str, ...]] = {}
+
+def _queues_by_kind() -> dict[str, tuple[str, ...]]:
+    """The routing table turned around: kind -> the queues receiving it, in the table's order."""
+    by_kind: dict[str, tuple[str, ...]] = {}
+    for queue, kinds in SUBSCRIPTIONS.items():
+        for kind in kinds:
+            by_kind[kind] = (*by_kind.get(kind, ()), queue)
+    return by_kind
 
 
-def subscribe(queue: str, *kinds: str) -> None:
-    """Route events of `kinds` to `queue` (called once at import by the module owning the queue)."""
-    for kind in kinds:
-        queues = EVENT_QUEUES.get(kind, ())
-        if queue not in queues:
-            EVENT_QUEUES[kind] = (*queues, queue)
+# Derived once from the literal table, never registered into. (Tests route a kind to a queue of their own
+# by patching an item for the duration.)
+EVENT_QUEUES: dict[str, tuple[str, ...]] = _queues_by_kind()
 
 
-async def record_event(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> None:
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.POST_CREATED], payload: PostCreated
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.POST_UPDATED], payload: PostUpdated
+) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.POST_EDITED], payload: PostEdited) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.POST_DELETED], payload: PostDeleted
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.REPOST_CREATED], payload: RepostCreated
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.REPOST_DELETED], payload: RepostDeleted
+) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.LIKE_CREATED], payload: Like) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.LIKE_DELETED], payload: Like) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.REACTION_CREATED], payload: Reaction
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.REACTION_DELETED], payload: Reaction
+) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.FOLLOW_CREATED], payload: Follow) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.FOLLOW_DELETED], payload: Follow) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.ACCOUNT_CREATED], payload: AccountChanged
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.ACCOUNT_UPDATED], payload: AccountChanged
+) -> None: ...
+
+
+@overload
+async def record_event(
+    conn: asyncpg.Connection, kind: Literal[EventKind.ACCOUNT_DELETED], payload: AccountChanged
+) -> None: ...
+
+
+async def record_event(conn: asyncpg.Connection, kind: EventKind, payload: Payload) -> None:
     """Record `kind` for every queue subscribed to it. Call inside the write's transaction."""
-    await job_store.enqueue_many(conn, [(queue, kind, payload) for queue in EVENT_QUEUES.get(kind, ())])
-
-
-# The routing table, loaded with this module (after `subscribe` exists) so that every process routes alike.
-import domain.subscriptions  # noqa: E402, F401
+    job_payload = cast(dict[str, Any], payload)  # the TypedDict is the JSON object, as it is
+    await job_store.enqueue_many(conn, [(queue, kind.value, job_payload) for queue in EVENT_QUEUES.get(kind, ())])

@@ -11,6 +11,7 @@ import asyncpg
 from core.errors import ApiError
 from core.pagination import Page
 from domain.accounts import account_entity
+from domain.event_kinds import EventKind
 from domain.events import record_event
 from storage import accounts as account_store
 from storage import follows as follow_store
@@ -54,7 +55,7 @@ async def follow(
             return
         await follow_store.add_follow_counts(conn, account_id, target_id, 1)
         await record_event(
-            conn, "follow.created", {"id": follow_id, "account_id": account_id, "target_account_id": target_id}
+            conn, EventKind.FOLLOW_CREATED, {"id": follow_id, "account_id": account_id, "target_account_id": target_id}
         )
 
     await in_transaction(res.db, write)
@@ -71,7 +72,7 @@ async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str,
             return
         await follow_store.add_follow_counts(conn, account_id, target_id, -1)
         await record_event(
-            conn, "follow.deleted", {"id": removed, "account_id": account_id, "target_account_id": target_id}
+            conn, EventKind.FOLLOW_DELETED, {"id": removed, "account_id": account_id, "target_account_id": target_id}
         )
 
     await in_transaction(res.db, write)

@@ -9,6 +9,7 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain.accounts import account_entity
+from domain.event_kinds import EventKind, Reaction
 from domain.events import record_event
 from domain.post_entities import post_entities
 from domain.posts import record_counts_changed
@@ -40,7 +41,7 @@ async def like_post(res: Resources, account_id: int, post_id: int) -> int:
             counts = await post_store.add_to_counter(conn, post.id, "likes_count", 1)
             await record_event(
                 conn,
-                "like.created",
+                EventKind.LIKE_CREATED,
                 {"post_id": post.id, "post_account_id": post.account_id, "account_id": account_id},
             )
             await record_counts_changed(conn, counts, "like")
@@ -59,7 +60,7 @@ async def unlike_post(res: Resources, account_id: int, post_id: int) -> int:
             counts = await post_store.add_to_counter(conn, post.id, "likes_count", -1)
             await record_event(
                 conn,
-                "like.deleted",
+                EventKind.LIKE_DELETED,
                 {"post_id": post.id, "post_account_id": post.account_id, "account_id": account_id},
             )
             await record_counts_changed(conn, counts, "unlike")
@@ -86,7 +87,7 @@ async def react(res: Resources, account_id: int, post_id: int, name: str) -> int
         await _lock_post(conn, post.id)
         count = await like_store.insert_reaction(conn, res.ids.next_id(), account_id, post.id, reaction)
         if count is not None:
-            await record_event(conn, "reaction.created", _reaction_payload(post, account_id, reaction, count))
+            await record_event(conn, EventKind.REACTION_CREATED, _reaction_payload(post, account_id, reaction, count))
 
     await in_transaction(res.db, write)
     return int(post.id)
@@ -103,13 +104,13 @@ async def unreact(res: Resources, account_id: int, post_id: int, name: str) -> i
         await _lock_post(conn, post.id)
         count = await like_store.delete_reaction(conn, account_id, post.id, reaction)
         if count is not None:
-            await record_event(conn, "reaction.deleted", _reaction_payload(post, account_id, reaction, count))
+            await record_event(conn, EventKind.REACTION_DELETED, _reaction_payload(post, account_id, reaction, count))
 
     await in_transaction(res.db, write)
     return int(post.id)
 
 
-def _reaction_payload(post: PostRow, account_id: int, name: str, count: int) -> dict[str, Any]:
+def _reaction_payload(post: PostRow, account_id: int, name: str, count: int) -> Reaction:
     return {
         "post_id": post.id,
         "post_account_id": post.account_id,

@@ -33,6 +33,7 @@ MAX_SEGMENTS = 1000
 PART_BYTES = 8 * MIB  # parts of a direct multipart upload (S3 wants at least 5 MiB but the last)
 MAX_PARTS = 10_000
 MEDIA_QUEUE = "media"
+MEDIA_PROCESS = "process"  # the media queue's one job kind (not a domain event): finish an upload
 DESCRIPTION_MAX = 1500
 MAX_ATTACHMENTS = 4
 CHECK_AFTER_SECS = 1
@@ -64,7 +65,7 @@ def _check_declared(settings: Settings, media_type: str, total_bytes: int, *, st
 
 
 async def _enqueue_processing(conn: asyncpg.Connection, media_id: int) -> None:
-    await job_store.enqueue(conn, MEDIA_QUEUE, "process", {"media_id": str(media_id)})
+    await job_store.enqueue(conn, MEDIA_QUEUE, MEDIA_PROCESS, {"media_id": str(media_id)})
 
 
 async def own_media(res: Resources, account_id: int, media_id: int) -> MediaRow:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from core.errors import ApiError
 from core.pagination import Page
 from core.times import iso
 from domain.accounts import account_entity
+from domain.event_kinds import EventKind, PostCreated, decode
 from domain.post_entities import post_entities
 from storage import accounts as account_store
 from storage import notifications as notification_store
@@ -66,7 +67,7 @@ class Undo:
 # From events to notifications ------------------------------------------------------------------------
 
 
-async def _post_created(res: Resources, event: Mapping[str, Any]) -> list[NewNotification]:
+async def _post_created(res: Resources, event: PostCreated) -> list[NewNotification]:
     if event.get("reblog_of_id") is not None:
         return []  # a repost notifies through repost.created
     author = int(event["account_id"])
@@ -74,10 +75,10 @@ async def _post_created(res: Resources, event: Mapping[str, Any]) -> list[NewNot
     wanted: dict[int, str] = {}
     for mentioned in event.get("mention_ids") or []:
         wanted.setdefault(int(mentioned), "mention")
-    if event.get("in_reply_to_account_id") is not None:
-        wanted.setdefault(int(event["in_reply_to_account_id"]), "mention")
-    if event.get("quote_of_id") is not None:
-        quoted = await post_store.get_post(res.db, int(event["quote_of_id"]))
+    if (replied_to := event.get("in_reply_to_account_id")) is not None:
+        wanted.setdefault(int(replied_to), "mention")
+    if (quote_of_id := event.get("quote_of_id")) is not None:
+        quoted = await post_store.get_post(res.db, int(quote_of_id))
         if quoted is not None:
             wanted.setdefault(quoted.account_id, "quote")
     return [
@@ -94,31 +95,37 @@ async def _repost_author(res: Resources, original_id: int) -> int | None:
 
 async def effects(res: Resources, job: Job) -> tuple[list[NewNotification], list[Undo]]:
     """The notifications an event asks for, and the ones it takes back."""
-    e = job.payload
-    kind = job.kind
-    if kind == "post.created":
-        return await _post_created(res, e), []
-    if kind in ("like.created", "like.deleted"):
-        author, actor, post = int(e["post_account_id"]), int(e["account_id"]), int(e["post_id"])
-        if kind == "like.created":
-            return [NewNotification(res.ids.next_id(), author, actor, "favourite", post)], []
-        return [], [Undo("favourite", actor, post, author)]
-    if kind in ("reaction.created", "reaction.deleted"):
-        author, actor, post, name = int(e["post_account_id"]), int(e["account_id"]), int(e["post_id"]), str(e["name"])
-        if kind == "reaction.created":
-            return [NewNotification(res.ids.next_id(), author, actor, "reaction", post, name)], []
-        return [], [Undo("reaction", actor, post, author, name)]
-    if kind == "repost.created":
-        author, actor, original = int(e["post_account_id"]), int(e["account_id"]), int(e["reblog_of_id"])
-        return [NewNotification(res.ids.next_id(), author, actor, "reblog", original)], []
-    if kind == "repost.deleted":
-        original = int(e["reblog_of_id"])
-        author_id = await _repost_author(res, original)
-        return [], ([Undo("reblog", int(e["account_id"]), original, author_id)] if author_id is not None else [])
-    if kind == "follow.created":
-        return [NewNotification(res.ids.next_id(), int(e["target_account_id"]), int(e["account_id"]), "follow")], []
-    if kind == "follow.deleted":
-        return [], [Undo("follow", int(e["account_id"]), None, int(e["target_account_id"]))]
+    match decode(job):
+        case (EventKind.POST_CREATED, created):
+            return await _post_created(res, created), []
+        case (EventKind.LIKE_CREATED | EventKind.LIKE_DELETED as kind, like):
+            author, actor, post = int(like["post_account_id"]), int(like["account_id"]), int(like["post_id"])
+            if kind == EventKind.LIKE_CREATED:
+                return [NewNotification(res.ids.next_id(), author, actor, "favourite", post)], []
+            return [], [Undo("favourite", actor, post, author)]
+        case (EventKind.REACTION_CREATED | EventKind.REACTION_DELETED as kind, reaction):
+            author, actor, post = (
+                int(reaction["post_account_id"]),
+                int(reaction["account_id"]),
+                int(reaction["post_id"]),
+            )
+            name = str(reaction["name"])
+            if kind == EventKind.REACTION_CREATED:
+                return [NewNotification(res.ids.next_id(), author, actor, "reaction", post, name)], []
+            return [], [Undo("reaction", actor, post, author, name)]
+        case (EventKind.REPOST_CREATED, repost):
+            author, actor = int(repost["post_account_id"]), int(repost["account_id"])
+            original = int(repost["reblog_of_id"])
+            return [NewNotification(res.ids.next_id(), author, actor, "reblog", original)], []
+        case (EventKind.REPOST_DELETED, gone):
+            original = int(gone["reblog_of_id"])
+            author_id = await _repost_author(res, original)
+            return [], ([Undo("reblog", int(gone["account_id"]), original, author_id)] if author_id is not None else [])
+        case (EventKind.FOLLOW_CREATED, follow):
+            follower, followed = int(follow["account_id"]), int(follow["target_account_id"])
+            return [NewNotification(res.ids.next_id(), followed, follower, "follow")], []
+        case (EventKind.FOLLOW_DELETED, follow):
+            return [], [Undo("follow", int(follow["account_id"]), None, int(follow["target_account_id"]))]
     return [], []
 
 

@@ -14,6 +14,7 @@ from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain import media as media_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
+from domain.event_kinds import EventKind, PostCounts
 from domain.events import record_event
 from domain.post_entities import post_entities
 from domain.post_text import (
@@ -156,7 +157,7 @@ async def attach_media(conn: asyncpg.Connection, account_id: int, post_id: int, 
     await media_domain.attach_media(conn, account_id, media_ids, post_id)
 
 
-def _counts(row: CountersRow) -> dict[str, int]:
+def _counts(row: CountersRow) -> PostCounts:
     return {
         "replies_count": row.replies_count,
         "reposts_count": row.reposts_count,
@@ -170,7 +171,7 @@ async def record_counts_changed(conn: asyncpg.Connection, row: CountersRow | Non
     if row is not None:
         await record_event(
             conn,
-            "post.updated",
+            EventKind.POST_UPDATED,
             {"id": row.id, "account_id": row.account_id, "reason": reason, "counts": _counts(row)},
         )
 
@@ -251,7 +252,7 @@ async def create_post(
             await record_counts_changed(conn, counts, "quote")
         await record_event(
             conn,
-            "post.created",
+            EventKind.POST_CREATED,
             {
                 "id": post_id,
                 "account_id": author_id,
@@ -336,7 +337,7 @@ async def _record_deleted(
     """`post.deleted` (and `repost.deleted` for a repost) for a post that was just deleted."""
     await record_event(
         conn,
-        "post.deleted",
+        EventKind.POST_DELETED,
         {
             "id": post_id,
             "account_id": account_id,
@@ -350,7 +351,7 @@ async def _record_deleted(
     if reblog_of_id is not None:
         await record_event(
             conn,
-            "repost.deleted",
+            EventKind.REPOST_DELETED,
             {"id": post_id, "account_id": account_id, "reblog_of_id": reblog_of_id},
         )
 

@@ -9,6 +9,7 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain.accounts import account_entity
+from domain.event_kinds import EventKind
 from domain.events import record_event
 from domain.posts import record_counts_changed
 from domain.visibility import repostable_privately, visible_original
@@ -57,7 +58,7 @@ async def repost(
         counts = await post_store.add_to_counter(conn, original.id, "reposts_count", 1)
         await record_event(
             conn,
-            "post.created",
+            EventKind.POST_CREATED,
             {
                 "id": new_id,
                 "account_id": account_id,
@@ -73,7 +74,7 @@ async def repost(
         )
         await record_event(
             conn,
-            "repost.created",
+            EventKind.REPOST_CREATED,
             {
                 "id": new_id,
                 "account_id": account_id,
@@ -102,7 +103,7 @@ async def unrepost(res: Resources, account_id: int, post_id: int) -> int:
         await post_store.add_posts_counts(conn, {account_id: -1})
         await record_event(
             conn,
-            "post.deleted",
+            EventKind.POST_DELETED,
             {
                 "id": gone.id,
                 "account_id": account_id,
@@ -114,7 +115,7 @@ async def unrepost(res: Resources, account_id: int, post_id: int) -> int:
             },
         )
         await record_event(
-            conn, "repost.deleted", {"id": gone.id, "account_id": account_id, "reblog_of_id": original.id}
+            conn, EventKind.REPOST_DELETED, {"id": gone.id, "account_id": account_id, "reblog_of_id": original.id}
         )
         await record_counts_changed(conn, counts, "unrepost")
 

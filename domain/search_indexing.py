@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from domain.event_kinds import EventKind, decode
 from domain.post_text import tags as entity_tags
 from domain.search_documents import account_document, post_document, tag_document, tag_id
 from domain.subscriptions import SEARCH_QUEUE
@@ -34,7 +35,8 @@ from storage.search_indexes import ACCOUNTS, ALL_INDEXES, HASHTAGS, POSTS, Index
 
 log = logging.getLogger("chirp.search")
 
-# A job of the search queue itself: re-render an author's posts (new display name) a page at a time.
+# A job of the search queue itself, not a domain event (so not an EventKind): re-render an author's posts
+# (new display name) a page at a time.
 AUTHOR_POSTS = "search.author_posts"
 AUTHOR_PAGE = 1000
 # The reindex: rows per page, and Meilisearch tasks left in flight before waiting (a short task queue
@@ -59,37 +61,46 @@ class Changes:
 
 
 def changes_from(jobs: Iterable[Job]) -> Changes:
-    """Fold a batch of events into the keys to re-render; unknown kinds are ignored."""
+    """Fold a batch of events into the keys to re-render; kinds that change no document are ignored (a kind
+    that is neither an EventKind nor AUTHOR_POSTS raises, in `decode`)."""
     changes = Changes()
     for job in jobs:
-        payload = job.payload
-        if job.kind in ("post.created", "post.deleted", "post.edited"):
-            changes.posts.add(int(payload["id"]))
-            # Tag use counts change only when posts come, go or are edited, not on every like.
-            changes.tags.update(payload.get("tags") or ())
-            changes.tags.update(payload.get("old_tags") or ())
-            if job.kind == "post.edited":
-                changes.edited.add(int(payload["id"]))
-        elif job.kind == "post.updated":
-            changes.posts.add(int(payload["id"]))
-        elif job.kind in ("account.created", "account.deleted"):
-            changes.accounts.add(int(payload["account_id"]))
-        elif job.kind == "account.updated":
-            account_id = int(payload["account_id"])
-            changes.accounts.add(account_id)
-            changes.authors[account_id] = None  # posts carry the author's names
-        elif job.kind in ("follow.created", "follow.deleted"):
-            changes.accounts.add(int(payload["target_account_id"]))  # followers_count ranks accounts
-        elif job.kind == AUTHOR_POSTS:
-            account_id = int(payload["account_id"])
-            before_id = int(payload["before_id"])
-            # Of several cursors for one author keep the least advanced (a restart from the newest, None,
-            # beats all): walking on from there to the oldest post covers what the others would have.
-            if account_id not in changes.authors:
-                changes.authors[account_id] = before_id
-            elif (current := changes.authors[account_id]) is not None:
-                changes.authors[account_id] = max(current, before_id)
+        if job.kind == AUTHOR_POSTS:
+            _author_posts(changes, job.payload)
+            continue
+        match decode(job):
+            case (EventKind.POST_CREATED | EventKind.POST_DELETED, post):
+                changes.posts.add(int(post["id"]))
+                # Tag use counts change only when posts come, go or are edited, not on every like.
+                changes.tags.update(post.get("tags") or ())
+            case (EventKind.POST_EDITED, edited):
+                changes.posts.add(int(edited["id"]))
+                changes.tags.update(edited.get("tags") or ())
+                changes.tags.update(edited.get("old_tags") or ())
+                changes.edited.add(int(edited["id"]))
+            case (EventKind.POST_UPDATED, updated):
+                changes.posts.add(int(updated["id"]))
+            case (EventKind.ACCOUNT_CREATED | EventKind.ACCOUNT_DELETED, account):
+                changes.accounts.add(int(account["account_id"]))
+            case (EventKind.ACCOUNT_UPDATED, account):
+                account_id = int(account["account_id"])
+                changes.accounts.add(account_id)
+                changes.authors[account_id] = None  # posts carry the author's names
+            case (EventKind.FOLLOW_CREATED | EventKind.FOLLOW_DELETED, follow):
+                changes.accounts.add(int(follow["target_account_id"]))  # followers_count ranks accounts
     return changes
+
+
+def _author_posts(changes: Changes, cursor: Mapping[str, Any]) -> None:
+    """Fold in an AUTHOR_POSTS follow-up: re-render the author's posts older than `before_id`."""
+    account_id = int(cursor["account_id"])
+    before_id = int(cursor["before_id"])
+    # Of several cursors for one author keep the least advanced (a restart from the newest, None, beats
+    # all): walking on from there to the oldest post covers what the others would have.
+    if account_id not in changes.authors:
+        changes.authors[account_id] = before_id
+    elif (current := changes.authors[account_id]) is not None:
+        changes.authors[account_id] = max(current, before_id)
 
 
 @dataclass

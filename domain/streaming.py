@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from core.pagination import Page
+from domain.event_kinds import PostDeleted
 from domain.post_entities import load_with_references, post_entities
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
@@ -231,7 +232,7 @@ async def publish_post_created(res: Resources, post_id: int) -> None:
         await publish(res.redis, [(channel, message) for channel in channels])
 
 
-async def publish_post_deleted(res: Resources, event: Mapping[str, Any]) -> None:
+async def publish_post_deleted(res: Resources, event: PostDeleted) -> None:
     """`delete` to everyone who may have received the post: the author's connected followers and the author
     (home), and the public and hashtag streams when it was public."""
     post_id = int(event["id"])

@@ -20,6 +20,7 @@ from core.errors import ApiError
 from core.ids import id_at
 from core.pagination import Page
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
+from domain.event_kinds import PostDeleted
 from domain.post_text import clean_text, normalize_tag
 from storage import presence, timeline_cache
 from storage import timelines as timeline_store
@@ -359,7 +360,7 @@ async def promote(res: Resources, author_id: int) -> None:
         after = page[-1]["id"]
 
 
-async def remove_posts(res: Resources, deleted: Sequence[Mapping[str, Any]]) -> None:
+async def remove_posts(res: Resources, deleted: Sequence[PostDeleted]) -> None:
     """Take deleted posts (`post.deleted` payloads) out of the timelines they reached: the author's, the
     author timeline, and the followers'. What a stale copy elsewhere shows is filtered when read."""
     if not deleted:

@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import TestUser
 
 from domain import events
+from domain.event_kinds import decode_event
 from storage.resources import Resources
 
 Client = TestClient[web.Request, web.Application]
@@ -79,6 +81,12 @@ def subscribed(monkeypatch: pytest.MonkeyPatch, queue: str, *kinds: str) -> Iter
     for kind in kinds:
         monkeypatch.setitem(events.EVENT_QUEUES, kind, (queue,))
     yield
+
+
+async def record_event(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> None:
+    """Record an event named by its text, as a write would (for changes a test made directly in SQL). The
+    kind must be an EventKind (ValueError if not); the payload is taken as the kind's, unchecked."""
+    await events.record_event(conn, *decode_event(kind, payload))
 
 
 async def recorded(res: Resources, queue: str, kind: str | None = None) -> list[dict[str, Any]]:

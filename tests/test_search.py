@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from conftest import ClientFactory, UserFactory
-from social import Client, User, expect, follow, post_status
+from social import Client, User, expect, follow, post_status, record_event
 
 from config import Settings
 from domain import search_indexing
-from domain.events import record_event
 from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes

@@ -1,7 +1,7 @@
 """Every queue the worker process serves and every periodic task it runs, in one list each.
 
-A capability adds its queue here (fan-out, search indexing, media processing) and subscribes the queue to
-the domain events it needs in `domain.events`.
+A capability adds its queue here (fan-out, search indexing, media processing) and lists the domain events
+the queue receives in the routing table, `domain/subscriptions.py`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from domain.event_kinds import EventKind, decode
 from domain.streaming import publish_post_created, publish_post_deleted, publish_posts_changed
 from domain.subscriptions import STREAMING_QUEUE
 from storage.jobs import Job
@@ -25,14 +26,15 @@ async def _publish(res: Resources, jobs: list[Job]) -> None:
     # with the latest counts, sent after the batch's creations and deletions.
     changed: list[int] = []
     for job in jobs:
-        if job.kind == "post.created":
-            await publish_post_created(res, int(job.payload["id"]))
-        elif job.kind == "post.deleted":
-            await publish_post_deleted(res, job.payload)
-        elif job.kind in ("post.updated", "post.edited"):
-            changed.append(int(job.payload["id"]))
-        elif job.kind in ("reaction.created", "reaction.deleted"):
-            changed.append(int(job.payload["post_id"]))
+        match decode(job):
+            case (EventKind.POST_CREATED, created):
+                await publish_post_created(res, int(created["id"]))
+            case (EventKind.POST_DELETED, deleted):
+                await publish_post_deleted(res, deleted)
+            case (EventKind.POST_UPDATED, post) | (EventKind.POST_EDITED, post):
+                changed.append(int(post["id"]))
+            case (EventKind.REACTION_CREATED | EventKind.REACTION_DELETED, reaction):
+                changed.append(int(reaction["post_id"]))
     await publish_posts_changed(res, changed)
 
 

@@ -5,12 +5,12 @@ and a pipelined round of Valkey scripts per slice of their audiences (one, for a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain import cached_posts, streaming, timelines
+from domain.event_kinds import EventKind, PostDeleted, decode
 from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE
 from storage.jobs import Job
 from storage.resources import Resources
@@ -41,13 +41,17 @@ async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timeline
     Creations go first and deletions after, so a post created and deleted within the batch ends up
     nowhere; fan-out skips posts already deleted, and follows are applied as they stand now, so retries
     and reordering change nothing."""
-    created = [int(job.payload["id"]) for job in jobs if job.kind == "post.created"]
-    deleted = [job.payload for job in jobs if job.kind == "post.deleted"]
-    follows = {
-        (int(job.payload["account_id"]), int(job.payload["target_account_id"]))
-        for job in jobs
-        if job.kind in ("follow.created", "follow.deleted")
-    }
+    created: list[int] = []
+    deleted: list[PostDeleted] = []
+    follows: set[tuple[int, int]] = set()
+    for job in jobs:
+        match decode(job):
+            case (EventKind.POST_CREATED, post):
+                created.append(int(post["id"]))
+            case (EventKind.POST_DELETED, gone):
+                deleted.append(gone)
+            case (EventKind.FOLLOW_CREATED | EventKind.FOLLOW_DELETED, follow):
+                follows.add((int(follow["account_id"]), int(follow["target_account_id"])))
 
     # Live `update`s go to each slice of recipients as soon as their cached home timelines hold the post
     # (never before), and before the next slice is written.
@@ -78,15 +82,15 @@ async def run_post_cache_jobs(res: Resources, jobs: list[Job]) -> None:
     deleted: set[int] = set()
     accounts: set[int] = set()
     for job in jobs:
-        payload: dict[str, Any] = job.payload
-        if job.kind in ("post.updated", "post.edited"):
-            changed.add(int(payload["id"]))
-        elif job.kind in ("reaction.created", "reaction.deleted"):
-            changed.add(int(payload["post_id"]))
-        elif job.kind == "post.deleted":
-            deleted.add(int(payload["id"]))
-        elif job.kind == "account.updated":
-            accounts.add(int(payload["account_id"]))
+        match decode(job):
+            case (EventKind.POST_UPDATED, post) | (EventKind.POST_EDITED, post):
+                changed.add(int(post["id"]))
+            case (EventKind.REACTION_CREATED | EventKind.REACTION_DELETED, reaction):
+                changed.add(int(reaction["post_id"]))
+            case (EventKind.POST_DELETED, gone):
+                deleted.add(int(gone["id"]))
+            case (EventKind.ACCOUNT_UPDATED, account):
+                accounts.add(int(account["account_id"]))
     await cached_posts.forget_deleted_posts(res, deleted)
     await cached_posts.refresh_posts(res, changed - deleted)
     await cached_posts.refresh_accounts(res, accounts)

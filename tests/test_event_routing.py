@@ -1,0 +1,106 @@
+"""The events contract: every kind has one payload, reaches a served queue (or is listed as unrouted), and
+is recorded exactly to the queues the routing table names; docs/events.md describes every kind."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+import pytest
+
+from domain import events
+from domain.event_kinds import Event, EventKind, decode_event
+from domain.media import MEDIA_PROCESS
+from domain.search_indexing import AUTHOR_POSTS
+from domain.subscriptions import SUBSCRIPTIONS, UNROUTED
+from storage.resources import Resources
+from workers.queues import all_queues
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "events.md"
+
+
+def _payload_by_kind_in_event_union() -> dict[EventKind, Any]:
+    pairs: dict[EventKind, Any] = {}
+    for pair in get_args(Event):
+        (kind,), payload = get_args(get_args(pair)[0]), get_args(pair)[1]
+        assert kind not in pairs, f"{kind} appears twice in Event"
+        pairs[kind] = payload
+    return pairs
+
+
+def _payload_by_kind_in_record_event() -> dict[EventKind, Any]:
+    pairs: dict[EventKind, Any] = {}
+    for overload in typing.get_overloads(events.record_event):
+        hints = get_type_hints(overload, vars(events))
+        (kind,) = get_args(hints["kind"])
+        assert kind not in pairs, f"record_event has two overloads for {kind}"
+        pairs[kind] = hints["payload"]
+    return pairs
+
+
+def test_every_kind_is_routed_to_a_queue_or_listed_as_unrouted() -> None:
+    routed = {kind for kinds in SUBSCRIPTIONS.values() for kind in kinds}
+    assert not routed & UNROUTED, f"listed as unrouted yet routed: {sorted(routed & UNROUTED)}"
+    assert set(EventKind) == routed | UNROUTED, f"neither routed nor listed: {sorted(set(EventKind) - routed)}"
+
+
+def test_the_routing_table_names_only_served_queues_and_known_kinds_once() -> None:
+    served = {queue.name for queue in all_queues()}
+    assert set(SUBSCRIPTIONS) <= served, f"no worker serves {sorted(set(SUBSCRIPTIONS) - served)}"
+    for queue, kinds in SUBSCRIPTIONS.items():
+        assert kinds, f"{queue} receives nothing"
+        assert all(type(kind) is EventKind for kind in kinds), f"{queue} names a kind that is no EventKind"
+        assert len(set(kinds)) == len(kinds), f"{queue} names a kind twice"
+
+
+def test_each_kind_is_recorded_to_exactly_the_queues_that_subscribe_to_it() -> None:
+    for kind in EventKind:
+        expected = tuple(queue for queue, kinds in SUBSCRIPTIONS.items() if kind in kinds)
+        assert events.EVENT_QUEUES.get(kind, ()) == expected, kind
+
+
+def test_every_kind_has_one_payload_and_record_event_checks_the_same_one() -> None:
+    in_union = _payload_by_kind_in_event_union()
+    assert set(in_union) == set(EventKind)
+    assert _payload_by_kind_in_record_event() == in_union
+
+
+def test_job_kinds_that_are_not_events_are_not_mistaken_for_one() -> None:
+    for kind in (AUTHOR_POSTS, MEDIA_PROCESS):
+        with pytest.raises(ValueError):
+            decode_event(kind, {})
+
+
+def test_a_stored_kind_decodes_to_its_member_with_the_payload_as_stored() -> None:
+    payload = {"post_id": 1, "post_account_id": 2, "account_id": 3}
+    kind, decoded = decode_event("like.created", payload)
+    assert kind is EventKind.LIKE_CREATED and decoded is payload
+
+
+def test_docs_describe_every_kind_its_payload_type_and_its_queues() -> None:
+    text = DOCS.read_text()
+    for kind, payload in _payload_by_kind_in_event_union().items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{kind.value}` |")), None)
+        assert row is not None, f"docs/events.md has no row for {kind.value}"
+        assert f"`{payload.__name__}`" in row, f"docs/events.md does not name {payload.__name__} for {kind.value}"
+        documented = [queue.strip() for queue in row.strip(" |").rsplit("|", 1)[1].split(",")]
+        assert documented == list(events.EVENT_QUEUES.get(kind, ())), f"docs/events.md: {kind.value}'s queues"
+
+
+async def test_recording_writes_one_job_per_subscribed_queue(res: Resources) -> None:
+    async with res.db.acquire() as conn, conn.transaction():
+        await events.record_event(conn, EventKind.FOLLOW_CREATED, {"id": 1, "account_id": 2, "target_account_id": 3})
+        await events.record_event(conn, EventKind.ACCOUNT_UPDATED, {"account_id": 4})
+    rows = await res.db.fetch("SELECT queue, kind, payload FROM jobs ORDER BY id")
+    expected = [
+        (queue, kind.value, payload)
+        for kind, payload in [
+            (EventKind.FOLLOW_CREATED, {"id": 1, "account_id": 2, "target_account_id": 3}),
+            (EventKind.ACCOUNT_UPDATED, {"account_id": 4}),
+        ]
+        for queue in SUBSCRIPTIONS
+        if kind in SUBSCRIPTIONS[queue]
+    ]
+    assert [(row["queue"], row["kind"], row["payload"]) for row in rows] == expected
+    assert {row["queue"] for row in rows} == {"search", "notifications", "timeline", "post_cache"}
