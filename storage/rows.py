@@ -8,6 +8,8 @@ records; the domain reads attributes.
 
 Why not asyncpg's `record_class`, which builds no object at all: it is a keyword argument of `fetch`, and
 the hydration's queries run through any `Executor`, wrappers included, that offers `fetch(query, *args)`.
+The price, measured on a 2-core machine: building a post row (25 columns) takes about 2.5 us, and reading
+40 of its attributes 0.13 us where 40 `record["col"]` took 0.95 us; the cached home page reads no rows.
 """
 
 from __future__ import annotations
