@@ -18,6 +18,7 @@ from storage import accounts as account_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage.db import in_transaction
+from storage.posts import PostRow
 from storage.resources import Resources
 
 LIKE = "like"
@@ -35,18 +36,18 @@ async def like_post(res: Resources, account_id: int, post_id: int) -> int:
     post = await visible_original(res, post_id, account_id)
 
     async def write(conn: asyncpg.Connection) -> None:
-        await _lock_post(conn, post["id"])
-        if await like_store.insert_like(conn, res.ids.next_id(), account_id, post["id"]):
-            counts = await post_store.add_to_counter(conn, post["id"], "likes_count", 1)
+        await _lock_post(conn, post.id)
+        if await like_store.insert_like(conn, res.ids.next_id(), account_id, post.id):
+            counts = await post_store.add_to_counter(conn, post.id, "likes_count", 1)
             await record_event(
                 conn,
                 EventKind.LIKE_CREATED,
-                {"post_id": post["id"], "post_account_id": post["account_id"], "account_id": account_id},
+                {"post_id": post.id, "post_account_id": post.account_id, "account_id": account_id},
             )
             await record_counts_changed(conn, counts, "like")
 
     await in_transaction(res.db, write)
-    return int(post["id"])
+    return int(post.id)
 
 
 async def unlike_post(res: Resources, account_id: int, post_id: int) -> int:
@@ -54,18 +55,18 @@ async def unlike_post(res: Resources, account_id: int, post_id: int) -> int:
     post = await visible_original(res, post_id, account_id)
 
     async def write(conn: asyncpg.Connection) -> None:
-        await _lock_post(conn, post["id"])
-        if await like_store.delete_like(conn, account_id, post["id"]):
-            counts = await post_store.add_to_counter(conn, post["id"], "likes_count", -1)
+        await _lock_post(conn, post.id)
+        if await like_store.delete_like(conn, account_id, post.id):
+            counts = await post_store.add_to_counter(conn, post.id, "likes_count", -1)
             await record_event(
                 conn,
                 EventKind.LIKE_DELETED,
-                {"post_id": post["id"], "post_account_id": post["account_id"], "account_id": account_id},
+                {"post_id": post.id, "post_account_id": post.account_id, "account_id": account_id},
             )
             await record_counts_changed(conn, counts, "unlike")
 
     await in_transaction(res.db, write)
-    return int(post["id"])
+    return int(post.id)
 
 
 def check_reaction(res: Resources, name: str) -> str:
@@ -83,13 +84,13 @@ async def react(res: Resources, account_id: int, post_id: int, name: str) -> int
     post = await visible_original(res, post_id, account_id)
 
     async def write(conn: asyncpg.Connection) -> None:
-        await _lock_post(conn, post["id"])
-        count = await like_store.insert_reaction(conn, res.ids.next_id(), account_id, post["id"], reaction)
+        await _lock_post(conn, post.id)
+        count = await like_store.insert_reaction(conn, res.ids.next_id(), account_id, post.id, reaction)
         if count is not None:
             await record_event(conn, EventKind.REACTION_CREATED, _reaction_payload(post, account_id, reaction, count))
 
     await in_transaction(res.db, write)
-    return int(post["id"])
+    return int(post.id)
 
 
 async def unreact(res: Resources, account_id: int, post_id: int, name: str) -> int:
@@ -100,19 +101,19 @@ async def unreact(res: Resources, account_id: int, post_id: int, name: str) -> i
     post = await visible_original(res, post_id, account_id)
 
     async def write(conn: asyncpg.Connection) -> None:
-        await _lock_post(conn, post["id"])
-        count = await like_store.delete_reaction(conn, account_id, post["id"], reaction)
+        await _lock_post(conn, post.id)
+        count = await like_store.delete_reaction(conn, account_id, post.id, reaction)
         if count is not None:
             await record_event(conn, EventKind.REACTION_DELETED, _reaction_payload(post, account_id, reaction, count))
 
     await in_transaction(res.db, write)
-    return int(post["id"])
+    return int(post.id)
 
 
-def _reaction_payload(post: asyncpg.Record, account_id: int, name: str, count: int) -> Reaction:
+def _reaction_payload(post: PostRow, account_id: int, name: str, count: int) -> Reaction:
     return {
-        "post_id": post["id"],
-        "post_account_id": post["account_id"],
+        "post_id": post.id,
+        "post_account_id": post.account_id,
         "account_id": account_id,
         "name": name,
         "count": count,
@@ -122,12 +123,12 @@ def _reaction_payload(post: asyncpg.Record, account_id: int, name: str, count: i
 async def post_reactions(res: Resources, post_id: int, viewer_id: int | None) -> list[dict[str, Any]]:
     """The post's reactions `[{name, count, me, accounts}]`, with the latest accounts to react each way."""
     post = await visible_original(res, post_id, viewer_id)
-    entities = await post_entities(res, [post["id"]], viewer_id)
+    entities = await post_entities(res, [post.id], viewer_id)
     if not entities:
         raise ApiError(404, "Record not found")
     reactions: list[dict[str, Any]] = entities[0]["reactions"]
     reactors = await like_store.recent_reactors(
-        res.db, post["id"], [r["name"] for r in reactions], per_name=REACTORS_SHOWN
+        res.db, post.id, [r["name"] for r in reactions], per_name=REACTORS_SHOWN
     )
     accounts = await account_store.get_accounts(res.db, {a for ids in reactors.values() for a in ids})
     return [
@@ -146,7 +147,7 @@ async def likers_page(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Accounts that liked a post, newest like first, and the page's cursors (like ids)."""
     post = await visible_original(res, post_id, viewer_id)
-    rows = await like_store.likers(res.db, post["id"], page)
+    rows = await like_store.likers(res.db, post.id, page)
     accounts = await account_store.get_accounts(res.db, (row["account_id"] for row in rows))
     entities = [account_entity(accounts[r["account_id"]], res.settings) for r in rows if r["account_id"] in accounts]
     return entities, [row["id"] for row in rows]

@@ -24,6 +24,7 @@ from domain.media_processing import MediaRejected, size_limits
 from storage import jobs as job_store
 from storage import media as store
 from storage import media_files as files
+from storage.media import MediaRow
 from storage.resources import Resources
 
 MIB = 1024 * 1024
@@ -67,18 +68,18 @@ async def _enqueue_processing(conn: asyncpg.Connection, media_id: int) -> None:
     await job_store.enqueue(conn, MEDIA_QUEUE, MEDIA_PROCESS, {"media_id": str(media_id)})
 
 
-async def own_media(res: Resources, account_id: int, media_id: int) -> asyncpg.Record:
+async def own_media(res: Resources, account_id: int, media_id: int) -> MediaRow:
     """The caller's media; someone else's is as unknown as a missing one (404)."""
     row = await store.get_media(res.db, media_id)
-    if row is None or row["account_id"] != account_id:
+    if row is None or row.account_id != account_id:
         raise ApiError(404, "Record not found")
     return row
 
 
-def _check_uploading(row: asyncpg.Record) -> None:
-    if row["state"] != "uploading":
+def _check_uploading(row: MediaRow) -> None:
+    if row.state != "uploading":
         raise ApiError(409, "This upload is already complete")
-    if row["expired"]:
+    if row.expired:
         raise ApiError(400, "This media id has expired: start a new upload")
 
 
@@ -87,7 +88,7 @@ def _check_uploading(row: asyncpg.Record) -> None:
 
 @dataclass(frozen=True)
 class DirectUpload:
-    media: asyncpg.Record
+    media: MediaRow
     upload_url: str | None  # one PUT for the whole file...
     parts: list[dict[str, Any]]  # ...or one per part: {part_number, size, upload_url}
     expires_at: datetime
@@ -130,7 +131,7 @@ async def create_direct_upload(
         if upload_id is not None:
             await files.abort_multipart(res.s3, bucket, key, upload_id)
         raise
-    expires_at = min(row["expires_at"], _now() + timedelta(seconds=url_seconds))
+    expires_at = min(row.expires_at, _now() + timedelta(seconds=url_seconds))
     if upload_id is None or part_size is None:
         url = await files.presign_put(
             res.s3, bucket, key, content_type=media_type, length=total_bytes, expires=url_seconds
@@ -146,35 +147,34 @@ async def create_direct_upload(
     return DirectUpload(row, None, parts, expires_at)
 
 
-async def complete_direct_upload(
-    res: Resources, account_id: int, media_id: int, etags: Sequence[str]
-) -> asyncpg.Record:
+async def complete_direct_upload(res: Resources, account_id: int, media_id: int, etags: Sequence[str]) -> MediaRow:
     """The client says its PUTs are done: check that S3 has every byte, then hand the file to the worker."""
     row = await own_media(res, account_id, media_id)
-    if row["flow"] != "direct":
+    if row.flow != "direct":
         raise ApiError(404, "Record not found")
-    if row["state"] != "uploading":
+    if row.state != "uploading":
         return row  # completed already: a retried request gets the same answer
     _check_uploading(row)
-    bucket, key = res.settings.s3_bucket, row["raw_key"]
-    if row["s3_upload_id"] is not None:
-        await _check_parts(res, row, etags)
+    bucket, key = res.settings.s3_bucket, row.raw_key
+    if row.s3_upload_id is not None:
+        await _check_parts(res, row, row.s3_upload_id, etags)
     elif await files.object_size(res.s3, bucket, key) is None:
         raise ApiError(409, "The file has not been uploaded yet: PUT it to upload_url first")
     async with res.db.acquire() as conn, conn.transaction():
         locked = await store.lock_media(conn, media_id)
-        if locked is None or locked["state"] != "uploading":
+        if locked is None or locked.state != "uploading":
             return await own_media(res, account_id, media_id)
         updated = await store.mark_pending(conn, media_id, part_etags=[files.bare_etag(e) for e in etags] or None)
         await _enqueue_processing(conn, media_id)
     return updated
 
 
-async def _check_parts(res: Resources, row: asyncpg.Record, etags: Sequence[str]) -> None:
-    expected = math.ceil(row["total_bytes"] / row["part_size"])
+async def _check_parts(res: Resources, row: MediaRow, upload_id: str, etags: Sequence[str]) -> None:
+    part_size = row.part_size or _part_size(row.total_bytes)  # recorded with the upload id, by the same rule
+    expected = math.ceil(row.total_bytes / part_size)
     if len(etags) != expected:
         raise validation_error("etags", f"must list the ETag of each of the {expected} parts, in order")
-    uploaded = await files.uploaded_parts(res.s3, res.settings.s3_bucket, row["raw_key"], row["s3_upload_id"])
+    uploaded = await files.uploaded_parts(res.s3, res.settings.s3_bucket, row.raw_key, upload_id)
     for number, etag in enumerate(etags, start=1):
         found = uploaded.get(number)
         if found is None:
@@ -188,7 +188,7 @@ async def _check_parts(res: Resources, row: asyncpg.Record, etags: Sequence[str]
 
 async def init_chunked_upload(
     res: Resources, account_id: int, *, media_type: str, total_bytes: int, category: str | None
-) -> asyncpg.Record:
+) -> MediaRow:
     _check_declared(res.settings, media_type, total_bytes, status=400)
     media_id = res.ids.next_id()
     return await store.insert_media(
@@ -210,14 +210,14 @@ SEGMENT_URL_SECONDS = 600  # the API's own PUT of a segment it is forwarding
 
 async def _check_appendable(res: Resources, account_id: int, media_id: int, size: int) -> None:
     row = await own_media(res, account_id, media_id)
-    if row["flow"] != "chunked":
+    if row.flow != "chunked":
         raise ApiError(400, "This media id was not created by INIT")
     _check_uploading(row)
     if size == 0:
         raise ApiError(400, "The segment is empty")
     if size > SEGMENT_MAX_BYTES:
         raise ApiError(413, f"A segment may be at most {SEGMENT_MAX_BYTES} bytes")
-    if size > row["total_bytes"]:
+    if size > row.total_bytes:
         raise ApiError(400, "Segments add up to more than total_bytes")
 
 
@@ -285,62 +285,62 @@ async def append_segment(
         await files.delete_keys(res.s3, bucket, [outcome.replaced])
 
 
-async def finalize_chunked_upload(res: Resources, account_id: int, media_id: int) -> asyncpg.Record:
+async def finalize_chunked_upload(res: Resources, account_id: int, media_id: int) -> MediaRow:
     """All segments are in: check they make up the whole file, then hand it to the worker."""
     await own_media(res, account_id, media_id)
     async with res.db.acquire() as conn, conn.transaction():
         row = await store.lock_media(conn, media_id)
         if row is None:
             raise ApiError(404, "Record not found")
-        if row["flow"] != "chunked":
+        if row.flow != "chunked":
             raise ApiError(400, "This media id was not created by INIT")
-        if row["state"] != "uploading":
+        if row.state != "uploading":
             return row  # FINALIZE again: the same answer
         _check_uploading(row)
         segments = await store.segments(conn, media_id)
         if not segments:
             raise ApiError(400, "No segments were uploaded: APPEND the file before FINALIZE")
         for expected, segment in enumerate(segments):
-            if segment["segment_index"] != expected:
+            if segment.segment_index != expected:
                 raise ApiError(400, f"Segment {expected} is missing")
-        if sum(segment["size"] for segment in segments) != row["total_bytes"]:
+        if sum(segment.size for segment in segments) != row.total_bytes:
             raise ApiError(400, "Segments do not add up to provided total file size.")
         updated = await store.mark_pending(conn, media_id)
         await _enqueue_processing(conn, media_id)
     return updated
 
 
-def expires_after_secs(row: asyncpg.Record) -> int:
+def expires_after_secs(row: MediaRow) -> int:
     """Seconds the media id stays usable: the upload's deadline until FINALIZE; afterwards processed media
     do not expire, so Twitter's usual day is a promise kept."""
-    remaining = max(0, int((row["expires_at"] - _now()).total_seconds()))
-    return remaining if row["state"] == "uploading" else max(remaining, FINALIZED_VALID_SECS)
+    remaining = max(0, int((row.expires_at - _now()).total_seconds()))
+    return remaining if row.state == "uploading" else max(remaining, FINALIZED_VALID_SECS)
 
 
-def twitter_media(row: asyncpg.Record) -> dict[str, Any]:
+def twitter_media(row: MediaRow) -> dict[str, Any]:
     """The media object of Twitter's v1.1 upload API (INIT, FINALIZE and STATUS answers)."""
-    kind = row["kind"] or pending_type(row["declared_type"])
+    kind = row.kind or pending_type(row.declared_type)
     out: dict[str, Any] = {
-        "media_id": row["id"],
-        "media_id_string": str(row["id"]),
-        "media_key": f"{_MEDIA_KEY_PREFIX.get(kind, 3)}_{row['id']}",
+        "media_id": row.id,
+        "media_id_string": str(row.id),
+        "media_key": f"{_MEDIA_KEY_PREFIX.get(kind, 3)}_{row.id}",
         "expires_after_secs": expires_after_secs(row),
     }
-    if row["state"] == "uploading":
+    if row.state == "uploading":
         return out
-    out["size"] = row["total_bytes"]
-    info: dict[str, Any] = {"state": row["state"], "progress_percent": row["progress"]}
-    if row["state"] in ("pending", "in_progress"):
+    out["size"] = row.total_bytes
+    info: dict[str, Any] = {"state": row.state, "progress_percent": row.progress}
+    if row.state in ("pending", "in_progress"):
         info["check_after_secs"] = CHECK_AFTER_SECS
-    if row["state"] == "failed":
-        info["error"] = {"code": row["error_code"], "name": row["error_name"], "message": row["error_message"]}
+    if row.state == "failed":
+        info["error"] = {"code": row.error_code, "name": row.error_name, "message": row.error_message}
     out["processing_info"] = info
-    if row["state"] == "succeeded":
-        if row["kind"] == "image":
-            original = row["meta"]["original"]
-            out["image"] = {"image_type": row["content_type"], "w": original["width"], "h": original["height"]}
+    if row.state == "succeeded":
+        if row.kind == "image":
+            original = (row.meta or {})["original"]  # set whenever the media succeeded
+            out["image"] = {"image_type": row.content_type, "w": original["width"], "h": original["height"]}
         else:
-            out["video"] = {"video_type": row["content_type"]}
+            out["video"] = {"video_type": row.content_type}
     return out
 
 
@@ -364,7 +364,7 @@ async def create_form_upload(
     description: str | None,
     focus: tuple[float, float] | None,
     wait: bool,
-) -> asyncpg.Record:
+) -> MediaRow:
     """Take a file sent in one request. Still images up to `media_sync_max_bytes` (everything, with `wait`)
     are processed before answering; the rest goes to the worker."""
     settings = res.settings
@@ -403,9 +403,9 @@ async def create_form_upload(
             await store.delete_media(res.db, media_id)
             await files.delete_under(res.s3, settings.s3_bucket, files.output_prefix(media_id))
             raise
-        if row is None or row["state"] != "succeeded":
+        if row is None or row.state != "succeeded":
             await store.delete_media(res.db, media_id)
-            message = row["error_message"] if row is not None else "the file could not be processed"
+            message = row.error_message if row is not None else "the file could not be processed"
             raise ApiError(422, f"Validation failed: file {message}")
         return row
     bucket = settings.s3_bucket
@@ -438,10 +438,10 @@ def parse_focus(raw: str | None) -> tuple[float, float] | None:
 
 async def update_media(
     res: Resources, account_id: int, media_id: int, *, description: str | None, focus: tuple[float, float] | None
-) -> asyncpg.Record:
+) -> MediaRow:
     """Change the description or focal point of media not yet attached to a post (as Mastodon allows)."""
     row = await own_media(res, account_id, media_id)
-    if row["post_id"] is not None:
+    if row.post_id is not None:
         raise ApiError(404, "Record not found")
     updated = await store.update_details(
         res.db, media_id, description=description, focus=focus, set_focus=focus is not None
@@ -469,35 +469,37 @@ async def file_url(res: Resources, key: str) -> str:
     return await files.presign_get(res.s3, settings.s3_bucket, key, expires=settings.media_url_seconds)
 
 
-async def media_entity(res: Resources, row: asyncpg.Record) -> dict[str, Any]:
+async def media_entity(res: Resources, row: MediaRow) -> dict[str, Any]:
     """Mastodon's MediaAttachment. Until processing succeeds, `url` and `preview_url` are null."""
-    meta: dict[str, Any] = dict(row["meta"] or {})
-    if row["focus_x"] is not None:
-        meta["focus"] = {"x": round(row["focus_x"], 2), "y": round(row["focus_y"], 2)}
-    done = row["state"] == "succeeded"
+    meta: dict[str, Any] = dict(row.meta or {})
+    if row.focus_x is not None and row.focus_y is not None:  # set together
+        meta["focus"] = {"x": round(row.focus_x, 2), "y": round(row.focus_y, 2)}
+    # Succeeded media have their files (the table's CHECK says so).
+    done = row.state == "succeeded"
+    file_key, preview_key = (row.file_key, row.preview_key) if done else (None, None)
     return {
-        "id": str(row["id"]),
-        "type": row["kind"] if done else pending_type(row["declared_type"]),
-        "url": await file_url(res, row["file_key"]) if done else None,
-        "preview_url": await file_url(res, row["preview_key"]) if done else None,
+        "id": str(row.id),
+        "type": row.kind if done else pending_type(row.declared_type),
+        "url": await file_url(res, file_key) if file_key is not None else None,
+        "preview_url": await file_url(res, preview_key) if preview_key is not None else None,
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,
         "meta": meta,
-        "description": row["description"],
-        "blurhash": row["blurhash"],
+        "description": row.description,
+        "blurhash": row.blurhash,
     }
 
 
 def direct_upload_entity(upload: DirectUpload, media_url: str) -> dict[str, Any]:
     row = upload.media
     return {
-        "media_id": str(row["id"]),
+        "media_id": str(row.id),
         "upload_url": upload.upload_url,
         "method": "PUT",
-        "headers": {"Content-Type": row["declared_type"]},
+        "headers": {"Content-Type": row.declared_type},
         "parts": upload.parts,
-        "part_size": row["part_size"],
+        "part_size": row.part_size,
         "media_url": media_url,
         "expires_at": iso(upload.expires_at),
     }
@@ -517,18 +519,18 @@ async def attach_media(conn: asyncpg.Connection, account_id: int, media_ids: Seq
         raise validation_error("media_ids", f"may hold at most {MAX_ATTACHMENTS} items")
     if len(set(media_ids)) != len(media_ids):
         raise validation_error("media_ids", "lists the same media twice")
-    rows = {row["id"]: row for row in await store.lock_for_attaching(conn, media_ids)}
+    rows = {row.id: row for row in await store.lock_for_attaching(conn, media_ids)}
     for media_id in media_ids:
         row = rows.get(media_id)
-        if row is None or row["account_id"] != account_id:
+        if row is None or row.account_id != account_id:
             raise validation_error("media_ids", f"contains an unknown media id {media_id}")
-        if row["post_id"] is not None:
+        if row.post_id is not None:
             raise validation_error("media_ids", f"contains media {media_id}, which is attached to another post")
-        if row["state"] == "failed":
+        if row.state == "failed":
             raise validation_error("media_ids", f"contains media {media_id}, which could not be processed")
-        if row["state"] != "succeeded":
+        if row.state != "succeeded":
             raise ApiError(422, "Cannot attach files that have not finished processing. Try again in a moment!")
-    if len(media_ids) > 1 and any(rows[m]["kind"] != "image" for m in media_ids):
+    if len(media_ids) > 1 and any(rows[m].kind != "image" for m in media_ids):
         raise validation_error("media_ids", "may hold up to 4 images, or 1 video or GIF")
     await store.attach(conn, post_id, media_ids)
 
@@ -539,5 +541,6 @@ async def media_attachments(res: Resources, post_ids: Sequence[int]) -> dict[int
     if not post_ids:
         return out
     for row in await store.for_posts(res.db, list(set(post_ids))):
-        out.setdefault(row["post_id"], []).append(await media_entity(res, row))
+        if row.post_id is not None:  # always: they were found by it
+            out.setdefault(row.post_id, []).append(await media_entity(res, row))
     return out

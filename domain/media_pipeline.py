@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-import asyncpg
 from botocore.exceptions import ClientError
 
 from domain import media_processing as processing
 from domain.media_processing import MediaRejected, Processed, size_limits
 from storage import media as store
 from storage import media_files as files
+from storage.media import MediaRow, SegmentRow
 from storage.resources import Resources
 
 log = logging.getLogger("chirp.media")
@@ -40,7 +40,7 @@ def _incomplete(message: str) -> MediaRejected:
 
 async def finish_upload(
     res: Resources, media_id: int, *, source: Path | None = None, last_attempt: bool = False
-) -> asyncpg.Record | None:
+) -> MediaRow | None:
     """Process one upload; returns the media row as it ends up (None when it no longer exists).
 
     With `source` (a form upload processed during its request) the bytes are read from that local file and
@@ -72,8 +72,8 @@ async def finish_upload(
     return await store.get_media(res.db, media_id)
 
 
-async def _process(res: Resources, row: asyncpg.Record, attempt: str, workdir: Path, source: Path | None) -> None:
-    media_id = row["id"]
+async def _process(res: Resources, row: MediaRow, attempt: str, workdir: Path, source: Path | None) -> None:
+    media_id = row.id
 
     async def progress(percent: int) -> None:
         await store.set_progress(res.db, media_id, attempt, percent)
@@ -85,17 +85,17 @@ async def _process(res: Resources, row: asyncpg.Record, attempt: str, workdir: P
     file_type = processing.sniff(head)
     if file_type is None:
         raise MediaRejected("Unsupported media type: send JPEG, PNG, GIF, WebP, MP4, MOV or WebM.")
-    processing.check_declared(file_type, row["declared_type"], row["file_name"])
+    processing.check_declared(file_type, row.declared_type, row.file_name)
     limit = size_limits(res.settings)[file_type.limit_class]
-    if row["total_bytes"] > limit:
+    if row.total_bytes > limit:
         raise processing.too_large(limit)
     await progress(10)
     if source is None:
         source = workdir / f"upload.{file_type.extension}"
         with await asyncio.to_thread(source.open, "wb") as sink:
             received = await _download(res, row, sink)
-        if received != row["total_bytes"]:
-            raise _incomplete(f"Received {received} bytes, expected {row['total_bytes']}.")
+        if received != row.total_bytes:
+            raise _incomplete(f"Received {received} bytes, expected {row.total_bytes}.")
     await progress(25)
     processed = await processing.process_file(source, file_type, workdir, progress)
     await progress(90)
@@ -107,35 +107,35 @@ def _read_head(path: Path) -> bytes:
         return f.read(processing.SNIFF_BYTES)
 
 
-async def _raw_head(res: Resources, row: asyncpg.Record) -> bytes:
+async def _raw_head(res: Resources, row: MediaRow) -> bytes:
     """The first bytes of the upload, after checking that S3 holds all of it."""
     bucket = res.settings.s3_bucket
-    if row["flow"] == "chunked":
+    if row.flow == "chunked":
         segments = await _checked_segments(res, row)
-        return await files.read_head(res.s3, bucket, segments[0]["object_key"], processing.SNIFF_BYTES)
-    if row["s3_upload_id"] is not None:
-        await _complete_multipart(res, row)
-    size = await files.object_size(res.s3, bucket, row["raw_key"])
+        return await files.read_head(res.s3, bucket, segments[0].object_key, processing.SNIFF_BYTES)
+    if row.s3_upload_id is not None:
+        await _complete_multipart(res, row, row.s3_upload_id)
+    size = await files.object_size(res.s3, bucket, row.raw_key)
     if size is None:
         raise _incomplete("Nothing was uploaded.")
-    if size != row["total_bytes"]:
-        raise _incomplete(f"Received {size} bytes, expected {row['total_bytes']}.")
-    return await files.read_head(res.s3, bucket, row["raw_key"], processing.SNIFF_BYTES)
+    if size != row.total_bytes:
+        raise _incomplete(f"Received {size} bytes, expected {row.total_bytes}.")
+    return await files.read_head(res.s3, bucket, row.raw_key, processing.SNIFF_BYTES)
 
 
-async def _checked_segments(res: Resources, row: asyncpg.Record) -> list[asyncpg.Record]:
-    segments = await store.segments(res.db, row["id"])
-    if [s["segment_index"] for s in segments] != list(range(len(segments))) or not segments:
+async def _checked_segments(res: Resources, row: MediaRow) -> list[SegmentRow]:
+    segments = await store.segments(res.db, row.id)
+    if [s.segment_index for s in segments] != list(range(len(segments))) or not segments:
         raise _incomplete("Segments are missing.")
-    if sum(s["size"] for s in segments) != row["total_bytes"]:
+    if sum(s.size for s in segments) != row.total_bytes:
         raise _incomplete("Segments do not add up to provided total file size.")
     return segments
 
 
-async def _complete_multipart(res: Resources, row: asyncpg.Record) -> None:
-    bucket, key = res.settings.s3_bucket, row["raw_key"]
+async def _complete_multipart(res: Resources, row: MediaRow, upload_id: str) -> None:
+    bucket, key = res.settings.s3_bucket, row.raw_key
     try:
-        await files.complete_multipart(res.s3, bucket, key, row["s3_upload_id"], list(row["part_etags"] or []))
+        await files.complete_multipart(res.s3, bucket, key, upload_id, list(row.part_etags or []))
     except ClientError as exc:
         code = files.error_code(exc)
         if code == "NoSuchUpload" and await files.object_size(res.s3, bucket, key) is not None:
@@ -145,19 +145,19 @@ async def _complete_multipart(res: Resources, row: asyncpg.Record) -> None:
         raise
 
 
-async def _download(res: Resources, row: asyncpg.Record, sink: IO[bytes]) -> int:
+async def _download(res: Resources, row: MediaRow, sink: IO[bytes]) -> int:
     """Stream the whole upload into `sink`: one object, or the segments in order."""
     bucket = res.settings.s3_bucket
-    if row["flow"] != "chunked":
-        return await files.copy_to_file(res.s3, bucket, row["raw_key"], sink)
+    if row.flow != "chunked":
+        return await files.copy_to_file(res.s3, bucket, row.raw_key, sink)
     total = 0
     for segment in await _checked_segments(res, row):
-        total += await files.copy_to_file(res.s3, bucket, segment["object_key"], sink)
+        total += await files.copy_to_file(res.s3, bucket, segment.object_key, sink)
     return total
 
 
-async def _publish(res: Resources, row: asyncpg.Record, attempt: str, processed: Processed) -> None:
-    media_id, bucket = row["id"], res.settings.s3_bucket
+async def _publish(res: Resources, row: MediaRow, attempt: str, processed: Processed) -> None:
+    media_id, bucket = row.id, res.settings.s3_bucket
     file_key = files.output_key(media_id, attempt, f"original.{processed.file.extension}")
     preview_key = files.output_key(media_id, attempt, f"small.{processed.preview.extension}")
     file_size = await _upload(res, file_key, processed.file)
@@ -189,13 +189,13 @@ async def _upload(res: Resources, key: str, output: processing.Output) -> int:
     return size
 
 
-async def _remove_upload(res: Resources, row: asyncpg.Record) -> None:
+async def _remove_upload(res: Resources, row: MediaRow) -> None:
     """The raw upload is not needed once the media succeeded or failed."""
     bucket = res.settings.s3_bucket
-    if row["s3_upload_id"] is not None:
-        await files.abort_multipart(res.s3, bucket, row["raw_key"], row["s3_upload_id"])
-    await files.delete_under(res.s3, bucket, files.upload_prefix(row["id"]))
-    await store.forget_segments(res.db, row["id"])
+    if row.s3_upload_id is not None:
+        await files.abort_multipart(res.s3, bucket, row.raw_key, row.s3_upload_id)
+    await files.delete_under(res.s3, bucket, files.upload_prefix(row.id))
+    await store.forget_segments(res.db, row.id)
 
 
 # Expiry ---------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ async def expire_uploads(res: Resources) -> int:
         rows = await store.expired_uploads(res.db, limit=SWEEP_BATCH)
         for row in rows:
             await _remove_upload(res, row)
-            if await store.delete_expired_upload(res.db, row["id"]):
+            if await store.delete_expired_upload(res.db, row.id):
                 removed += 1
         if len(rows) < SWEEP_BATCH:
             break

@@ -81,7 +81,7 @@ async def _post_created(res: Resources, event: PostCreated) -> list[NewNotificat
     if (quote_of_id := event.get("quote_of_id")) is not None:
         quoted = await post_store.get_post(res.db, int(quote_of_id))
         if quoted is not None:
-            wanted.setdefault(quoted["account_id"], "quote")
+            wanted.setdefault(quoted.account_id, "quote")
     return [
         NewNotification(res.ids.next_id(), account, author, type_, post_id)
         for account, type_ in wanted.items()
@@ -91,7 +91,7 @@ async def _post_created(res: Resources, event: PostCreated) -> list[NewNotificat
 
 async def _repost_author(res: Resources, original_id: int) -> int | None:
     original = await post_store.get_post(res.db, original_id)
-    return int(original["account_id"]) if original is not None else None
+    return original.account_id if original is not None else None
 
 
 async def effects(res: Resources, job: Job) -> tuple[list[NewNotification], list[Undo]]:

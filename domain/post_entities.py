@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import asyncpg
-
 from config import Settings
 from core.times import iso
 from domain import media as media_domain
@@ -26,17 +24,18 @@ from domain.visibility import quote_policy, visible_ids
 from storage import accounts as account_store
 from storage import likes as like_store
 from storage import posts as post_store
+from storage.posts import ApplicationRow, PostRow
 from storage.resources import Resources
 
 # Rounds of loading posts referenced by loaded posts: repost → original → quoted post → its quote.
 _REFERENCE_ROUNDS = 3
 
 
-def referenced_ids(row: Mapping[str, Any]) -> list[int]:
-    return [i for i in (row["reblog_of_id"], row["quote_of_id"]) if i is not None]
+def referenced_ids(row: PostRow) -> list[int]:
+    return [i for i in (row.reblog_of_id, row.quote_of_id) if i is not None]
 
 
-async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+async def load_with_references(res: Resources, post_ids: Iterable[int]) -> dict[int, PostRow]:
     """The posts, and the posts they repost or quote (and those quote), in at most four queries."""
     tried = set(post_ids)
     posts = await post_store.get_posts(res.db, tried)
@@ -63,13 +62,13 @@ class _Context:
 
     settings: Settings
     viewer_id: int | None
-    posts: Mapping[int, asyncpg.Record]
+    posts: Mapping[int, PostRow]
     visible: set[int]
     accounts: Mapping[int, dict[str, Any]]
     liked: set[int]
     reposted: set[int]
     reactions: Mapping[int, list[tuple[str, int, bool]]]
-    applications: Mapping[int, asyncpg.Record]
+    applications: Mapping[int, ApplicationRow]
     media: Mapping[int, list[dict[str, Any]]]
 
 
@@ -79,7 +78,7 @@ async def post_entities(
     viewer_id: int | None,
     *,
     source: bool = False,
-    loaded: dict[int, asyncpg.Record] | None = None,
+    loaded: dict[int, PostRow] | None = None,
     reactions: dict[int, list[tuple[str, int, bool]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Status entities of the posts the viewer may see, in the order of `post_ids`.
@@ -94,20 +93,20 @@ async def post_entities(
     posts = loaded if loaded is not None else await load_with_references(res, ids)
     visible = await visible_ids(res, posts, viewer_id)
     shown = [posts[i] for i in visible]
-    content = [row for row in shown if row["reblog_of_id"] is None]
+    content = [row for row in shown if row.reblog_of_id is None]
     # Nobody has liked (or reposted) a post whose counter is zero: the counters change in the same
     # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
-    liked_ids = [row["id"] for row in content if row["likes_count"]]
-    reposted_ids = [row["id"] for row in content if row["reposts_count"]]
+    liked_ids = [row.id for row in content if row.likes_count]
+    reposted_ids = [row.id for row in content if row.reposts_count]
     account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
-        account_store.get_accounts(res.db, {row["account_id"] for row in shown}),
+        account_store.get_accounts(res.db, {row.account_id for row in shown}),
         like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
         post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
-        like_store.reaction_counts(res.db, [row["id"] for row in content], viewer_id)
+        like_store.reaction_counts(res.db, [row.id for row in content], viewer_id)
         if reactions is None
         else _known(reactions),
-        post_store.applications(res.db, {row["application_id"] for row in shown if row["application_id"]}),
-        media_attachments(res, [row["id"] for row in shown if row["has_media"]]),
+        post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
+        media_attachments(res, [row.id for row in shown if row.has_media]),
     )
     context = _Context(
         settings=res.settings,
@@ -141,23 +140,23 @@ def _urls(settings: Settings, username: str, post_id: int, *, repost: bool) -> t
     return uri, f"{base}/@{username}/{post_id}"
 
 
-def _reactions(context: _Context, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _reactions(context: _Context, row: PostRow) -> list[dict[str, Any]]:
     """Pleroma/Akkoma-style reactions, in the configured order; "like" is the like count."""
-    counts = {name: (count, me) for name, count, me in context.reactions.get(row["id"], [])}
-    if row["likes_count"] > 0:
-        counts["like"] = (row["likes_count"], row["id"] in context.liked)
+    counts = {name: (count, me) for name, count, me in context.reactions.get(row.id, [])}
+    if row.likes_count > 0:
+        counts["like"] = (row.likes_count, row.id in context.liked)
     order = [*context.settings.reactions, *sorted(set(counts) - set(context.settings.reactions))]
     return [{"name": name, "count": counts[name][0], "me": counts[name][1]} for name in order if name in counts]
 
 
-def _quote_approval(context: _Context, row: Mapping[str, Any]) -> dict[str, Any]:
-    quotable_by_all, current = quote_policy(row["visibility"], row["account_id"], context.viewer_id)
+def _quote_approval(context: _Context, row: PostRow) -> dict[str, Any]:
+    quotable_by_all, current = quote_policy(row.visibility, row.account_id, context.viewer_id)
     return {"automatic": ["public"] if quotable_by_all else [], "manual": [], "current_user": current}
 
 
-def _quote(context: _Context, row: Mapping[str, Any], *, shallow: bool) -> dict[str, Any] | None:
+def _quote(context: _Context, row: PostRow, *, shallow: bool) -> dict[str, Any] | None:
     """Mastodon 4.5's Quote (or, inside a quoted post, ShallowQuote) of the post `row` quotes."""
-    quoted_id = row["quote_of_id"]
+    quoted_id = row.quote_of_id
     if quoted_id is None:
         return None
     quoted = context.posts.get(quoted_id)
@@ -176,53 +175,51 @@ def _quote(context: _Context, row: Mapping[str, Any], *, shallow: bool) -> dict[
 
 
 def _status(
-    context: _Context, row: Mapping[str, Any], *, source: bool = False, shallow_quote: bool = False
+    context: _Context, row: PostRow, *, source: bool = False, shallow_quote: bool = False
 ) -> dict[str, Any] | None:
-    account = context.accounts.get(row["account_id"])
+    account = context.accounts.get(row.account_id)
     if account is None:
         return None
     settings = context.settings
-    repost = row["reblog_of_id"] is not None
+    repost = row.reblog_of_id is not None
     inner: dict[str, Any] | None = None
-    if repost:
-        original = context.posts.get(row["reblog_of_id"])
+    if row.reblog_of_id is not None:
+        original = context.posts.get(row.reblog_of_id)
         inner = _status(context, original) if original is not None else None
         if inner is None:
             return None
-    uri, url = _urls(settings, account["username"], row["id"], repost=repost)
-    entities = row["entities"]
-    geo = {"lat": row["lat"], "long": row["lon"]} if row["lat"] is not None else None
+    uri, url = _urls(settings, account["username"], row.id, repost=repost)
+    entities = row.entities
+    geo = {"lat": row.lat, "long": row.lon} if row.lat is not None else None
     entity: dict[str, Any] = {
-        "id": str(row["id"]),
-        "created_at": iso(row["created_at"]),
-        "in_reply_to_id": str(row["in_reply_to_id"]) if row["in_reply_to_id"] is not None else None,
-        "in_reply_to_account_id": (
-            str(row["in_reply_to_account_id"]) if row["in_reply_to_account_id"] is not None else None
-        ),
-        "sensitive": row["sensitive"],
-        "spoiler_text": row["spoiler_text"],
-        "visibility": row["visibility"],
-        "language": row["language"],
+        "id": str(row.id),
+        "created_at": iso(row.created_at),
+        "in_reply_to_id": str(row.in_reply_to_id) if row.in_reply_to_id is not None else None,
+        "in_reply_to_account_id": (str(row.in_reply_to_account_id) if row.in_reply_to_account_id is not None else None),
+        "sensitive": row.sensitive,
+        "spoiler_text": row.spoiler_text,
+        "visibility": row.visibility,
+        "language": row.language,
         "uri": uri,
         "url": url,
-        "replies_count": row["replies_count"],
-        "reblogs_count": row["reposts_count"],
-        "favourites_count": row["likes_count"],
-        "quotes_count": row["quotes_count"],
-        "edited_at": iso(row["edited_at"]),
+        "replies_count": row.replies_count,
+        "reblogs_count": row.reposts_count,
+        "favourites_count": row.likes_count,
+        "quotes_count": row.quotes_count,
+        "edited_at": iso(row.edited_at),
         # A repost wrapper answers for its original, as Mastodon's reblog does.
-        "favourited": inner["favourited"] if inner else row["id"] in context.liked,
-        "reblogged": inner["reblogged"] if inner else row["id"] in context.reposted,
+        "favourited": inner["favourited"] if inner else row.id in context.liked,
+        "reblogged": inner["reblogged"] if inner else row.id in context.reposted,
         "muted": False,
         "bookmarked": False,
         "pinned": False,
-        "content": render_html(row["text"], entities, settings.base_url),
+        "content": render_html(row.text, entities, settings.base_url),
         "reblog": inner,
         "quote": _quote(context, row, shallow=shallow_quote),
         "quote_approval": _quote_approval(context, row),
         "application": _application(context, row),
         "account": account,
-        "media_attachments": context.media.get(row["id"], []),
+        "media_attachments": context.media.get(row.id, []),
         "mentions": _mentions(settings, entities),
         "tags": _tags(settings, entities),
         "emojis": [],
@@ -233,13 +230,13 @@ def _status(
         "geo": geo,
     }
     if source:
-        entity["text"] = row["text"]
+        entity["text"] = row.text
     return entity
 
 
-def _application(context: _Context, row: Mapping[str, Any]) -> dict[str, Any] | None:
-    app = context.applications.get(row["application_id"]) if row["application_id"] else None
-    return {"name": app["name"], "website": app["website"]} if app is not None else None
+def _application(context: _Context, row: PostRow) -> dict[str, Any] | None:
+    app = context.applications.get(row.application_id) if row.application_id else None
+    return {"name": app.name, "website": app.website} if app is not None else None
 
 
 def _mentions(settings: Settings, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

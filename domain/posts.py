@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from domain.visibility import may_quote, quote_visibility, visible_original, vis
 from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
-from storage.posts import NewPost, ProfileFilters
+from storage.posts import CountersRow, NewPost, PostRow, ProfileFilters
 from storage.resources import Resources
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -81,8 +81,8 @@ class _Checked:
     entities: list[dict[str, Any]]
     visibility: str
     language: str | None
-    parent: asyncpg.Record | None
-    quoted: asyncpg.Record | None
+    parent: PostRow | None
+    quoted: PostRow | None
 
 
 def _language(raw: str | None) -> str | None:
@@ -103,7 +103,7 @@ def _visibility(raw: str | None) -> str:
     return visibility
 
 
-async def _reply_target(res: Resources, author_id: int, post_id: int | None) -> asyncpg.Record | None:
+async def _reply_target(res: Resources, author_id: int, post_id: int | None) -> PostRow | None:
     if post_id is None:
         return None
     try:
@@ -112,7 +112,7 @@ async def _reply_target(res: Resources, author_id: int, post_id: int | None) -> 
         raise ApiError(404, "The post you are trying to reply to does not appear to exist") from None
 
 
-async def _quote_target(res: Resources, author_id: int, post_id: int | None) -> asyncpg.Record | None:
+async def _quote_target(res: Resources, author_id: int, post_id: int | None) -> PostRow | None:
     if post_id is None:
         return None
     try:
@@ -157,22 +157,22 @@ async def attach_media(conn: asyncpg.Connection, account_id: int, post_id: int, 
     await media_domain.attach_media(conn, account_id, media_ids, post_id)
 
 
-def _counts(row: asyncpg.Record) -> PostCounts:
+def _counts(row: CountersRow) -> PostCounts:
     return {
-        "replies_count": row["replies_count"],
-        "reposts_count": row["reposts_count"],
-        "likes_count": row["likes_count"],
-        "quotes_count": row["quotes_count"],
+        "replies_count": row.replies_count,
+        "reposts_count": row.reposts_count,
+        "likes_count": row.likes_count,
+        "quotes_count": row.quotes_count,
     }
 
 
-async def record_counts_changed(conn: asyncpg.Connection, row: asyncpg.Record | None, reason: str) -> None:
+async def record_counts_changed(conn: asyncpg.Connection, row: CountersRow | None, reason: str) -> None:
     """`post.updated` for a post whose counters this transaction changed (`row` from add_to_counter)."""
     if row is not None:
         await record_event(
             conn,
             EventKind.POST_UPDATED,
-            {"id": row["id"], "account_id": row["account_id"], "reason": reason, "counts": _counts(row)},
+            {"id": row.id, "account_id": row.account_id, "reason": reason, "counts": _counts(row)},
         )
 
 
@@ -212,11 +212,11 @@ async def create_post(
             existing = await post_store.claim_idempotency_key(conn, author_id, key, post_id, IDEMPOTENCY_TTL_SECONDS)
             if existing is not None:
                 return existing
-        targets = [row["id"] for row in (parent, quoted) if row is not None]
+        targets = [row.id for row in (parent, quoted) if row is not None]
         locked = await post_store.lock_posts(conn, targets)
-        if parent is not None and parent["id"] not in locked:
+        if parent is not None and parent.id not in locked:
             raise ApiError(404, "The post you are trying to reply to does not appear to exist")
-        if quoted is not None and quoted["id"] not in locked:
+        if quoted is not None and quoted.id not in locked:
             raise ApiError(404, "The post you are trying to quote does not appear to exist")
         await post_store.insert_post(
             conn,
@@ -231,12 +231,12 @@ async def create_post(
                 language=checked.language,
                 lat=draft.lat,
                 lon=draft.lon,
-                in_reply_to_id=parent["id"] if parent else None,
-                in_reply_to_account_id=parent["account_id"] if parent else None,
-                thread_root_id=parent["thread_root_id"] if parent else None,
-                thread_path=parent["thread_path"] if parent else None,
-                thread_depth=parent["thread_depth"] + 1 if parent else 0,
-                quote_of_id=quoted["id"] if quoted else None,
+                in_reply_to_id=parent.id if parent else None,
+                in_reply_to_account_id=parent.account_id if parent else None,
+                thread_root_id=parent.thread_root_id if parent else None,
+                thread_path=parent.thread_path if parent else None,
+                thread_depth=parent.thread_depth + 1 if parent else 0,
+                quote_of_id=quoted.id if quoted else None,
                 application_id=application_id,
                 has_media=bool(draft.media_ids),
             ),
@@ -245,10 +245,10 @@ async def create_post(
         await post_store.insert_tags(conn, post_id, post_tags)
         await attach_media(conn, author_id, post_id, draft.media_ids)
         if parent is not None:
-            counts = await post_store.add_to_counter(conn, parent["id"], "replies_count", 1)
+            counts = await post_store.add_to_counter(conn, parent.id, "replies_count", 1)
             await record_counts_changed(conn, counts, "reply")
         if quoted is not None:
-            counts = await post_store.add_to_counter(conn, quoted["id"], "quotes_count", 1)
+            counts = await post_store.add_to_counter(conn, quoted.id, "quotes_count", 1)
             await record_counts_changed(conn, counts, "quote")
         await record_event(
             conn,
@@ -257,11 +257,11 @@ async def create_post(
                 "id": post_id,
                 "account_id": author_id,
                 "visibility": checked.visibility,
-                "in_reply_to_id": parent["id"] if parent else None,
-                "in_reply_to_account_id": parent["account_id"] if parent else None,
-                "thread_root_id": parent["thread_root_id"] if parent else post_id,
+                "in_reply_to_id": parent.id if parent else None,
+                "in_reply_to_account_id": parent.account_id if parent else None,
+                "thread_root_id": parent.thread_root_id if parent else post_id,
                 "reblog_of_id": None,
-                "quote_of_id": quoted["id"] if quoted else None,
+                "quote_of_id": quoted.id if quoted else None,
                 "mention_ids": mentions,
                 "tags": post_tags,
             },
@@ -275,14 +275,14 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
     """Delete one of the account's posts (or reposts) and the reposts of it; the deleted post's entity,
     with its source `text`. Replies stay, still pointing at it; quotes of it show it as deleted."""
     row = await visible_post(res, post_id, account_id)
-    if row["account_id"] != account_id:
+    if row.account_id != account_id:
         raise ApiError(403, "This action is not allowed")
     entities = await post_entities(res, [post_id], account_id, source=True)
     if not entities:
         raise ApiError(404, "Record not found")
 
     async def write(conn: asyncpg.Connection) -> list[int]:
-        others = [i for i in (row["in_reply_to_id"], row["quote_of_id"], row["reblog_of_id"]) if i is not None]
+        others = [i for i in (row.in_reply_to_id, row.quote_of_id, row.reblog_of_id) if i is not None]
         await post_store.lock_posts(conn, others)
         own = await post_store.lock_own_post(conn, post_id, account_id)
         if own is None:
@@ -290,20 +290,29 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
         reposts = await post_store.delete_reposts_of(conn, post_id)
         await post_store.delete_post_row(conn, post_id)
         for column, target, reason in (
-            ("replies_count", own["in_reply_to_id"], "reply.deleted"),
-            ("quotes_count", own["quote_of_id"], "quote.deleted"),
-            ("reposts_count", own["reblog_of_id"], "repost.deleted"),
+            ("replies_count", own.in_reply_to_id, "reply.deleted"),
+            ("quotes_count", own.quote_of_id, "quote.deleted"),
+            ("reposts_count", own.reblog_of_id, "repost.deleted"),
         ):
             if target is not None:
                 await record_counts_changed(conn, await post_store.add_to_counter(conn, target, column, -1), reason)
         deltas: dict[int, int] = {account_id: -1}
         for repost in reposts:
-            deltas[repost["account_id"]] = deltas.get(repost["account_id"], 0) - 1
+            deltas[repost.account_id] = deltas.get(repost.account_id, 0) - 1
         await post_store.add_posts_counts(conn, deltas)
-        await _record_deleted(conn, own)
+        await _record_deleted(
+            conn,
+            own.id,
+            own.account_id,
+            own.visibility,
+            reblog_of_id=own.reblog_of_id,
+            in_reply_to_id=own.in_reply_to_id,
+            quote_of_id=own.quote_of_id,
+            post_tags=tags(own.entities or []),
+        )
         for repost in reposts:
-            await _record_deleted(conn, {**repost, "reblog_of_id": post_id})
-        return [post_id, *(repost["id"] for repost in reposts)]
+            await _record_deleted(conn, repost.id, repost.account_id, repost.visibility, reblog_of_id=post_id)
+        return [post_id, *(repost.id for repost in reposts)]
 
     deleted = await in_transaction(res.db, write)
     # Gone from the post cache before the answer (the post_cache queue does it too): a timeline read after
@@ -314,26 +323,36 @@ async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str
     return entities[0]
 
 
-async def _record_deleted(conn: asyncpg.Connection, row: Mapping[str, Any]) -> None:
-    """`post.deleted` (and `repost.deleted` for a repost) for a row that was just deleted."""
+async def _record_deleted(
+    conn: asyncpg.Connection,
+    post_id: int,
+    account_id: int,
+    visibility: str,
+    *,
+    reblog_of_id: int | None = None,
+    in_reply_to_id: int | None = None,
+    quote_of_id: int | None = None,
+    post_tags: Sequence[str] = (),
+) -> None:
+    """`post.deleted` (and `repost.deleted` for a repost) for a post that was just deleted."""
     await record_event(
         conn,
         EventKind.POST_DELETED,
         {
-            "id": row["id"],
-            "account_id": row["account_id"],
-            "visibility": row["visibility"],
-            "reblog_of_id": row.get("reblog_of_id"),
-            "in_reply_to_id": row.get("in_reply_to_id"),
-            "quote_of_id": row.get("quote_of_id"),
-            "tags": tags(row.get("entities") or []),
+            "id": post_id,
+            "account_id": account_id,
+            "visibility": visibility,
+            "reblog_of_id": reblog_of_id,
+            "in_reply_to_id": in_reply_to_id,
+            "quote_of_id": quote_of_id,
+            "tags": list(post_tags),
         },
     )
-    if row.get("reblog_of_id") is not None:
+    if reblog_of_id is not None:
         await record_event(
             conn,
             EventKind.REPOST_DELETED,
-            {"id": row["id"], "account_id": row["account_id"], "reblog_of_id": row["reblog_of_id"]},
+            {"id": post_id, "account_id": account_id, "reblog_of_id": reblog_of_id},
         )
 
 
@@ -342,13 +361,13 @@ async def thread_context(res: Resources, post_id: int, viewer_id: int | None) ->
     row = await visible_original(res, post_id, viewer_id)
     if viewer_id is None:
         ancestor_limit, descendant_limit = SIGNED_OUT_ANCESTORS, SIGNED_OUT_DESCENDANTS
-        max_depth = row["thread_depth"] + SIGNED_OUT_DEPTH
+        max_depth = row.thread_depth + SIGNED_OUT_DEPTH
     else:
         ancestor_limit, descendant_limit = SIGNED_IN_LIMIT, SIGNED_IN_LIMIT
         max_depth = 2**31 - 1
-    ancestor_ids = post_store.path_ids(row["thread_path"])[:-1][-ancestor_limit:]
+    ancestor_ids = post_store.path_ids(row.thread_path)[:-1][-ancestor_limit:]
     descendant_ids = await post_store.descendant_ids(
-        res.db, row["thread_root_id"], row["thread_path"], viewer_id, max_depth=max_depth, limit=descendant_limit
+        res.db, row.thread_root_id, row.thread_path, viewer_id, max_depth=max_depth, limit=descendant_limit
     )
     ancestors, descendants = await asyncio.gather(
         post_entities(res, ancestor_ids, viewer_id), post_entities(res, descendant_ids, viewer_id)
@@ -380,7 +399,7 @@ async def post_quotes(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """One page of the posts quoting a post, as the viewer may see them, and the page's cursor ids."""
     original = await visible_original(res, post_id, viewer_id)
-    ids = await post_store.quote_ids(res.db, original["id"], viewer_id, page)
+    ids = await post_store.quote_ids(res.db, original.id, viewer_id, page)
     return await post_entities(res, ids, viewer_id), ids
 
 

@@ -16,12 +16,13 @@ from domain.visibility import repostable_privately, visible_original
 from storage import accounts as account_store
 from storage import posts as post_store
 from storage.db import in_transaction
+from storage.posts import PostRow
 from storage.resources import Resources
 
 REPOST_VISIBILITIES = ("public", "unlisted", "private")
 
 
-def _repost_visibility(original: asyncpg.Record, account_id: int, requested: str | None) -> str:
+def _repost_visibility(original: PostRow, account_id: int, requested: str | None) -> str:
     """Who may see the repost. Only public and unlisted posts can be reposted, except that an author may
     repost their own private post, privately (as Mastodon)."""
     private = repostable_privately(original, account_id)
@@ -44,17 +45,17 @@ async def repost(
     new_id = res.ids.next_id()
 
     async def write(conn: asyncpg.Connection) -> int:
-        if not await post_store.lock_posts(conn, [original["id"]]):
+        if not await post_store.lock_posts(conn, [original.id]):
             raise ApiError(404, "Record not found")
         inserted = await post_store.insert_repost(
-            conn, new_id, account_id, original["id"], repost_visibility, application_id
+            conn, new_id, account_id, original.id, repost_visibility, application_id
         )
         if not inserted:
-            existing = await post_store.find_repost(conn, account_id, original["id"])
+            existing = await post_store.find_repost(conn, account_id, original.id)
             if existing is None:  # cannot happen under the lock, but never answer with a wrong id
                 raise ApiError(409, "The repost changed concurrently; try again")
             return existing
-        counts = await post_store.add_to_counter(conn, original["id"], "reposts_count", 1)
+        counts = await post_store.add_to_counter(conn, original.id, "reposts_count", 1)
         await record_event(
             conn,
             EventKind.POST_CREATED,
@@ -65,7 +66,7 @@ async def repost(
                 "in_reply_to_id": None,
                 "in_reply_to_account_id": None,
                 "thread_root_id": new_id,
-                "reblog_of_id": original["id"],
+                "reblog_of_id": original.id,
                 "quote_of_id": None,
                 "mention_ids": [],
                 "tags": [],
@@ -77,8 +78,8 @@ async def repost(
             {
                 "id": new_id,
                 "account_id": account_id,
-                "reblog_of_id": original["id"],
-                "post_account_id": original["account_id"],
+                "reblog_of_id": original.id,
+                "post_account_id": original.account_id,
                 "visibility": repost_visibility,
             },
         )
@@ -93,33 +94,33 @@ async def unrepost(res: Resources, account_id: int, post_id: int) -> int:
     original = await visible_original(res, post_id, account_id)
 
     async def write(conn: asyncpg.Connection) -> None:
-        if not await post_store.lock_posts(conn, [original["id"]]):
+        if not await post_store.lock_posts(conn, [original.id]):
             raise ApiError(404, "Record not found")
-        gone = await post_store.delete_repost(conn, account_id, original["id"])
+        gone = await post_store.delete_repost(conn, account_id, original.id)
         if gone is None:
             return
-        counts = await post_store.add_to_counter(conn, original["id"], "reposts_count", -1)
+        counts = await post_store.add_to_counter(conn, original.id, "reposts_count", -1)
         await post_store.add_posts_counts(conn, {account_id: -1})
         await record_event(
             conn,
             EventKind.POST_DELETED,
             {
-                "id": gone["id"],
+                "id": gone.id,
                 "account_id": account_id,
-                "visibility": gone["visibility"],
-                "reblog_of_id": original["id"],
+                "visibility": gone.visibility,
+                "reblog_of_id": original.id,
                 "in_reply_to_id": None,
                 "quote_of_id": None,
                 "tags": [],
             },
         )
         await record_event(
-            conn, EventKind.REPOST_DELETED, {"id": gone["id"], "account_id": account_id, "reblog_of_id": original["id"]}
+            conn, EventKind.REPOST_DELETED, {"id": gone.id, "account_id": account_id, "reblog_of_id": original.id}
         )
         await record_counts_changed(conn, counts, "unrepost")
 
     await in_transaction(res.db, write)
-    return int(original["id"])
+    return int(original.id)
 
 
 async def reposters_page(
@@ -127,7 +128,7 @@ async def reposters_page(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Accounts that reposted a post, newest repost first, and the page's cursors (repost ids)."""
     original = await visible_original(res, post_id, viewer_id)
-    rows = await post_store.reposters(res.db, original["id"], page)
-    accounts = await account_store.get_accounts(res.db, (row["account_id"] for row in rows))
-    entities = [account_entity(accounts[r["account_id"]], res.settings) for r in rows if r["account_id"] in accounts]
-    return entities, [row["id"] for row in rows]
+    rows = await post_store.reposters(res.db, original.id, page)
+    accounts = await account_store.get_accounts(res.db, (row.account_id for row in rows))
+    entities = [account_entity(accounts[r.account_id], res.settings) for r in rows if r.account_id in accounts]
+    return entities, [row.id for row in rows]

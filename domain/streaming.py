@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
 
 from core.pagination import Page
@@ -26,6 +25,7 @@ from storage import likes as like_store
 from storage import posts as post_store
 from storage import presence
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
+from storage.posts import PostRow
 from storage.resources import Resources
 
 # A signed-in viewer who has no relation to anything in the post (no account has id 0): the payload every
@@ -43,7 +43,7 @@ def _json(entity: Mapping[str, Any]) -> str:
 class _Tree:
     """A post and the posts it shows, by id, as loaded for its live events."""
 
-    rows: dict[int, asyncpg.Record]
+    rows: dict[int, PostRow]
     # Whether anyone's likes, reposts, reactions, follows or mentions can change how it renders for them.
     # A new post usually has none of these, and then its viewers need no query at all.
     markable: bool
@@ -80,12 +80,12 @@ class PostViews:
         rows, reacted = await asyncio.gather(
             load_with_references(self._res, [self.post_id]), like_store.have_reactions(db, [self.post_id])
         )
-        content = [row for row in rows.values() if row["reblog_of_id"] is None]
-        others = [row["id"] for row in content if row["id"] != self.post_id]
+        content = [row for row in rows.values() if row.reblog_of_id is None]
+        others = [row.id for row in content if row.id != self.post_id]
         markable = (
             reacted
-            or any(not is_public(row["visibility"]) for row in rows.values())
-            or any(row["likes_count"] or row["reposts_count"] for row in content)
+            or any(not is_public(row.visibility) for row in rows.values())
+            or any(row.likes_count or row.reposts_count for row in content)
             or (bool(others) and await like_store.have_reactions(db, others))
         )
         return _Tree(rows, markable)
@@ -99,17 +99,17 @@ class PostViews:
         if self.post_id not in tree.rows:
             return []
         rows = list(tree.rows.values())
-        restricted = [row for row in rows if not is_public(row["visibility"])]
+        restricted = [row for row in rows if not is_public(row.visibility)]
         marks: dict[int, set[tuple[str, int | str]]] = {}
         if tree.markable:
             marks = await audience_store.viewer_marks(
                 self._res.db,
                 viewers,
-                content_ids=[row["id"] for row in rows if row["reblog_of_id"] is None],
-                restricted_ids=[row["id"] for row in restricted],
-                restricted_authors=[row["account_id"] for row in restricted],
+                content_ids=[row.id for row in rows if row.reblog_of_id is None],
+                restricted_ids=[row.id for row in restricted],
+                restricted_authors=[row.account_id for row in restricted],
             )
-        authors = {row["account_id"] for row in rows}
+        authors = {row.account_id for row in rows}
         unmarked: list[int] = []  # most viewers: nothing about them changes the post
         groups: dict[frozenset[tuple[str, int | str]], list[int]] = {_UNMARKED: unmarked}
         for viewer in viewers:
@@ -188,20 +188,20 @@ async def publish_home(
     return len(everyone)
 
 
-def _public_channels(row: Mapping[str, Any], *, include_replies: bool) -> list[str]:
+def _public_channels(row: PostRow, *, include_replies: bool) -> list[str]:
     """The public and hashtag channels a public post belongs to. As Mastodon: replies to someone else stay
     off the public stream (they still reach their hashtags), reposts reach neither."""
-    if row["visibility"] != "public" or row["reblog_of_id"] is not None:
+    if row.visibility != "public" or row.reblog_of_id is not None:
         return []
-    channels = [tag_channel(tag) for tag in entity_tags(row["entities"] or [])]
-    reply_to_other = row["in_reply_to_id"] is not None and row["in_reply_to_account_id"] != row["account_id"]
+    channels = [tag_channel(tag) for tag in entity_tags(row.entities or [])]
+    reply_to_other = row.in_reply_to_id is not None and row.in_reply_to_account_id != row.account_id
     if include_replies or not reply_to_other:
         channels.insert(0, PUBLIC_CHANNEL)
     return channels
 
 
-async def _public_message(res: Resources, event: str, row: asyncpg.Record, *, personal: bool) -> PublicMessage | None:
-    post_id = row["id"]
+async def _public_message(res: Resources, event: str, row: PostRow, *, personal: bool) -> PublicMessage | None:
+    post_id = row.id
     anonymous = await post_entities(res, [post_id], None)
     if not anonymous:
         return None
@@ -213,7 +213,7 @@ async def _public_message(res: Resources, event: str, row: asyncpg.Record, *, pe
         _json(anonymous[0]),
         _json(signed_in[0]) if signed_in else None,
         personal=personal,
-        media=bool(row["has_media"]),
+        media=bool(row.has_media),
     )
 
 
@@ -227,7 +227,7 @@ async def publish_post_created(res: Resources, post_id: int) -> None:
         return
     # Nobody can have liked a post this new, so one signed-in payload fits all, unless it quotes a post
     # (whose favourited and visibility differ between viewers).
-    message = await _public_message(res, "update", row, personal=row["quote_of_id"] is not None)
+    message = await _public_message(res, "update", row, personal=row.quote_of_id is not None)
     if message is not None:
         await publish(res.redis, [(channel, message) for channel in channels])
 
@@ -254,7 +254,7 @@ async def publish_posts_changed(res: Resources, post_ids: Iterable[int]) -> None
         row = await post_store.get_post(res.db, post_id)
         if row is None:
             continue
-        author = row["account_id"]
+        author = row.account_id
         await publish_home(res, "status.update", post_id, [author, *await audience_store.follower_ids(res.db, author)])
         channels = _public_channels(row, include_replies=True)
         if channels:

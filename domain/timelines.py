@@ -27,7 +27,7 @@ from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
 from storage.resources import Resources
 from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
-from storage.timelines import FanOutPost
+from storage.timelines import FanOutPost, TimelinePostRow
 
 # Extra entries read past a page, so that entries sharing a score with a cursor can be dropped exactly.
 _SLACK = 16
@@ -46,8 +46,8 @@ def _high_follower_cutoff(res: Resources) -> int:
     return id_at(datetime.now(UTC) - timedelta(days=res.settings.timeline_ttl_days))
 
 
-def _entry(row: Mapping[str, Any]) -> Entry:
-    return Entry(row["id"], row["account_id"], row["reblog_of_id"])
+def _entry(row: TimelinePostRow) -> Entry:
+    return Entry(row.id, row.account_id, row.reblog_of_id)
 
 
 def _keys(prefix: str, ids_csv: str) -> str:
@@ -175,7 +175,7 @@ async def build_author_timelines(res: Resources, author_ids: Sequence[int]) -> N
     rows = await timeline_store.author_rows(res.db, wanted, res.settings.timeline_size)
     by_author: dict[int, list[Entry]] = {a: [] for a in wanted}
     for row in rows:
-        by_author[row["account_id"]].append(_entry(row))
+        by_author[row.account_id].append(_entry(row))
     await timeline_cache.finish_builds(
         res.redis,
         [(author_key(a), entries[::-1]) for a, entries in by_author.items()],

@@ -21,12 +21,12 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from core.errors import ApiError
 from storage import follows as follow_store
 from storage import posts as post_store
+from storage.posts import PostRow
 from storage.resources import Resources
+from storage.rows import Columns
 
 PUBLIC_VISIBILITIES = ("public", "unlisted")
 
@@ -45,7 +45,7 @@ class Restricted:
     private_authors: set[int]
 
 
-def restricted_posts(posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> Restricted:
+def restricted_posts(posts: Mapping[int, Columns], viewer_id: int | None) -> Restricted:
     restricted = [
         row for row in posts.values() if row["visibility"] not in PUBLIC_VISIBILITIES and row["account_id"] != viewer_id
     ]
@@ -55,12 +55,12 @@ def restricted_posts(posts: Mapping[int, Mapping[str, Any]], viewer_id: int | No
 
 
 def apply_visibility(
-    posts: Mapping[int, Mapping[str, Any]], restricted: Restricted, following: Container[int], mentioned: Container[int]
+    posts: Mapping[int, Columns], restricted: Restricted, following: Container[int], mentioned: Container[int]
 ) -> set[int]:
     """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
     follows. A repost is visible when it and its original are (the original must be among `posts`)."""
 
-    def own_rule(row: Mapping[str, Any]) -> bool:
+    def own_rule(row: Columns) -> bool:
         if row["id"] not in restricted.post_ids or row["id"] in mentioned:
             return True
         return row["visibility"] == "private" and row["account_id"] in following
@@ -71,7 +71,7 @@ def apply_visibility(
     }
 
 
-async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], viewer_id: int | None) -> set[int]:
+async def visible_ids(res: Resources, posts: Mapping[int, Columns], viewer_id: int | None) -> set[int]:
     """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
 
     A repost is visible when it and its original are (the original must be among `posts`).
@@ -87,22 +87,22 @@ async def visible_ids(res: Resources, posts: Mapping[int, Mapping[str, Any]], vi
     return apply_visibility(posts, restricted, following, mentioned)
 
 
-async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
     """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
     posts = await post_store.get_posts(res.db, [post_id])
     row = posts.get(post_id)
-    if row is not None and row["reblog_of_id"] is not None:
-        posts.update(await post_store.get_posts(res.db, [row["reblog_of_id"]]))
+    if row is not None and row.reblog_of_id is not None:
+        posts.update(await post_store.get_posts(res.db, [row.reblog_of_id]))
     if row is None or post_id not in await visible_ids(res, posts, viewer_id):
         raise ApiError(404, "Record not found")
     return row
 
 
-async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> asyncpg.Record:
+async def visible_original(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
     """Like `visible_post`, but a repost stands for the post it reposts (as Mastodon's reblog does)."""
     row = await visible_post(res, post_id, viewer_id)
-    if row["reblog_of_id"] is not None:
-        return await visible_post(res, row["reblog_of_id"], viewer_id)
+    if row.reblog_of_id is not None:
+        return await visible_post(res, row.reblog_of_id, viewer_id)
     return row
 
 
@@ -115,18 +115,18 @@ def quote_policy(visibility: str, author_id: int, viewer_id: int | None) -> tupl
     return quotable_by_all, "automatic" if quotable_by_all or author_id == viewer_id else "denied"
 
 
-def may_quote(post: Mapping[str, Any], account_id: int) -> bool:
+def may_quote(post: Columns, account_id: int) -> bool:
     return quote_policy(post["visibility"], post["account_id"], account_id)[1] == "automatic"
 
 
-def quote_visibility(quoted: Mapping[str, Any] | None, requested: str) -> str:
+def quote_visibility(quoted: Columns | None, requested: str) -> str:
     """Quoting a private post keeps the quote private (as Mastodon)."""
     if quoted is not None and not is_public(quoted["visibility"]) and is_public(requested):
         return "private"
     return requested
 
 
-def repostable_privately(original: Mapping[str, Any], account_id: int) -> bool | None:
+def repostable_privately(original: Columns, account_id: int) -> bool | None:
     """Whether a repost of `original` by `account_id` is allowed and must be private: None when it is not
     allowed at all. Only public and unlisted posts can be reposted, except that an author may repost their
     own private post, privately (as Mastodon)."""

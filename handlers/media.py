@@ -61,7 +61,7 @@ async def _form_upload(request: web.Request, *, wait: bool) -> tuple[int, dict[s
             focus=focus,
             wait=wait,
         )
-    status = 200 if row["state"] == "succeeded" else 202
+    status = 200 if row.state == "succeeded" else 202
     return status, await media_domain.media_entity(res, row)
 
 
@@ -84,9 +84,9 @@ async def show_media(request: web.Request) -> web.Response:
     user = await require_user(request, SCOPE)
     res = request.app[RESOURCES]
     row = await media_domain.own_media(res, user.account_id, media_path_id(request))
-    if row["state"] == "failed":
-        raise ApiError(422, f"Error processing uploaded media: {row['error_message']}")
-    status = 200 if row["state"] == "succeeded" else 206
+    if row.state == "failed":
+        raise ApiError(422, f"Error processing uploaded media: {row.error_message}")
+    status = 200 if row.state == "succeeded" else 206
     return json_response(await media_domain.media_entity(res, row), status=status)
 
 
@@ -98,7 +98,7 @@ async def update_media(request: web.Request) -> web.Response:
     row = await media_domain.update_media(
         res, user.account_id, media_path_id(request), description=description, focus=focus
     )
-    status = 200 if row["state"] == "succeeded" else 206
+    status = 200 if row.state == "succeeded" else 206
     return json_response(await media_domain.media_entity(res, row), status=status)
 
 
@@ -122,7 +122,7 @@ async def create_direct_upload(request: web.Request) -> web.Response:
         total_bytes=total_bytes,
         file_name=params.text("file_name", max_length=255),
     )
-    media_url = f"{res.settings.base_url}/api/v1/media/{upload.media['id']}"
+    media_url = f"{res.settings.base_url}/api/v1/media/{upload.media.id}"
     return json_response(media_domain.direct_upload_entity(upload, media_url))
 
 
@@ -133,7 +133,7 @@ async def complete_direct_upload(request: web.Request) -> web.Response:
     params = await read_params(request)
     etags = params.strings("etags", max_items=media_domain.MAX_PARTS)
     row = await media_domain.complete_direct_upload(res, user.account_id, media_path_id(request), etags)
-    status = 200 if row["state"] == "succeeded" else 202
+    status = 200 if row.state == "succeeded" else 202
     return json_response(await media_domain.media_entity(res, row), status=status)
 
 

@@ -114,7 +114,7 @@ async def _append(request: web.Request, account_id: int, upload: UploadBody) -> 
 
 async def _status(request: web.Request, account_id: int, params: Params) -> web.Response:
     row = await media_domain.own_media(request.app[RESOURCES], account_id, _media_id(params))
-    if row["state"] == "uploading":
+    if row.state == "uploading":
         raise ApiError(400, "FINALIZE has not been called for this media id")
     return json_response(media_domain.twitter_media(row))
 

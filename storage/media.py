@@ -4,18 +4,65 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from storage.db import Executor
+from storage.rows import Row, columns, row_of, rows_of
 
-MEDIA_COLUMNS = """
-    id, account_id, flow, state, declared_type, category, file_name, total_bytes, raw_key, s3_upload_id,
-    part_size, part_etags, description, focus_x, focus_y, attempt, progress, kind, content_type, file_key,
-    preview_key, file_size, meta, blurhash, error_code, error_name, error_message, post_id, position,
-    expires_at, created_at, updated_at, processed_at, expires_at < now() AS expired
-"""
+
+@dataclass(slots=True, frozen=True)
+class MediaRow(Row):
+    """A row of `media`: an upload, from its first byte to the attachment of a post."""
+
+    id: int
+    account_id: int
+    flow: str  # direct, chunked or form
+    state: str  # uploading, pending, in_progress, succeeded or failed
+    declared_type: str
+    category: str | None
+    file_name: str | None
+    total_bytes: int
+    raw_key: str
+    s3_upload_id: str | None
+    part_size: int | None
+    part_etags: list[str] | None
+    description: str | None
+    focus_x: float | None
+    focus_y: float | None
+    attempt: str | None
+    progress: int
+    kind: str | None  # image, gifv or video, once processed
+    content_type: str | None
+    file_key: str | None
+    preview_key: str | None
+    file_size: int | None
+    meta: dict[str, Any] | None
+    blurhash: str | None
+    error_code: int | None
+    error_name: str | None
+    error_message: str | None
+    post_id: int | None
+    position: int | None
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+    expired: bool  # expires_at has passed
+
+
+MEDIA_COLUMNS = columns(MediaRow, "", {"expired": "expires_at < now() AS expired"})
+
+
+@dataclass(slots=True, frozen=True)
+class SegmentRow(Row):
+    """A staged segment of a chunked upload."""
+
+    segment_index: int
+    size: int
+    object_key: str
 
 
 async def insert_media(
@@ -35,8 +82,8 @@ async def insert_media(
     description: str | None = None,
     focus: tuple[float, float] | None = None,
     state: str = "uploading",
-) -> asyncpg.Record:
-    row: asyncpg.Record = await db.fetchrow(
+) -> MediaRow:
+    row = await db.fetchrow(
         f"""
         INSERT INTO media (id, account_id, flow, state, declared_type, category, file_name, total_bytes, raw_key,
                            s3_upload_id, part_size, description, focus_x, focus_y, expires_at)
@@ -59,25 +106,23 @@ async def insert_media(
         focus[1] if focus else None,
         ttl_seconds,
     )
-    return row
+    return MediaRow(*row)
 
 
-async def get_media(db: Executor, media_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await db.fetchrow(f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1", media_id)
-    return row
+async def get_media(db: Executor, media_id: int) -> MediaRow | None:
+    row = await db.fetchrow(f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1", media_id)
+    return row_of(MediaRow, row)
 
 
-async def lock_media(conn: asyncpg.Connection, media_id: int) -> asyncpg.Record | None:
+async def lock_media(conn: asyncpg.Connection, media_id: int) -> MediaRow | None:
     """The row, locked until the caller's transaction ends: uploads change state one request at a time."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1 FOR UPDATE", media_id
-    )
-    return row
+    row = await conn.fetchrow(f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1 FOR UPDATE", media_id)
+    return row_of(MediaRow, row)
 
 
-async def mark_pending(conn: Executor, media_id: int, *, part_etags: Sequence[str] | None = None) -> asyncpg.Record:
+async def mark_pending(conn: Executor, media_id: int, *, part_etags: Sequence[str] | None = None) -> MediaRow:
     """An upload whose bytes are all in: the worker may take it now."""
-    row: asyncpg.Record = await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""
         UPDATE media SET state = 'pending', progress = 0, part_etags = coalesce($2, part_etags), updated_at = now()
         WHERE id = $1
@@ -86,14 +131,14 @@ async def mark_pending(conn: Executor, media_id: int, *, part_etags: Sequence[st
         media_id,
         list(part_etags) if part_etags is not None else None,
     )
-    return row
+    return MediaRow(*row)
 
 
 async def update_details(
     db: Executor, media_id: int, *, description: str | None, focus: tuple[float, float] | None, set_focus: bool
-) -> asyncpg.Record | None:
+) -> MediaRow | None:
     """Change the description (None keeps it) and, when `set_focus`, the focal point."""
-    row: asyncpg.Record | None = await db.fetchrow(
+    row = await db.fetchrow(
         f"""
         UPDATE media SET description = coalesce($2, description),
                          focus_x = CASE WHEN $3 THEN $4 ELSE focus_x END,
@@ -108,7 +153,7 @@ async def update_details(
         focus[0] if focus else None,
         focus[1] if focus else None,
     )
-    return row
+    return row_of(MediaRow, row)
 
 
 # Segments of chunked uploads ---------------------------------------------------------------------------
@@ -154,23 +199,23 @@ async def record_segment(db: Executor, media_id: int, segment_index: int, size: 
     return SegmentOutcome(row["open"], row["saved"], row["replaced"])
 
 
-async def segments(db: Executor, media_id: int) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await db.fetch(
-        "SELECT segment_index, size, object_key FROM media_segments WHERE media_id = $1 ORDER BY segment_index",
+async def segments(db: Executor, media_id: int) -> list[SegmentRow]:
+    rows = await db.fetch(
+        f"SELECT {columns(SegmentRow)} FROM media_segments WHERE media_id = $1 ORDER BY segment_index",
         media_id,
     )
-    return rows
+    return rows_of(SegmentRow, rows)
 
 
 # Processing -------------------------------------------------------------------------------------------
 
 
-async def start_attempt(db: Executor, media_id: int, attempt: str, states: Sequence[str]) -> asyncpg.Record | None:
+async def start_attempt(db: Executor, media_id: int, attempt: str, states: Sequence[str]) -> MediaRow | None:
     """Take the media for processing attempt `attempt`, if it is in one of `states`; None otherwise.
 
     `in_progress` among `states` lets a retry take over from a worker that died mid-job.
     """
-    row: asyncpg.Record | None = await db.fetchrow(
+    row = await db.fetchrow(
         f"""
         UPDATE media SET state = 'in_progress', attempt = $2, progress = 5, updated_at = now()
         WHERE id = $1 AND state = ANY($3::text[])
@@ -180,7 +225,7 @@ async def start_attempt(db: Executor, media_id: int, attempt: str, states: Seque
         attempt,
         list(states),
     )
-    return row
+    return row_of(MediaRow, row)
 
 
 async def set_progress(db: Executor, media_id: int, attempt: str, percent: int) -> None:
@@ -246,9 +291,9 @@ async def mark_failed(db: Executor, media_id: int, attempt: str, *, code: int, n
 # Expiry -----------------------------------------------------------------------------------------------
 
 
-async def expired_uploads(db: Executor, *, limit: int) -> list[asyncpg.Record]:
+async def expired_uploads(db: Executor, *, limit: int) -> list[MediaRow]:
     """Uploads whose bytes never all arrived in time."""
-    rows: list[asyncpg.Record] = await db.fetch(
+    rows = await db.fetch(
         f"""
         SELECT {MEDIA_COLUMNS} FROM media
         WHERE state = 'uploading' AND expires_at < now()
@@ -256,7 +301,7 @@ async def expired_uploads(db: Executor, *, limit: int) -> list[asyncpg.Record]:
         """,
         limit,
     )
-    return rows
+    return rows_of(MediaRow, rows)
 
 
 async def delete_expired_upload(db: Executor, media_id: int) -> bool:
@@ -282,12 +327,12 @@ async def media_states(db: Executor, media_ids: Sequence[int]) -> dict[int, str]
 # Posts ------------------------------------------------------------------------------------------------
 
 
-async def lock_for_attaching(conn: asyncpg.Connection, media_ids: Sequence[int]) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def lock_for_attaching(conn: asyncpg.Connection, media_ids: Sequence[int]) -> list[MediaRow]:
+    rows = await conn.fetch(
         f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
         list(media_ids),
     )
-    return rows
+    return rows_of(MediaRow, rows)
 
 
 async def attach(conn: asyncpg.Connection, post_id: int, media_ids: Sequence[int]) -> None:
@@ -303,9 +348,9 @@ async def attach(conn: asyncpg.Connection, post_id: int, media_ids: Sequence[int
     )
 
 
-async def for_posts(db: Executor, post_ids: Sequence[int]) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await db.fetch(
+async def for_posts(db: Executor, post_ids: Sequence[int]) -> list[MediaRow]:
+    rows = await db.fetch(
         f"SELECT {MEDIA_COLUMNS} FROM media WHERE post_id = ANY($1::bigint[]) ORDER BY post_id, position",
         list(post_ids),
     )
-    return rows
+    return rows_of(MediaRow, rows)

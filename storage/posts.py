@@ -11,18 +11,76 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from core.pagination import Page
 from storage.db import Executor
+from storage.rows import Row, columns, row_of, rows_of
 
-POST_COLUMNS = """
-    p.id, p.account_id, p.visibility::text AS visibility, p.text, p.entities, p.spoiler_text, p.sensitive,
-    p.language, p.lat, p.lon, p.in_reply_to_id, p.in_reply_to_account_id, p.thread_root_id, p.thread_path,
-    p.thread_depth, p.reblog_of_id, p.quote_of_id, p.application_id, p.has_media, p.replies_count,
-    p.reposts_count, p.likes_count, p.quotes_count, p.created_at, p.edited_at
-"""
 
+@dataclass(slots=True, frozen=True)
+class PostRow(Row):
+    """A row of `posts`, as every read of a whole post returns it."""
+
+    id: int
+    account_id: int
+    visibility: str  # public, unlisted, private or direct
+    text: str
+    entities: list[dict[str, Any]]  # mentions, hashtags and links, as domain.post_text parses them
+    spoiler_text: str
+    sensitive: bool
+    language: str | None
+    lat: float | None
+    lon: float | None
+    in_reply_to_id: int | None
+    in_reply_to_account_id: int | None
+    thread_root_id: int
+    thread_path: bytes  # the ids from the thread's root down to this post, 8 bytes each
+    thread_depth: int
+    reblog_of_id: int | None
+    quote_of_id: int | None
+    application_id: int | None
+    has_media: bool
+    replies_count: int
+    reposts_count: int
+    likes_count: int
+    quotes_count: int
+    created_at: datetime
+    edited_at: datetime | None
+
+
+POST_COLUMNS = columns(PostRow, "p", {"visibility": "p.visibility::text AS visibility"})
+
+
+@dataclass(slots=True, frozen=True)
+class RepostRow(Row):
+    """A repost as its deletion and the list of reposters need it."""
+
+    id: int
+    account_id: int
+    visibility: str
+
+
+@dataclass(slots=True, frozen=True)
+class CountersRow(Row):
+    """A post's counters, as a change to one of them leaves them."""
+
+    id: int
+    account_id: int
+    replies_count: int
+    reposts_count: int
+    likes_count: int
+    quotes_count: int
+
+
+@dataclass(slots=True, frozen=True)
+class ApplicationRow(Row):
+    """The OAuth application a post was made with, as its Status shows it."""
+
+    id: int
+    name: str
+    website: str | None
+
+
+_REPOST_COLUMNS = columns(RepostRow, "p", {"visibility": "p.visibility::text AS visibility"})
 COUNTER_COLUMNS = ("replies_count", "reposts_count", "likes_count", "quotes_count")
 
 # The thread index (migration 0003) keys on this many leading bytes of the path; queries must match it.
@@ -60,18 +118,18 @@ def visible_to(viewer: str, alias: str = "p") -> str:
 # reads ----------------------------------------------------------------------------------------------
 
 
-async def get_post(db: Executor, post_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await db.fetchrow(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = $1", post_id)
-    return row
+async def get_post(db: Executor, post_id: int) -> PostRow | None:
+    row = await db.fetchrow(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = $1", post_id)
+    return row_of(PostRow, row)
 
 
-async def get_posts(db: Executor, post_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+async def get_posts(db: Executor, post_ids: Iterable[int]) -> dict[int, PostRow]:
     """Many posts in one query, by id; missing ones are absent."""
     ids = list(set(post_ids))
     if not ids:
         return {}
     rows = await db.fetch(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ANY($1::bigint[])", ids)
-    return {row["id"]: row for row in rows}
+    return {row.id: row for row in rows_of(PostRow, rows)}
 
 
 async def mentioned_in(db: Executor, account_id: int, post_ids: Iterable[int]) -> set[int]:
@@ -103,13 +161,13 @@ async def find_repost(db: Executor, account_id: int, original_id: int) -> int | 
     return value
 
 
-async def applications(db: Executor, app_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+async def applications(db: Executor, app_ids: Iterable[int]) -> dict[int, ApplicationRow]:
     """The OAuth applications posts were made with (name, website), by id."""
     ids = list(set(app_ids))
     if not ids:
         return {}
-    rows = await db.fetch("SELECT id, name, website FROM oauth_apps WHERE id = ANY($1::bigint[])", ids)
-    return {row["id"]: row for row in rows}
+    rows = await db.fetch(f"SELECT {columns(ApplicationRow)} FROM oauth_apps WHERE id = ANY($1::bigint[])", ids)
+    return {row.id: row for row in rows_of(ApplicationRow, rows)}
 
 
 @dataclass(frozen=True)
@@ -189,12 +247,12 @@ async def quote_ids(db: Executor, post_id: int, viewer_id: int | None, page: Pag
     return [row["id"] for row in page.arrange(rows)]
 
 
-async def reposters(db: Executor, post_id: int, page: Page) -> list[asyncpg.Record]:
-    """(id, account_id) of the reposts of `post_id`, one page, newest first."""
+async def reposters(db: Executor, post_id: int, page: Page) -> list[RepostRow]:
+    """The reposts of `post_id`, one page, newest first."""
     where, bounds = page.where("p.id", 2)
     rows = await db.fetch(
         f"""
-        SELECT p.id, p.account_id FROM posts p
+        SELECT {_REPOST_COLUMNS} FROM posts p
         WHERE p.reblog_of_id = $1 AND {where}
         ORDER BY p.id {page.order}
         LIMIT $4
@@ -203,7 +261,7 @@ async def reposters(db: Executor, post_id: int, page: Page) -> list[asyncpg.Reco
         *bounds,
         page.limit,
     )
-    return page.arrange(rows)
+    return page.arrange(rows_of(RepostRow, rows))
 
 
 # writes ---------------------------------------------------------------------------------------------
@@ -304,14 +362,14 @@ async def insert_repost(
     return inserted is not None
 
 
-async def delete_repost(conn: Executor, account_id: int, original_id: int) -> asyncpg.Record | None:
-    """Delete the account's repost of `original_id`; its (id, visibility), or None when there was none."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "DELETE FROM posts WHERE account_id = $1 AND reblog_of_id = $2 RETURNING id, visibility::text AS visibility",
+async def delete_repost(conn: Executor, account_id: int, original_id: int) -> RepostRow | None:
+    """Delete the account's repost of `original_id`; None when there was none."""
+    row = await conn.fetchrow(
+        f"DELETE FROM posts p WHERE p.account_id = $1 AND p.reblog_of_id = $2 RETURNING {_REPOST_COLUMNS}",
         account_id,
         original_id,
     )
-    return row
+    return row_of(RepostRow, row)
 
 
 async def insert_mentions(conn: Executor, post_id: int, account_ids: Sequence[int]) -> None:
@@ -341,40 +399,39 @@ async def lock_posts(conn: Executor, post_ids: Iterable[int]) -> set[int]:
     return {row["id"] for row in rows}
 
 
-async def lock_own_post(conn: Executor, post_id: int, account_id: int) -> asyncpg.Record | None:
+async def lock_own_post(conn: Executor, post_id: int, account_id: int) -> PostRow | None:
     """Lock a post of `account_id` for deletion; None when it is gone or someone else's."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = $1 AND p.account_id = $2 FOR UPDATE", post_id, account_id
+    row = await conn.fetchrow(
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = $1 AND p.account_id = $2 FOR UPDATE",
+        post_id,
+        account_id,
     )
-    return row
+    return row_of(PostRow, row)
 
 
-async def add_to_counter(conn: Executor, post_id: int, column: str, delta: int) -> asyncpg.Record | None:
+async def add_to_counter(conn: Executor, post_id: int, column: str, delta: int) -> CountersRow | None:
     """Add `delta` to one counter of a post, never below zero; the post's counters after, None if gone."""
     if column not in COUNTER_COLUMNS:
         raise ValueError(f"not a post counter: {column}")
-    row: asyncpg.Record | None = await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""
         UPDATE posts SET {column} = GREATEST({column} + $2, 0) WHERE id = $1
-        RETURNING id, account_id, {", ".join(COUNTER_COLUMNS)}
+        RETURNING {columns(CountersRow)}
         """,
         post_id,
         delta,
     )
-    return row
+    return row_of(CountersRow, row)
 
 
 async def delete_post_row(conn: Executor, post_id: int) -> None:
     await conn.execute("DELETE FROM posts WHERE id = $1", post_id)
 
 
-async def delete_reposts_of(conn: Executor, post_id: int) -> list[asyncpg.Record]:
-    """Delete every repost of `post_id`; their (id, account_id, visibility)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "DELETE FROM posts WHERE reblog_of_id = $1 RETURNING id, account_id, visibility::text AS visibility",
-        post_id,
-    )
-    return rows
+async def delete_reposts_of(conn: Executor, post_id: int) -> list[RepostRow]:
+    """Delete every repost of `post_id`; the deleted reposts."""
+    rows = await conn.fetch(f"DELETE FROM posts p WHERE p.reblog_of_id = $1 RETURNING {_REPOST_COLUMNS}", post_id)
+    return rows_of(RepostRow, rows)
 
 
 async def add_posts_counts(conn: Executor, deltas: dict[int, int]) -> None:

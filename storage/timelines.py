@@ -17,6 +17,7 @@ import asyncpg
 
 from core.pagination import Page
 from storage.db import Executor
+from storage.rows import Row, columns, rows_of
 
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
@@ -24,6 +25,18 @@ _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_accou
 # An account's followers as text (`FollowerLists`), aggregated over its rows of `follows`.
 _FOLLOWER_LISTS = """string_agg(account_id::text, ',') AS everyone,
     coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts"""
+
+
+@dataclass(slots=True, frozen=True)
+class TimelinePostRow(Row):
+    """A post as a timeline holds it: what the entry needs, not the post itself."""
+
+    id: int
+    account_id: int
+    reblog_of_id: int | None
+
+
+_TIMELINE_POST_COLUMNS = columns(TimelinePostRow, "p")
 
 
 @dataclass(frozen=True)
@@ -194,10 +207,10 @@ def _home_rows_sql(*, one_author: bool) -> str:
             WHERE f.account_id = $1 {author_filter}
             {own}
         )
-        SELECT p.id, p.account_id, p.reblog_of_id
+        SELECT {_TIMELINE_POST_COLUMNS}
         FROM followed fo
         CROSS JOIN LATERAL (
-            SELECT p.id, p.account_id, p.reblog_of_id
+            SELECT {_TIMELINE_POST_COLUMNS}
             FROM posts p
             WHERE p.account_id = fo.id
               AND p.id > CASE WHEN fo.high THEN $4::bigint ELSE 0 END
@@ -219,23 +232,26 @@ def _home_rows_sql(*, one_author: bool) -> str:
 
 async def home_rows(
     db: Executor, account_id: int, *, limit: int, max_followers: int, cutoff_id: int
-) -> list[asyncpg.Record]:
-    """(id, account_id, reblog_of_id) of the newest `limit` posts for an account's home timeline, newest
-    first: one query, bounded by `limit` posts per followed account, each an index range."""
-    rows: list[asyncpg.Record] = await db.fetch(
-        _home_rows_sql(one_author=False), account_id, limit, max_followers, cutoff_id
-    )
-    return rows
+) -> list[TimelinePostRow]:
+    """The newest `limit` posts for an account's home timeline, newest first: one query, bounded by
+    `limit` posts per followed account, each an index range."""
+    rows = await db.fetch(_home_rows_sql(one_author=False), account_id, limit, max_followers, cutoff_id)
+    return rows_of(TimelinePostRow, rows)
 
 
 async def backfill_rows(
     db: Executor, account_id: int, author_id: int, *, limit: int, max_followers: int, cutoff_id: int
-) -> list[asyncpg.Record]:
+) -> list[TimelinePostRow]:
     """The newest posts of one followed account that belong in `account_id`'s home timeline, newest first."""
-    rows: list[asyncpg.Record] = await db.fetch(
-        _home_rows_sql(one_author=True), account_id, limit, max_followers, cutoff_id, author_id
+    rows = await db.fetch(
+        _home_rows_sql(one_author=True),
+        account_id,
+        limit,
+        max_followers,
+        cutoff_id,
+        author_id,
     )
-    return rows
+    return rows_of(TimelinePostRow, rows)
 
 
 async def followed_high_follower(db: Executor, account_id: int, max_followers: int) -> list[asyncpg.Record]:
@@ -252,15 +268,15 @@ async def followed_high_follower(db: Executor, account_id: int, max_followers: i
     return rows
 
 
-async def author_rows(db: Executor, author_ids: Sequence[int], limit: int) -> list[asyncpg.Record]:
-    """(id, account_id, reblog_of_id) of each author's newest `limit` posts for followers' home timelines
-    (everything but replies to other accounts and direct posts), newest first per author."""
-    rows: list[asyncpg.Record] = await db.fetch(
+async def author_rows(db: Executor, author_ids: Sequence[int], limit: int) -> list[TimelinePostRow]:
+    """Each author's newest `limit` posts for followers' home timelines (everything but replies to other
+    accounts and direct posts), newest first per author."""
+    rows = await db.fetch(
         f"""
-        SELECT p.id, p.account_id, p.reblog_of_id
+        SELECT {_TIMELINE_POST_COLUMNS}
         FROM unnest($1::bigint[]) AS a(id)
         CROSS JOIN LATERAL (
-            SELECT p.id, p.account_id, p.reblog_of_id FROM posts p
+            SELECT {_TIMELINE_POST_COLUMNS} FROM posts p
             WHERE p.account_id = a.id AND p.visibility <> 'direct' AND NOT {_REPLY_TO_OTHER}
             ORDER BY p.id DESC LIMIT $2
         ) p
@@ -269,7 +285,7 @@ async def author_rows(db: Executor, author_ids: Sequence[int], limit: int) -> li
         list(author_ids),
         limit,
     )
-    return rows
+    return rows_of(TimelinePostRow, rows)
 
 
 @dataclass(frozen=True)
