@@ -41,11 +41,9 @@ async def instance_v2(request: web.Request) -> web.Response:
     return json_response(instance.instance_v2(res.settings, stats, **_addresses(request)))
 
 
-# Clients ask with and without a trailing slash (Mastodon.py adds one).
-for _path in ("/api/v1/instance", "/api/v1/instance/"):
-    routes.get(_path)(instance_v1)
-for _path in ("/api/v2/instance", "/api/v2/instance/"):
-    routes.get(_path)(instance_v2)
+# Mastodon.py asks with a trailing slash: api/slashes.py brings it here.
+routes.get("/api/v1/instance")(instance_v1)
+routes.get("/api/v2/instance")(instance_v2)
 
 
 @routes.get("/api/v1/custom_emojis")
@@ -158,9 +156,7 @@ _V2 = operation("Server information", {"200": ok(ref("Instance")), **errors(401)
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/instance": {"get": _V1},
-    "/api/v1/instance/": {"get": _V1},
     "/api/v2/instance": {"get": _V2},
-    "/api/v2/instance/": {"get": _V2},
     "/api/v1/custom_emojis": {
         "get": operation(
             "Custom emojis (none)", {"200": ok(array(obj({"shortcode": _STRING, "url": _STRING})))}, tags=["instance"]

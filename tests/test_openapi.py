@@ -90,7 +90,6 @@ async def test_live_responses_match_their_documented_schemas(client: Client) -> 
     creds = app.credentials()
     checks: list[tuple[str, str, Any]] = [
         ("get", "/api/v1/instance", client.get("/api/v1/instance")),
-        ("get", "/api/v1/instance/", client.get("/api/v1/instance/")),
         ("get", "/api/v2/instance", client.get("/api/v2/instance")),
         ("get", "/api/v1/custom_emojis", client.get("/api/v1/custom_emojis")),
         ("get", "/.well-known/oauth-authorization-server", client.get("/.well-known/oauth-authorization-server")),
