@@ -8,21 +8,45 @@ The server runs on the test's event loop, so the client must run off it (`asynci
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aiohttp import web
 
 
+def self_signed_certificate(directory: Path) -> Path:
+    """A certificate and key for 127.0.0.1 in one PEM file (for clients that only speak HTTPS, such as
+    tweepy): trust it with `verify=<path>`."""
+    pem = directory / "loopback.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pem), "-out", str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    pem.write_text(pem.read_text() + (directory / "cert.pem").read_text())
+    return pem
+
+
 @asynccontextmanager
-async def serve_app(app: web.Application) -> AsyncIterator[str]:
-    """Serve `app` until the block ends; yields its base URL (`http://127.0.0.1:PORT`)."""
+async def serve_app(app: web.Application, *, certificate: Path | None = None) -> AsyncIterator[str]:
+    """Serve `app` until the block ends; yields its base URL (`http://127.0.0.1:PORT`, or https:// when served
+    with a `certificate` from `self_signed_certificate`)."""
+    context: ssl.SSLContext | None = None
+    if certificate is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: the OS picks a free one, no race
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)  # port 0: the OS picks a free one, no race
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if context else 'http'}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
