@@ -8,6 +8,8 @@ The server runs on the test's event loop, so the client must run off it (`asynci
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -15,6 +17,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
+
+from app.main import create_app
+from config import Settings
 
 
 def self_signed_certificate(directory: Path) -> Path:
@@ -48,5 +53,22 @@ async def serve_app(app: web.Application, *, certificate: Path | None = None) ->
     port = runner.addresses[0][1]
     try:
         yield f"{'https' if context else 'http'}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve_public(settings: Settings) -> AsyncIterator[str]:
+    """The app for `settings` served on a port that CHIRP_PUBLIC_URL names, so the absolute links it writes
+    (pagination, media) lead back to it. The socket is bound before the app is made: no race for the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    runner = web.AppRunner(create_app(dataclasses.replace(settings, public_url=base_url)), access_log=None)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        yield base_url
     finally:
         await runner.cleanup()
