@@ -125,3 +125,14 @@ async def test_mastodon_py_follows_the_links_when_the_public_url_is_the_server(
             await asyncio.to_thread(api.status_post, text)
         contents = await asyncio.to_thread(mastodon_py_pages, base_url, alice.token)
     assert [c.removeprefix("<p>").removesuffix("</p>") for c in contents] == ["three", "two", "one"]
+
+
+async def test_media_files_are_not_rate_limited_like_api_calls(
+    make_client: ClientFactory, make_user: UserFactory
+) -> None:
+    client = await make_client(rate_limit_ip=(2, 300))
+    alice = await make_user("alice")
+    path = urlsplit(str((await upload(client, alice.headers))["url"])).path
+    for _ in range(4):  # a timeline of pictures is many requests from one address
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 302 and "X-RateLimit-Remaining" not in response.headers
