@@ -1,7 +1,9 @@
 // Notifications: mentions and replies in full, likes, reactions, reposts, quotes and follows as one line
-// each; new ones arrive live. While this page is open, everything counts as read.
+// each (a follow with a "Follow back" button); new ones arrive live. While this page is open, everything
+// counts as read.
 
-import { h, icon, plainText, timeAgo } from '../dom.js';
+import { api } from '../api.js';
+import { h, icon, plainText, timeAgo, toast } from '../dom.js';
 import * as stream from '../stream.js';
 import { REACTION_EMOJI, REACTION_LABEL, session, ui } from '../state.js';
 import { accountRow, avatar, displayName, profilePath } from '../components/account.js';
@@ -34,6 +36,53 @@ function describe(n) {
   }
 }
 
+// Relationships of the followers shown, asked for together: one request for a page of follow notifications.
+let pending = null;
+
+function relationship(id) {
+  if (!pending) {
+    const batch = { ids: new Set(), answer: null };
+    batch.answer = Promise.resolve().then(async () => {
+      pending = null;
+      const found = await api('/api/v1/accounts/relationships', { query: { id: [...batch.ids] } });
+      return new Map(found.map((r) => [r.id, r]));
+    });
+    pending = batch;
+  }
+  pending.ids.add(id);
+  const { answer } = pending;
+  return answer.then((byId) => byId.get(id));
+}
+
+function followLabel(rel) {
+  if (rel?.following) return 'Following';
+  if (rel?.requested) return 'Requested';
+  return 'Follow back';
+}
+
+/** "Follow back" on a follow notification; once following (or if already), it says so. */
+function followBackButton(account) {
+  const button = h('button', { type: 'button', class: 'primary follow-back', disabled: true }, 'Follow back');
+  const show = (rel) => {
+    button.textContent = followLabel(rel);
+    const done = Boolean(rel?.following || rel?.requested);
+    button.className = done ? 'secondary follow-back' : 'primary follow-back';
+    button.disabled = done;
+  };
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      show(await api(`/api/v1/accounts/${account.id}/follow`, { method: 'POST' }));
+      toast(`You follow @${account.acct} now.`);
+    } catch (error) {
+      toast(error.message, 'error');
+      button.disabled = false;
+    }
+  });
+  relationship(account.id).then(show, () => show(null));
+  return button;
+}
+
 export function notificationItem(n) {
   const [iconPath, text] = describe(n);
   const line = h(
@@ -48,7 +97,7 @@ export function notificationItem(n) {
   if (n.type === 'mention' || n.type === 'quote') {
     detail = n.status ? statusCard(n.status) : null;
   } else if (n.type === 'follow') {
-    detail = accountRow(n.account);
+    detail = accountRow(n.account, followBackButton(n.account));
   } else if (n.status) {
     detail = h('a', { class: 'excerpt', href: statusPath(n.status) }, plainText(n.status.content).slice(0, 200) || 'your post');
   }
