@@ -108,9 +108,9 @@ async def authorization_server_metadata(request: web.Request) -> web.Response:
 # The sign-in page ------------------------------------------------------------------------------------
 
 _PAGE_HEADERS = {
+    # No form-action: Chromium applies it to the redirect that follows the form, which goes to the app.
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -162,8 +162,10 @@ def scope_list(scopes: tuple[str, ...]) -> str:
 
 
 def _stylesheets() -> str:
+    """The web client's stylesheets and icon, at their content-hashed addresses."""
     version = web_client.bundle().version
-    return "".join(f'<link rel="stylesheet" href="/assets/{version}/{name}">' for name in STYLESHEETS)
+    links = "".join(f'<link rel="stylesheet" href="/assets/{version}/{name}">' for name in STYLESHEETS)
+    return f'{links}<link rel="icon" href="/assets/{version}/icon.svg" type="image/svg+xml">'
 
 
 def _page(
