@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from yarl import URL
 
-from api.http import Params
+from api.http import Params, public_origin
 from core.pagination import Page
 
 
@@ -23,11 +23,12 @@ def page_params(params: Params, *, default_limit: int = 20, max_limit: int = 40)
 def link_header(request: web.Request, cursors: Sequence[int], page: Page) -> dict[str, str]:
     """`Link: <...max_id=oldest>; rel="next", <...min_id=newest>; rel="prev"` for a page's cursors.
 
-    `cursors` are the ids the list is ordered by, newest first (a post id, or a like's or follow's id).
+    `cursors` are the ids the list is ordered by, newest first (a post id, or a like's or follow's id). The
+    links are on the address clients reach the server at (CHIRP_PUBLIC_URL when set, behind a proxy).
     """
     if not cursors:
         return {}
-    base = URL(str(request.url)).with_query(
+    base = URL(f"{public_origin(request)}{request.rel_url.raw_path}", encoded=True).with_query(
         {k: v for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id")}
     )
     limit = str(page.limit)

@@ -8,6 +8,7 @@ chirp stack install  fetch the embedded server binaries
 chirp stack up       run only the embedded servers, printing their addresses
 chirp jobs stats|dead|replay   inspect and replay the job queue
 chirp search reindex rebuild the search indexes from PostgreSQL and swap them in
+chirp announce add|list|remove   the announcements every user sees (GET /api/v1/announcements)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
@@ -203,6 +205,70 @@ def cmd_search(args: argparse.Namespace) -> int:
     return _run(_search_reindex(_settings(args)))
 
 
+# announce -------------------------------------------------------------------------------------------
+
+
+def _moment(raw: str) -> datetime:
+    """An ISO 8601 time for --starts-at/--ends-at; without a zone, UTC."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time such as 2026-12-24T18:00, got {raw!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _announce(settings: Settings, args: argparse.Namespace) -> int:
+    from core.times import iso
+    from domain import announcements
+    from storage.resources import open_resources
+
+    async with open_resources(settings) as res:
+        if args.action == "add":
+            try:
+                row = await announcements.publish(
+                    res, args.text, starts_at=args.starts_at, ends_at=args.ends_at, all_day=args.all_day
+                )
+            except ValueError as exc:
+                print(f"chirp announce: {exc}", file=sys.stderr)
+                return 2
+            print(f"published announcement {row['id']}")
+            return 0
+        if args.action == "remove":
+            if not await announcements.remove(res, args.id):
+                print(f"chirp announce: no announcement {args.id}", file=sys.stderr)
+                return 1
+            print(f"removed announcement {args.id}")
+            return 0
+        for row in await announcements.all_announcements(res):
+            window = (
+                f" ({iso(row['starts_at']) or '…'} to {iso(row['ends_at']) or '…'})"
+                if row["starts_at"] or row["ends_at"]
+                else ""
+            )
+            print(f"{row['id']}  {iso(row['published_at'])}{window}  {row['text']}")
+        return 0
+
+
+def cmd_announce(args: argparse.Namespace) -> int:
+    return _run(_announce(_settings(args), args))
+
+
+def _announce_parser(announce: argparse.ArgumentParser) -> None:
+    actions = announce.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add",
+        help="publish an announcement to every user",
+        description="Publish an announcement: apps show it above the home timeline until the user dismisses it.",
+    )
+    add.add_argument("text", help="the announcement, plain text (links are not made clickable)")
+    add.add_argument("--starts-at", type=_moment, help="when the event it announces starts (ISO 8601, UTC by default)")
+    add.add_argument("--ends-at", type=_moment, help="when it ends; the announcement is no longer shown after that")
+    add.add_argument("--all-day", action="store_true", help="the event lasts whole days (apps show dates only)")
+    actions.add_parser("list", help="every announcement, newest first, with its id")
+    remove = actions.add_parser("remove", help="withdraw an announcement (and its reactions)")
+    remove.add_argument("id", type=int, help="the announcement's id (from `chirp announce list`)")
+
+
 # stack and run --------------------------------------------------------------------------------------
 
 
@@ -278,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stats: ready and dead jobs per queue; dead: list the dead jobs; replay: queue dead jobs again",
     )
     jobs.add_argument("ids", nargs="*", type=int, help="dead job ids to replay (default: all)")
+    _announce_parser(add("announce", cmd_announce, "publish, list and remove announcements to every user"))
     return parser
 
 

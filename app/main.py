@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from api.cors import cors_middleware, setup_cors
 from api.errors import error_middleware
 from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
 from api.metrics import metrics_middleware
+from api.slashes import trailing_slash_middleware
 from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
 from app.ratelimit import rate_limit_middleware
@@ -68,10 +70,19 @@ async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    # CORS comes first: a preflight is answered before authentication and rate limiting (api/cors.py).
+    # A path with a trailing slash then reaches its route as without it (api/slashes.py).
     # Rate limiting sits outside the error middleware, so it stamps its headers on error responses too.
     limiter = [rate_limit_middleware(settings)] if settings.rate_limit_enabled else []
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, *limiter, error_middleware],
+        middlewares=[
+            cors_middleware,
+            trailing_slash_middleware,
+            request_id_middleware,
+            metrics_middleware,
+            *limiter,
+            error_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -87,5 +98,6 @@ def create_app(settings: Settings) -> web.Application:
     ]
     app.cleanup_ctx.extend(cleanup)
     app.on_shutdown.append(close_streams)  # websockets closed with 1001 before the stores go
+    setup_cors(app)
     setup_routes(app)
     return app

@@ -32,8 +32,9 @@ from core.times import iso
 log = logging.getLogger("chirp.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-# The web client's static files (content-hashed, cached for a year): as a web server in front would serve them.
-EXEMPT_PREFIXES = ("/assets/",)
+# The web client's static files (content-hashed, cached for a year) and media files (a redirect to S3 each, one
+# per picture shown): as a web server or CDN in front would serve them.
+EXEMPT_PREFIXES = ("/assets/", "/media/")
 SIGN_UP_PATHS = frozenset({"/api/v1/accounts"})
 SIGN_IN_PATHS = frozenset({"/oauth/token", "/oauth/authorize"})
 VALKEY_TIMEOUT = 0.5  # seconds; a slow Valkey must not slow every request down

@@ -214,7 +214,8 @@ class Settings:
     )
     # Mastodon's POST /api/v2/media processes still images up to this size during the request (200), else 202.
     media_sync_max_bytes: int = _env("CHIRP_MEDIA_SYNC_MAX_BYTES", 2 * MIB, _int_in(0, 1024 * MIB))
-    # Media URLs: "signed" (short-lived signed GETs) or "public" (object paths under CHIRP_MEDIA_PUBLIC_URL).
+    # Media URLs: "signed" (Chirp's permanent /media/... address, redirecting to a signed GET valid for
+    # CHIRP_MEDIA_URL_SECONDS) or "public" (object paths under CHIRP_MEDIA_PUBLIC_URL).
     media_urls: str = _env("CHIRP_MEDIA_URLS", "signed", _choice("signed", "public"))
     media_public_url: str = _env("CHIRP_MEDIA_PUBLIC_URL", "", _url("http", "https"))
     media_url_seconds: int = _env("CHIRP_MEDIA_URL_SECONDS", 3600, _int_in(60, 7 * 86400))

@@ -460,12 +460,25 @@ def pending_type(declared_type: str) -> str:
     return _PENDING_TYPES.get(limit_class or "", "unknown")
 
 
-async def file_url(res: Resources, key: str) -> str:
-    """Where clients fetch a processed file: a public object path, or a short-lived signed GET."""
-    settings = res.settings
+def file_url(settings: Settings, key: str) -> str:
+    """Where clients fetch a processed file, for as long as it exists: a public object under
+    CHIRP_MEDIA_PUBLIC_URL, or Chirp's own route for the same key, which redirects to a fresh signed GET
+    (`signed_file_url`). Either never expires, so apps and proxies may cache posts and their pictures.
+    The key (`media/<id>/<attempt>/original.jpg`) holds the processing attempt's random nonce, so the
+    addresses of media on private posts cannot be guessed from post or media ids."""
     if settings.media_urls == "public":
         base = settings.media_public_url or f"{settings.s3_endpoint}/{settings.s3_bucket}"
         return f"{base}/{key}"
+    return f"{settings.base_url}/{key}"
+
+
+async def signed_file_url(res: Resources, media_id: int, key: str) -> str:
+    """A signed GET of one of a media's files, valid for CHIRP_MEDIA_URL_SECONDS; 404 for media that are
+    gone, not processed, or a key that is not one of theirs."""
+    row = await store.get_media(res.db, media_id)
+    if row is None or row["state"] != "succeeded" or key not in (row["file_key"], row["preview_key"]):
+        raise ApiError(404, "Record not found")
+    settings = res.settings
     return await files.presign_get(res.s3, settings.s3_bucket, key, expires=settings.media_url_seconds)
 
 
@@ -480,8 +493,8 @@ async def media_entity(res: Resources, row: MediaRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "type": row.kind if done else pending_type(row.declared_type),
-        "url": await file_url(res, file_key) if file_key is not None else None,
-        "preview_url": await file_url(res, preview_key) if preview_key is not None else None,
+        "url": file_url(res.settings, file_key) if file_key is not None else None,
+        "preview_url": file_url(res.settings, preview_key) if preview_key is not None else None,
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,

@@ -102,6 +102,20 @@ async def update_media(request: web.Request) -> web.Response:
     return json_response(await media_domain.media_entity(res, row), status=status)
 
 
+# The files, at addresses that never expire -----------------------------------------------------------
+
+
+@routes.get(r"/media/{id:\d+}/{attempt:[0-9a-f]{1,64}}/{name:(?:original|small)\.[a-z0-9]{2,5}}")
+async def media_file(request: web.Request) -> web.Response:
+    """A redirect to a fresh signed URL of the file, cacheable for half the signature's lifetime."""
+    res = request.app[RESOURCES]
+    media_id = media_path_id(request)
+    key = f"media/{media_id}/{request.match_info['attempt']}/{request.match_info['name']}"
+    location = await media_domain.signed_file_url(res, media_id, key)
+    seconds = res.settings.media_url_seconds // 2
+    return web.Response(status=302, headers={"Location": location, "Cache-Control": f"public, max-age={seconds}"})
+
+
 # Direct upload to S3 ---------------------------------------------------------------------------------
 
 
@@ -214,6 +228,22 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
 }
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/media/{id}/{attempt}/{name}": {
+        "get": operation(
+            "A media file (an attachment's url or preview_url): a redirect to a fresh signed URL",
+            {
+                "302": {"description": "To the file in S3", "headers": {"Location": {"schema": {"type": "string"}}}},
+                **errors(404),
+            },
+            parameters=[
+                path(),
+                path("attempt", "The processing attempt's nonce"),
+                path("name", "original.<ext> or small.<ext>"),
+            ],
+            tags=_TAGS,
+            description="Public (no token), like Mastodon's media URLs; the address never expires.",
+        )
+    },
     "/api/v2/media": {
         "post": operation(
             "Upload media (asynchronously processed when large)",

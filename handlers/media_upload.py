@@ -1,5 +1,6 @@
-"""Twitter's v1.1 chunked upload (INIT, APPEND, FINALIZE, STATUS), at /api/v1/media/upload and at
-/1.1/media/upload.json, so Twitter-style uploaders work unchanged.
+"""Twitter's v1.1 upload, at /api/v1/media/upload and at /1.1/media/upload.json, so Twitter-style uploaders
+work unchanged: the chunked commands (INIT, APPEND, FINALIZE, STATUS), and the one-shot "simple upload" (a
+POST with `media` or `media_data` and no `command`, as tweepy's `simple_upload` sends it).
 
 Bodies are form-encoded or multipart, as Twitter took them; a segment (`media` as bytes, or `media_data` as
 base64) is streamed to a temporary file and on to S3, never held whole in memory.
@@ -18,7 +19,7 @@ from api.openapi import errors, obj, ok, operation, query
 from api.upload_body import PayloadFields, PayloadStream, UploadBody, read_upload_body
 from core.errors import ApiError
 from domain import media as media_domain
-from domain.media import SegmentStream
+from domain.media import FormUpload, SegmentStream
 
 routes = web.RouteTableDef()
 
@@ -63,8 +64,10 @@ async def _upload_command(request: web.Request) -> web.Response:
     with upload:
         params = upload.params
         command = params.choice("command", COMMANDS)
+        if command is None and request.method == "POST" and upload.payload is not None:
+            return await _simple_upload(request, user.account_id, upload)
         if command is None:
-            raise ApiError(400, "command is required: INIT, APPEND, FINALIZE or STATUS")
+            raise ApiError(400, "command is required: INIT, APPEND, FINALIZE or STATUS (or send the file as media)")
         if command == "INIT":
             return await _init(request, user.account_id, params)
         if command == "APPEND":
@@ -82,13 +85,39 @@ async def _init(request: web.Request, account_id: int, params: Params) -> web.Re
     total_bytes = params.integer("total_bytes", default=0, low=1, high=max(largest, 1))
     if total_bytes == 0:
         raise ApiError(400, "total_bytes is required")
+    row = await media_domain.init_chunked_upload(
+        res, account_id, media_type=media_type, total_bytes=total_bytes, category=_category(params)
+    )
+    return json_response(media_domain.twitter_media(row), status=202)
+
+
+def _category(params: Params) -> str | None:
     category = params.text("media_category", max_length=40)
     if category is not None and category.lower() not in media_domain.TWITTER_CATEGORIES:
         raise ApiError(400, f"Unsupported media_category {category!r}")
-    row = await media_domain.init_chunked_upload(
-        res, account_id, media_type=media_type, total_bytes=total_bytes, category=category.lower() if category else None
+    return category.lower() if category else None
+
+
+async def _simple_upload(request: web.Request, account_id: int, upload: UploadBody) -> web.Response:
+    """The whole file in one request: handled as Mastodon's form upload is, answered as Twitter does
+    (200 with the processed image; 202 with `processing_info` for what the worker still has to process)."""
+    assert upload.payload is not None and upload.payload_path is not None
+    _category(upload.params)
+    row = await media_domain.create_form_upload(
+        request.app[RESOURCES],
+        account_id,
+        FormUpload(
+            path=upload.payload_path,
+            file=upload.payload,
+            size=upload.payload_size,
+            content_type=upload.content_type,
+            file_name=upload.filename,
+        ),
+        description=None,
+        focus=None,
+        wait=False,
     )
-    return json_response(media_domain.twitter_media(row), status=202)
+    return json_response(media_domain.twitter_media(row), status=200 if row["state"] == "succeeded" else 202)
 
 
 def _index(params: Params) -> int:
@@ -168,7 +197,6 @@ _UPLOAD_BODY = {
                     "media": {"type": "string", "format": "binary"},
                     "media_data": {"type": "string", "description": "base64"},
                 },
-                required=["command"],
             )
         }
         for kind in ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -179,17 +207,22 @@ _UPLOAD_BODY = {
 def _operations() -> dict[str, Any]:
     return {
         "post": operation(
-            "Chunked upload: INIT, APPEND (segments ≤ 5 MB, 0-999), FINALIZE",
+            "Chunked upload: INIT, APPEND (segments ≤ 5 MB, 0-999), FINALIZE; or a simple upload (no command)",
             {
+                "200": ok({"$ref": "#/components/schemas/TwitterMedia"}, "Simple upload: the processed image"),
                 "201": ok({"$ref": "#/components/schemas/TwitterMedia"}, "FINALIZE: processing_info pending"),
-                "202": ok({"$ref": "#/components/schemas/TwitterMedia"}, "INIT"),
+                "202": ok({"$ref": "#/components/schemas/TwitterMedia"}, "INIT, or a simple upload still processing"),
                 "204": ok(None, "APPEND"),
                 **errors(400, 401, 403, 404, 409, 413, 422, 429),
             },
             scopes=[SCOPE],
             request_body=_UPLOAD_BODY,
             tags=_TAGS,
-            description="Parameters may also come in the query string. A re-sent segment replaces the earlier one.",
+            description=(
+                "Parameters may also come in the query string. A re-sent segment replaces the earlier one. "
+                "Without `command`, `media` (a file) or `media_data` (base64) is the whole file (Twitter's "
+                "simple upload, up to 5 MB)."
+            ),
         ),
         "get": operation(
             "Chunked upload STATUS",

@@ -2,7 +2,8 @@
 
 The sign-in page is plain server-rendered HTML: every value is escaped, there is no script, and the form
 carries a CSRF token that must equal the one in a SameSite=Strict, HttpOnly cookie set with the form
-(double submit), so another site cannot post it in the user's browser.
+(double submit), so another site cannot post it in the user's browser. It wears the web client's stylesheet
+(web/style.css, with web/sign-in.css for its layout), says which app asks, and what each scope lets it do.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from api.openapi import array, body, error_response, obj, ok, operation, query, 
 from core.errors import ApiError
 from domain import accounts as account_domain
 from domain import oauth
+from handlers import web_client
 from storage import apps as app_store
 
 routes = web.RouteTableDef()
@@ -106,13 +108,64 @@ async def authorization_server_metadata(request: web.Request) -> web.Response:
 # The sign-in page ------------------------------------------------------------------------------------
 
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    # No form-action: Chromium applies it to the redirect that follows the form, which goes to the app.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-_STYLE = "body{font:16px system-ui,sans-serif;max-width:26em;margin:3em auto;padding:0 1em}label,input,button{display:block;width:100%;margin:.4em 0}.error{color:#b00020}"  # noqa: E501
+STYLESHEETS = ("style.css", "sign-in.css")  # files of web/, served by the web client's asset route
+
+# Each scope in words, for the person deciding whether to allow it.
+SCOPE_WORDS: dict[str, str] = {
+    "read": "See everything in your account: your timelines, posts, likes, follows, notifications and profile",
+    "write": "Act as you: post, reply, like, repost, follow, upload media and change your profile",
+    "follow": "See and change whom you follow, block and mute",
+    "push": "Send you notifications through your device's push service",
+    "profile": "See your profile (username, name and picture), and nothing else",
+    "read:accounts": "See your profile and other people's",
+    "read:blocks": "See whom you block",
+    "read:bookmarks": "See your bookmarks",
+    "read:favourites": "See the posts you like",
+    "read:filters": "See your filters",
+    "read:follows": "See whom you follow",
+    "read:lists": "See your lists",
+    "read:mutes": "See whom you mute",
+    "read:notifications": "See your notifications",
+    "read:search": "Search as you",
+    "read:statuses": "See posts, including private ones shown to you",
+    "write:accounts": "Change your profile and settings",
+    "write:blocks": "Block and unblock people",
+    "write:bookmarks": "Bookmark posts",
+    "write:conversations": "Mute and delete your conversations",
+    "write:favourites": "Like posts and react to them",
+    "write:filters": "Create and change filters",
+    "write:follows": "Follow and unfollow people",
+    "write:lists": "Create and change lists",
+    "write:media": "Upload pictures and videos",
+    "write:mutes": "Mute and unmute people",
+    "write:notifications": "Dismiss your notifications",
+    "write:reports": "Report people and posts",
+    "write:statuses": "Post, reply, repost and delete your posts",
+}
+
+
+def scope_list(scopes: tuple[str, ...]) -> str:
+    """The scopes as a list in words, each with its name for those who know them."""
+    items = "".join(
+        f"<li>{escape(SCOPE_WORDS.get(scope, scope))} <code>{escape(scope)}</code></li>" for scope in scopes
+    )
+    return f'<ul class="scopes">{items}</ul>'
+
+
+def _stylesheets() -> str:
+    """The web client's stylesheets and icon, at their content-hashed addresses."""
+    version = web_client.bundle().version
+    links = "".join(f'<link rel="stylesheet" href="/assets/{version}/{name}">' for name in STYLESHEETS)
+    return f'{links}<link rel="icon" href="/assets/{version}/icon.svg" type="image/svg+xml">'
 
 
 def _page(
@@ -121,8 +174,10 @@ def _page(
     html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1>{content}</body></html>"
+        f"<title>{escape(title)}</title>{_stylesheets()}</head>"
+        '<body><main class="sign-in">'
+        '<p class="brand"><span class="brand-mark" aria-hidden="true">✦</span><span class="brand-name">Chirp</span></p>'
+        f"<h1>{escape(title)}</h1>{content}</main></body></html>"
     )
     response = web.Response(text=html, status=status, content_type="text/html", headers=_PAGE_HEADERS)
     if cookie is not None:
@@ -208,12 +263,17 @@ def _redirect_with(auth: AuthorizationRequest, values: dict[str, str]) -> web.Re
     if auth.redirect_uri == oauth.OOB_REDIRECT:
         if "code" in values:
             content = (
-                "<p>Copy this authorization code into the application:</p>"
-                f'<p><input readonly value="{escape(values["code"])}" aria-label="authorization code"></p>'
+                f'<p class="lead">You allowed <strong>{escape(auth.app["name"])}</strong> to use your account. '
+                "Copy this code and paste it into the application to finish signing in.</p>"
+                '<div class="field"><label for="code">Authorization code</label>'
+                f'<input id="code" class="code" readonly value="{escape(values["code"])}" autofocus></div>'
+                "<p>The code works once, within ten minutes. You can close this page afterwards.</p>"
             )
-            return _page("Authorization code", content)
+            return _page("Your authorization code", content)
         return _page(
-            "Authorization failed", f'<p class="error">{escape(values.get("error_description", ""))}</p>', status=400
+            "Authorization failed",
+            f'<p class="form-error" role="alert">{escape(values.get("error_description", ""))}</p>',
+            status=400,
         )
     separator = "&" if "?" in auth.redirect_uri else "?"
     location = f"{auth.redirect_uri}{separator}{urlencode(values)}"
@@ -230,22 +290,28 @@ def _sign_in_form(
     request: web.Request, auth: AuthorizationRequest, scopes: tuple[str, ...], *, error: str = ""
 ) -> web.Response:
     csrf = secrets.token_urlsafe(32)
-    notice = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    notice = f'<p class="form-error" role="alert">{escape(error)}</p>' if error else ""
+    name = escape(auth.app["name"])
     content = (
-        f"<p><strong>{escape(auth.app['name'])}</strong> would like to use your account, with these permissions: "
-        f"<code>{escape(' '.join(scopes))}</code>.</p>{notice}"
+        f'<p class="lead"><strong class="app-name">{name}</strong> wants to use your account.</p>'
+        f'<section aria-labelledby="scopes-title"><h2 id="scopes-title">If you allow it, {name} can:</h2>'
+        f"{scope_list(scopes)}</section>"
         '<form method="post" action="/oauth/authorize">'
         f'<input type="hidden" name="csrf_token" value="{csrf}">{auth.hidden_fields()}'
-        '<label for="username">Username or e-mail address</label>'
-        '<input id="username" name="username" autocomplete="username" required>'
-        '<label for="password">Password</label>'
-        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
-        '<button type="submit" name="decision" value="approve">Sign in and authorize</button>'
-        '<button type="submit" name="decision" value="deny" formnovalidate>Deny</button>'
-        "</form>"
+        '<div class="field"><label for="username">Username or e-mail address</label>'
+        '<input id="username" name="username" autocomplete="username" required autofocus></div>'
+        '<div class="field"><label for="password">Password</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required></div>'
+        f"{notice}"
+        '<div class="actions">'
+        '<button type="submit" class="primary big" name="decision" value="approve">Sign in and allow</button>'
+        '<button type="submit" class="link-button" name="decision" value="deny" formnovalidate>'
+        "Cancel: do not allow</button>"
+        "</div></form>"
     )
     secure = request.secure or public_origin(request).startswith("https:")
-    return _page("Sign in to Chirp", content, status=401 if error else 200, cookie=csrf, secure=secure)
+    title = f"Sign in to {request.app[RESOURCES].settings.instance_title}"
+    return _page(title, content, status=401 if error else 200, cookie=csrf, secure=secure)
 
 
 @routes.get("/oauth/authorize")
@@ -254,7 +320,7 @@ async def authorize_form(request: web.Request) -> web.Response:
     try:
         auth = await _authorization_request(request, params)
     except PageError as exc:
-        return _page("Cannot authorize", f'<p class="error">{escape(exc.message)}</p>', status=400)
+        return _page("Cannot authorize", f'<p class="form-error" role="alert">{escape(exc.message)}</p>', status=400)
     try:
         scopes, _, _ = _validated_grant(auth)
     except ApiError as exc:
@@ -274,11 +340,11 @@ async def authorize(request: web.Request) -> web.Response:
     try:
         auth = await _authorization_request(request, params)
     except PageError as exc:
-        return _page("Cannot authorize", f'<p class="error">{escape(exc.message)}</p>', status=400)
+        return _page("Cannot authorize", f'<p class="form-error" role="alert">{escape(exc.message)}</p>', status=400)
     if not _csrf_ok(request, params):
         return _page(
             "Cannot authorize",
-            '<p class="error">This sign-in form has expired or did not come from this site. '
+            '<p class="form-error" role="alert">This sign-in form has expired or did not come from this site. '
             "Go back to the application and start again.</p>",
             status=403,
         )

@@ -12,7 +12,9 @@ from domain.instance import chirp_version
 from domain.oauth import ALL_SCOPES
 from handlers import (
     accounts,
+    announcements,
     apps,
+    discovery,
     follows,
     health,
     instance,
@@ -37,6 +39,8 @@ ROUTE_MODULES = (
     health,
     openapi,
     instance,
+    discovery,
+    announcements,
     apps,
     oauth,
     accounts,

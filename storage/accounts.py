@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -129,13 +129,34 @@ async def update_profile(db: Executor, account_id: int, changes: Mapping[str, An
 
 
 async def account_stats(db: Executor) -> asyncpg.Record:
-    """Counts for the instance entity: accounts, accounts that posted in the last 30 days, posts."""
+    """Counts for the instance entity and nodeinfo: accounts, accounts that posted in the last 30 days (and
+    180), posts."""
     row: asyncpg.Record = await db.fetchrow(
         """
         SELECT count(*) AS users,
                count(*) FILTER (WHERE last_post_at > now() - interval '30 days') AS active_month,
+               count(*) FILTER (WHERE last_post_at > now() - interval '180 days') AS active_halfyear,
                coalesce(sum(posts_count), 0)::bigint AS posts
         FROM accounts
         """
     )
     return row
+
+
+async def weekly_activity(db: Executor, bounds: Sequence[tuple[int, int]]) -> list[asyncpg.Record]:
+    """For each [low, high) id range, in order: posts, accounts given a token (sign-ins) and new accounts.
+    Ids begin with their creation time, so a range of ids is a range of time, read through primary keys."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        """
+        SELECT w.n,
+               (SELECT count(*) FROM posts p WHERE p.id >= w.low AND p.id < w.high) AS statuses,
+               (SELECT count(DISTINCT t.account_id) FROM access_tokens t
+                 WHERE t.id >= w.low AND t.id < w.high AND t.account_id IS NOT NULL) AS logins,
+               (SELECT count(*) FROM accounts a WHERE a.id >= w.low AND a.id < w.high) AS registrations
+        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS w(low, high, n)
+        ORDER BY w.n
+        """,
+        [low for low, _ in bounds],
+        [high for _, high in bounds],
+    )
+    return rows

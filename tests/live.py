@@ -8,21 +8,67 @@ The server runs on the test's event loop, so the client must run off it (`asynci
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aiohttp import web
 
+from app.main import create_app
+from config import Settings
+
+
+def self_signed_certificate(directory: Path) -> Path:
+    """A certificate and key for 127.0.0.1 in one PEM file (for clients that only speak HTTPS, such as
+    tweepy): trust it with `verify=<path>`."""
+    pem = directory / "loopback.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pem), "-out", str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    pem.write_text(pem.read_text() + (directory / "cert.pem").read_text())
+    return pem
+
 
 @asynccontextmanager
-async def serve_app(app: web.Application) -> AsyncIterator[str]:
-    """Serve `app` until the block ends; yields its base URL (`http://127.0.0.1:PORT`)."""
+async def serve_app(app: web.Application, *, certificate: Path | None = None) -> AsyncIterator[str]:
+    """Serve `app` until the block ends; yields its base URL (`http://127.0.0.1:PORT`, or https:// when served
+    with a `certificate` from `self_signed_certificate`)."""
+    context: ssl.SSLContext | None = None
+    if certificate is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: the OS picks a free one, no race
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)  # port 0: the OS picks a free one, no race
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if context else 'http'}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve_public(settings: Settings) -> AsyncIterator[str]:
+    """The app for `settings` served on a port that CHIRP_PUBLIC_URL names, so the absolute links it writes
+    (pagination, media) lead back to it. The socket is bound before the app is made: no race for the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    runner = web.AppRunner(create_app(dataclasses.replace(settings, public_url=base_url)), access_log=None)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        yield base_url
     finally:
         await runner.cleanup()

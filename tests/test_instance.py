@@ -44,14 +44,19 @@ async def test_instance_v2_describes_the_server_and_its_limits(client: Client, p
     assert body["registrations"]["enabled"] is True
 
 
-async def test_the_streaming_url_is_secure_when_the_public_url_is(make_client: ClientFactory) -> None:
+async def test_the_streaming_url_follows_the_public_url_host_and_scheme(make_client: ClientFactory) -> None:
     client = await make_client(public_url="https://chirp.example")
     v1 = await (await client.get("/api/v1/instance")).json()
     v2 = await (await client.get("/api/v2/instance")).json()
-    # Same host as the request, secure scheme because clients reach the server over https.
-    assert v1["urls"]["streaming_api"] == f"wss://{client.host}:{client.port}"
-    assert v2["configuration"]["urls"]["streaming"] == f"wss://{client.host}:{client.port}"
+    # Clients reach the server (behind its proxy) at the public URL, not at the address the request came in on.
+    assert v1["urls"]["streaming_api"] == "wss://chirp.example"
+    assert v2["configuration"]["urls"]["streaming"] == "wss://chirp.example"
     assert v2["domain"] == v1["uri"] == "chirp.example"
+
+
+async def test_without_a_public_url_the_streaming_url_is_the_host_the_client_used(client: Client) -> None:
+    v2 = await (await client.get("/api/v2/instance")).json()
+    assert v2["configuration"]["urls"]["streaming"] == f"ws://{client.host}:{client.port}"
 
 
 async def test_instance_counts_accounts_and_posts(client: Client, make_user: Any, res: Resources) -> None:

@@ -16,7 +16,9 @@ from aiohttp.test_utils import TestClient
 from conftest import ClientFactory, UserFactory
 from conftest import TestUser as Uploader
 from PIL import Image
+from yarl import URL
 
+from api.keys import SETTINGS
 from storage import media_files as files
 from storage.resources import Resources
 from workers.queues import all_queues
@@ -75,8 +77,13 @@ async def run_worker(res: Resources) -> int:
     return await JobRunner(res, all_queues()).drain("media")
 
 
-async def fetch(url: str) -> bytes:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
+async def fetch(client: Client, url: str) -> bytes:
+    """A media URL: Chirp's permanent address (on CHIRP_PUBLIC_URL, which is not this test app's port, so
+    asked of the app by its path), which redirects to a signed S3 URL, followed as a browser would."""
+    assert url.startswith(f"{client.app[SETTINGS].base_url}/media/"), url
+    redirect = await client.get(URL(url).path, allow_redirects=False)
+    assert redirect.status == 302 and "max-age=" in redirect.headers["Cache-Control"]
+    async with aiohttp.ClientSession() as session, session.get(redirect.headers["Location"]) as response:
         assert response.status == 200, url
         return await response.read()
 
@@ -106,10 +113,10 @@ async def test_a_jpeg_goes_through_init_append_finalize_and_the_worker(
 
     entity = await (await client.get(f"/api/v1/media/{media_id}", headers=alice.headers)).json()
     assert entity["type"] == "image" and entity["blurhash"]
-    with Image.open(io.BytesIO(await fetch(entity["url"]))) as image:
+    with Image.open(io.BytesIO(await fetch(client, entity["url"]))) as image:
         assert image.format == "JPEG" and image.size == (300, 200)
         assert len(image.getexif()) == 0  # EXIF, GPS included, is gone
-    with Image.open(io.BytesIO(await fetch(entity["preview_url"]))) as preview:
+    with Image.open(io.BytesIO(await fetch(client, entity["preview_url"]))) as preview:
         assert preview.size == (300, 200)
     # The staged segments are gone once the media is processed.
     bucket = res.settings.s3_bucket

@@ -13,7 +13,9 @@ from aiohttp.test_utils import TestClient
 from conftest import ClientFactory, UserFactory
 from conftest import TestUser as Uploader
 from PIL import Image
+from yarl import URL
 
+from api.keys import SETTINGS
 from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
@@ -37,9 +39,14 @@ async def post_media(
     )
 
 
-async def fetch(url: str) -> bytes:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
+async def fetch(client: Client, url: str) -> bytes:
+    """A media URL: Chirp's permanent address (on CHIRP_PUBLIC_URL, which is not this test app's port, so
+    asked of the app by its path), which redirects to a signed S3 URL, followed as a browser would."""
+    assert url.startswith(f"{client.app[SETTINGS].base_url}/media/"), url
+    redirect = await client.get(URL(url).path, allow_redirects=False)
+    assert redirect.status == 302 and "max-age=" in redirect.headers["Cache-Control"]
+    async with aiohttp.ClientSession() as session, session.get(redirect.headers["Location"]) as response:
+        assert response.status == 200, url
         return await response.read()
 
 
@@ -56,9 +63,9 @@ async def test_a_small_image_is_processed_during_the_request(client: Client, mak
     assert entity["meta"]["focus"] == {"x": 0.5, "y": -0.25}
     assert isinstance(entity["blurhash"], str) and len(entity["blurhash"]) == 36
     assert entity["remote_url"] is None and entity["text_url"] is None
-    with Image.open(io.BytesIO(await fetch(entity["url"]))) as image:
+    with Image.open(io.BytesIO(await fetch(client, entity["url"]))) as image:
         assert image.size == (800, 600) and len(image.getexif()) == 0
-    with Image.open(io.BytesIO(await fetch(entity["preview_url"]))) as preview:
+    with Image.open(io.BytesIO(await fetch(client, entity["preview_url"]))) as preview:
         assert preview.size == (480, 360)
     shown = await client.get(f"/api/v1/media/{entity['id']}", headers=alice.headers)
     assert shown.status == 200
@@ -92,7 +99,7 @@ async def test_an_animated_gif_becomes_a_gifv(client: Client, res: Resources, ma
     await JobRunner(res, all_queues()).drain("media")
     entity = await (await client.get(f"/api/v1/media/{(await response.json())['id']}", headers=alice.headers)).json()
     assert entity["type"] == "gifv"
-    video = await fetch(entity["url"])
+    video = await fetch(client, entity["url"])
     assert video[4:8] == b"ftyp"
 
 

@@ -90,9 +90,17 @@ async def test_live_responses_match_their_documented_schemas(client: Client) -> 
     creds = app.credentials()
     checks: list[tuple[str, str, Any]] = [
         ("get", "/api/v1/instance", client.get("/api/v1/instance")),
-        ("get", "/api/v1/instance/", client.get("/api/v1/instance/")),
         ("get", "/api/v2/instance", client.get("/api/v2/instance")),
         ("get", "/api/v1/custom_emojis", client.get("/api/v1/custom_emojis")),
+        ("get", "/api/v1/instance/rules", client.get("/api/v1/instance/rules")),
+        ("get", "/api/v1/instance/extended_description", client.get("/api/v1/instance/extended_description")),
+        ("get", "/api/v1/instance/privacy_policy", client.get("/api/v1/instance/privacy_policy")),
+        ("get", "/api/v1/instance/terms_of_service", client.get("/api/v1/instance/terms_of_service")),
+        ("get", "/api/v1/instance/translation_languages", client.get("/api/v1/instance/translation_languages")),
+        ("get", "/api/v1/instance/peers", client.get("/api/v1/instance/peers")),
+        ("get", "/api/v1/instance/activity", client.get("/api/v1/instance/activity")),
+        ("get", "/.well-known/nodeinfo", client.get("/.well-known/nodeinfo")),
+        ("get", "/api/v1/announcements", client.get("/api/v1/announcements", headers=user)),
         ("get", "/.well-known/oauth-authorization-server", client.get("/.well-known/oauth-authorization-server")),
         ("get", "/api/v1/apps/verify_credentials", client.get("/api/v1/apps/verify_credentials", headers=app_bearer)),
         ("get", "/api/v1/accounts/verify_credentials", client.get("/api/v1/accounts/verify_credentials", headers=user)),

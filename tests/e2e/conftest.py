@@ -86,15 +86,17 @@ async def live_server(settings: Settings, stack_res: Resources) -> AsyncIterator
     """The app served over HTTP, with every worker queue running beside it; rate limits off (one IP here)."""
     server = LiveServer(dataclasses.replace(settings, rate_limit_enabled=False))
     await server.start()
-    stop = asyncio.Event()
-    worker = asyncio.create_task(JobRunner(stack_res, all_queues(), all_periodic()).run(stop))
-    try:
-        yield server
-    finally:
-        stop.set()
-        with suppress(asyncio.CancelledError):
-            await asyncio.wait_for(worker, 30)
-        await server.stop()
+    # The worker renders entities too (the stream's posts): with the server's CHIRP_PUBLIC_URL, as in production.
+    async with open_resources(dataclasses.replace(server.settings, public_url=server.url)) as worker_res:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(JobRunner(worker_res, all_queues(), all_periodic()).run(stop))
+        try:
+            yield server
+        finally:
+            stop.set()
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait_for(worker, 30)
+            await server.stop()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+
 from aiohttp import web
 
 from app.main import create_app
@@ -9,7 +12,10 @@ from config import Settings
 
 
 class LiveServer:
-    """The Chirp app on 127.0.0.1: `url`; `stop()` and `start()` again on the same port (a server restart)."""
+    """The Chirp app on 127.0.0.1: `url`; `stop()` and `start()` again on the same port (a server restart).
+
+    The port is bound before the app is made, so CHIRP_PUBLIC_URL can name it: the absolute links the app
+    writes (media URLs, pagination) lead back to this server."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -21,11 +27,13 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        runner = web.AppRunner(create_app(self.settings), access_log=None)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart takes the same port again
+        sock.bind(("127.0.0.1", self.port))  # port 0 the first time: a free one, no race
+        self.port = sock.getsockname()[1]
+        runner = web.AppRunner(create_app(dataclasses.replace(self.settings, public_url=self.url)), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port)  # port 0 the first time: a free one, no race
-        await site.start()
-        self.port = runner.addresses[0][1]
+        await web.SockSite(runner, sock).start()
         self._runner = runner
 
     async def stop(self) -> None:

@@ -98,7 +98,7 @@ class Person:
         await page.get_by_role("main").get_by_role("button", name="Sign in").click()
         await page.get_by_label("Username or e-mail address").fill(self.username)
         await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in and authorize").click()
+        await page.get_by_role("button", name="Sign in and allow").click()
         await page.get_by_role("heading", name="Home").wait_for()
 
     async def wait_live(self) -> None:

@@ -75,7 +75,10 @@ async def test_two_people_post_follow_like_reply_search_and_get_notified(live_se
     card = bob.page.locator(f'article.status[data-id="{post_id}"]')  # the post itself, not a quote of it
     image = card.get_by_role("img", name=ALT_TEXT)
     await expect(image).to_be_visible()
-    assert await image.evaluate("img => img.complete && img.naturalWidth > 0"), "the image did not load"
+    # decode() waits for the file (a redirect from its permanent address to S3, then the bytes); it fails on a
+    # broken image.
+    loaded = "img => img.decode().then(() => img.naturalWidth > 0, () => false)"
+    assert await image.evaluate(loaded), "the image did not load"
     assert await bob.still_same_page()
 
     # Bob likes it and reacts; both see the counts change (Alice's page live).

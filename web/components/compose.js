@@ -1,5 +1,6 @@
-// Writing a post: text with a live character count, @/# completion, a reply or a quote, and up to four
-// images or one video, each uploaded in chunks (progress bar, cancel) with a preview and alt text.
+// Writing a post: text with a live character count, @/# completion, a reply or a quote, an optional content
+// warning, and up to four images or one video, each uploaded in chunks (progress bar, cancel) with a preview
+// and alt text.
 
 import { api } from '../api.js';
 import { h, icon, plainText, toast } from '../dom.js';
@@ -46,6 +47,42 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
     'aria-describedby': `compose-count-${n}`,
   });
   if (replyTo) textarea.value = replyPrefix(replyTo);
+  // A content warning (Mastodon's spoiler_text): shown instead of the post until the reader opens it. A reply
+  // to a post behind one starts with the same warning, as Mastodon does.
+  const warning = h('input', {
+    type: 'text',
+    id: `compose-warning-${n}`,
+    name: 'spoiler_text',
+    class: 'compose-warning',
+    placeholder: 'Write your warning here',
+    maxlength: '500',
+  });
+  const warningField = h(
+    'div',
+    { id: `compose-warning-field-${n}`, class: 'field compose-warning-field', hidden: true },
+    h('label', { for: warning.id }, 'Content warning'),
+    warning,
+  );
+  const warningToggle = h(
+    'button',
+    {
+      type: 'button',
+      class: 'icon-button warning-toggle',
+      'aria-pressed': 'false',
+      'aria-controls': warningField.id,
+      title: 'Add a content warning',
+      onclick: () => showWarning(warningField.hidden),
+    },
+    h('span', { 'aria-hidden': 'true' }, 'CW'),
+    h('span', { class: 'visually-hidden' }, 'Content warning'),
+  );
+  function showWarning(on) {
+    warningField.hidden = !on;
+    warningToggle.setAttribute('aria-pressed', on ? 'true' : 'false');
+    if (on) warning.focus();
+    refresh();
+  }
+  const warningText = () => (warningField.hidden ? '' : warning.value.trim());
   const counter = h('span', { class: 'char-count', id: `compose-count-${n}`, 'aria-live': 'polite' });
   const fileInput = h('input', {
     type: 'file',
@@ -86,6 +123,7 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
     'form',
     { class: 'composer', 'aria-label': replyTo ? 'Reply' : 'New post', onsubmit: (event) => { event.preventDefault(); post(); } },
     context,
+    warningField,
     h('label', { class: 'visually-hidden', for: textarea.id }, replyTo ? 'Reply text' : 'Post text'),
     h('div', { class: 'compose-field' }, textarea, attachAutocomplete(textarea)),
     previews,
@@ -95,6 +133,7 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
       { class: 'compose-bar' },
       h('label', { class: 'icon-button', for: fileInput.id, title: 'Add images or a video' }, icon(ICONS.image), h('span', { class: 'visually-hidden' }, 'Add images or a video')),
       fileInput,
+      warningToggle,
       visibility,
       counter,
       submit,
@@ -102,7 +141,7 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
   );
 
   function remaining() {
-    return session.maxChars - postLength(textarea.value);
+    return session.maxChars - postLength(textarea.value) - [...warningText()].length; // the server counts both
   }
 
   function busy() {
@@ -210,12 +249,15 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
           status: textarea.value,
           media_ids: attachments.map((a) => a.mediaId),
           visibility: visibility.value,
+          ...(warningText() ? { spoiler_text: warningText() } : {}),
           ...(replyTo ? { in_reply_to_id: replyTo.id } : {}),
           ...(quote ? { quoted_status_id: quote.id } : {}),
         },
       });
       key = idempotencyKey();
       textarea.value = '';
+      warning.value = '';
+      showWarning(false);
       for (const item of [...attachments]) removeAttachment(item);
       refresh();
       toast(replyTo ? 'Reply posted.' : 'Posted.');
@@ -228,6 +270,12 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
   }
 
   textarea.addEventListener('input', refresh);
+  warning.addEventListener('input', refresh);
+  if (replyTo?.spoiler_text) {
+    warning.value = replyTo.spoiler_text;
+    warningField.hidden = false;
+    warningToggle.setAttribute('aria-pressed', 'true');
+  }
   textarea.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();

@@ -308,16 +308,30 @@ function quoteBlock(status) {
   );
 }
 
+const replyAccounts = new Map(); // account id -> Promise of the Account (one request per account per page load)
+
+function replyAccount(id) {
+  if (!replyAccounts.has(id)) replyAccounts.set(id, api(`/api/v1/accounts/${id}`));
+  return replyAccounts.get(id);
+}
+
 function replyLine(status) {
   if (!status.in_reply_to_id) return null;
   const mention = (status.mentions || []).find((m) => m.id === status.in_reply_to_account_id);
   const self = status.in_reply_to_account_id === status.account.id;
-  return h(
-    'p',
-    { class: 'reply-to' },
-    'Replying to ',
-    self ? 'themselves' : mention ? h('a', { href: `/@${mention.acct}` }, `@${mention.acct}`) : 'a post',
-  );
+  if (self) return h('p', { class: 'reply-to' }, 'Replying to themselves');
+  if (mention) return h('p', { class: 'reply-to' }, 'Replying to ', h('a', { href: `/@${mention.acct}` }, `@${mention.acct}`));
+  // A reply need not mention whom it answers: ask who that is, and name them when the answer comes.
+  const link = h('a', { href: `/statuses/${status.in_reply_to_id}` }, 'a post');
+  if (status.in_reply_to_account_id) {
+    replyAccount(status.in_reply_to_account_id)
+      .then((account) => {
+        link.textContent = `@${account.acct}`;
+        link.href = profilePath(account);
+      })
+      .catch(() => {}); // the account is gone: "a post" stays, linking to it
+  }
+  return h('p', { class: 'reply-to' }, 'Replying to ', link);
 }
 
 /** What the action bar and reactions show of a post: a new version differing only elsewhere redraws nothing. */

@@ -1,9 +1,10 @@
 // Notifications: mentions and replies in full, likes, reactions, reposts, quotes and follows as one line
-// each, read as Mastodon 4.3's groups (GET /api/v2/notifications: "Bob and 2 others liked your post");
-// new ones arrive live, one by one. While this page is open, everything counts as read.
+// each, read as Mastodon 4.3's groups (GET /api/v2/notifications: "Bob and 2 others liked your post"; a follow
+// with a "Follow back" button); new ones arrive live, one by one. While this page is open, everything counts
+// as read.
 
 import { api, nextLink } from '../api.js';
-import { h, icon, plainText, timeAgo } from '../dom.js';
+import { h, icon, plainText, timeAgo, toast } from '../dom.js';
 import * as stream from '../stream.js';
 import { REACTION_EMOJI, REACTION_LABEL, session, ui } from '../state.js';
 import { accountRow, avatar, displayName, profilePath } from '../components/account.js';
@@ -58,6 +59,53 @@ async function loadGroups(first, cursor) {
   return { items: items.filter((n) => n.account && (!n.status_id || n.status)), next: nextLink(response) };
 }
 
+// Relationships of the followers shown, asked for together: one request for a page of follow notifications.
+let pending = null;
+
+function relationship(id) {
+  if (!pending) {
+    const batch = { ids: new Set(), answer: null };
+    batch.answer = Promise.resolve().then(async () => {
+      pending = null;
+      const found = await api('/api/v1/accounts/relationships', { query: { id: [...batch.ids] } });
+      return new Map(found.map((r) => [r.id, r]));
+    });
+    pending = batch;
+  }
+  pending.ids.add(id);
+  const { answer } = pending;
+  return answer.then((byId) => byId.get(id));
+}
+
+function followLabel(rel) {
+  if (rel?.following) return 'Following';
+  if (rel?.requested) return 'Requested';
+  return 'Follow back';
+}
+
+/** "Follow back" on a follow notification; once following (or if already), it says so. */
+function followBackButton(account) {
+  const button = h('button', { type: 'button', class: 'primary follow-back', disabled: true }, 'Follow back');
+  const show = (rel) => {
+    button.textContent = followLabel(rel);
+    const done = Boolean(rel?.following || rel?.requested);
+    button.className = done ? 'secondary follow-back' : 'primary follow-back';
+    button.disabled = done;
+  };
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      show(await api(`/api/v1/accounts/${account.id}/follow`, { method: 'POST' }));
+      toast(`You follow @${account.acct} now.`);
+    } catch (error) {
+      toast(error.message, 'error');
+      button.disabled = false;
+    }
+  });
+  relationship(account.id).then(show, () => show(null));
+  return button;
+}
+
 export function notificationItem(n) {
   const [iconPath, text] = describe(n);
   const others = n.others ? (n.others === 1 ? ' and 1 other' : ` and ${n.others} others`) : '';
@@ -73,7 +121,7 @@ export function notificationItem(n) {
   if (n.type === 'mention' || n.type === 'quote') {
     detail = n.status ? statusCard(n.status) : null;
   } else if (n.type === 'follow') {
-    detail = accountRow(n.account);
+    detail = accountRow(n.account, followBackButton(n.account));
   } else if (n.type === 'follow_request') {
     detail = accountRow(n.account, h('a', { class: 'review-requests', href: '/follow_requests' }, 'Review follow requests'));
   } else if (n.status) {
