@@ -117,8 +117,8 @@ async def _results(
 async def grouped_page(
     res: Resources, account_id: int, page: Page, filters: Filters, *, expand_accounts: str = "full"
 ) -> tuple[dict[str, Any], list[int]]:
-    """One page of the account's notification groups, newest first, and its cursors (the groups' newest
-    notification ids in the page)."""
+    """One page of the account's notification groups, newest first, and its cursors for the Link header
+    (the groups' newest notification ids, the last one lowered to the oldest notification counted)."""
     rows = await notification_store.grouped_page(
         res.db,
         account_id,
@@ -130,7 +130,10 @@ async def grouped_page(
     )
     ids = [row["id"] for row in rows]
     results = await _results(res, account_id, rows, within=_page_range(page, ids), expand_accounts=expand_accounts)
-    return results, ids
+    # The next page starts below the oldest notification this page counted (`page_min_id`, as Mastodon's
+    # Link does), so a group's older members are not shown again as a group of their own.
+    counted = [int(group["page_min_id"]) for group in results["notification_groups"]]
+    return results, [*ids[:-1], min(counted)] if counted else ids
 
 
 def _page_range(page: Page, ids: Sequence[int]) -> Bounds | None:
