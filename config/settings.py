@@ -154,6 +154,9 @@ class Settings:
     search_timeout: float = _env("CHIRP_SEARCH_TIMEOUT", 0.8, _float_in(0.05, 30.0))
     search_following_cap: int = _env("CHIRP_SEARCH_FOLLOWING_CAP", 1000, _int_in(0, 10_000))
 
+    # While a store is unreachable every route answers 503 with this Retry-After (docs/reliability.md).
+    store_retry_after_seconds: int = _env("CHIRP_STORE_RETRY_AFTER_SECONDS", 5, _int_in(1, 3600))
+
     # The worker process.
     worker_concurrency: int = _env("CHIRP_WORKER_CONCURRENCY", 4, _int_in(1, 256))
     job_batch_size: int = _env("CHIRP_JOB_BATCH_SIZE", 100, _int_in(1, 10_000))
