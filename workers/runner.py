@@ -75,7 +75,7 @@ def retry_delay(attempts: int) -> float:
 
 def outage_backoff(failures: int) -> float:
     """How long a queue loop waits after `failures` database failures in a row (jittered, capped)."""
-    return min(OUTAGE_BACKOFF_FIRST * 2 ** (failures - 1), OUTAGE_BACKOFF_CEILING) * random.uniform(0.5, 1.0)
+    return float(min(OUTAGE_BACKOFF_FIRST * 2 ** (failures - 1), OUTAGE_BACKOFF_CEILING)) * random.uniform(0.5, 1.0)
 
 
 def _as_unavailable(exc: Exception) -> Unavailable | None:
