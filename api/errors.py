@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -25,6 +26,8 @@ from storage.outages import lost_connection, unavailable_store
 log = logging.getLogger("chirp.errors")
 
 _READS = ("GET", "HEAD")
+# Text PostgreSQL refuses to store. `Params.text` refuses it first; this catches any path that skipped it.
+_UNSTORABLE = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
 
 
 def json_error(
@@ -63,6 +66,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return json_error(exc.status, REASONS.get(exc.status, exc.reason), headers=headers)
+    except _UNSTORABLE:
+        return json_error(422, "Validation failed: a parameter contains a character that is not allowed")
     except Exception as exc:
         store = unavailable_store(exc)
         if store is None:

@@ -89,7 +89,7 @@ class Cursor:
         """`HOME_NOTIFICATIONS` as sent in event ids, or one id (a since_id) standing for both."""
         home, sep, notifications = raw.strip().partition("_")
         parts = (home, notifications) if sep else (home, home)
-        if not all(p.isdigit() and 0 < len(p) <= 19 for p in parts):
+        if not all(p.isascii() and p.isdigit() and 0 < len(p) <= 19 for p in parts):
             return None
         return cls(int(parts[0]), int(parts[1]))
 
