@@ -11,6 +11,7 @@ import sys
 
 # scenario name -> module with `main(argv: list[str]) -> int`
 SCENARIOS = {
+    "hostile_upload": "bench.hostile_upload",
     "media_upload": "bench.media_upload",
     "middleware": "bench.middleware",
     "mixed": "bench.mixed",

@@ -176,6 +176,10 @@ class Settings:
     )
     # Mastodon's POST /api/v2/media processes still images up to this size during the request (200), else 202.
     media_sync_max_bytes: int = _env("CHIRP_MEDIA_SYNC_MAX_BYTES", 2 * MIB, _int_in(0, 1024 * MIB))
+    # Images declaring more pixels than this are refused from their header, before any decoding (Mastodon's
+    # limit: 7680x4320); images decode in at most this many processes at once per API or worker process.
+    media_max_pixels: int = _env("CHIRP_MEDIA_MAX_PIXELS", 33_177_600, _int_in(1, 1_000_000_000))
+    media_decode_processes: int = _env("CHIRP_MEDIA_DECODE_PROCESSES", 2, _int_in(1, 64))
     # Media URLs: "signed" (short-lived signed GETs) or "public" (object paths under CHIRP_MEDIA_PUBLIC_URL).
     media_urls: str = _env("CHIRP_MEDIA_URLS", "signed", _choice("signed", "public"))
     media_public_url: str = _env("CHIRP_MEDIA_PUBLIC_URL", "", _url("http", "https"))
