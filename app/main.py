@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from api.body_timeout import body_timeout_middleware
 from api.errors import error_middleware
 from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
 from api.metrics import metrics_middleware
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     # Rate limiting sits outside the error middleware, so it stamps its headers on error responses too.
     limiter = [rate_limit_middleware(settings)] if settings.rate_limit_enabled else []
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, *limiter, error_middleware],
+        middlewares=[request_id_middleware, metrics_middleware, *limiter, error_middleware, body_timeout_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

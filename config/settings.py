@@ -206,6 +206,13 @@ class Settings:
     stream_full_seconds: float = _env("CHIRP_STREAM_FULL_SECONDS", 5.0, _float_in(0.0, 300.0))
     stream_presence_ttl_seconds: float = _env("CHIRP_STREAM_PRESENCE_TTL_SECONDS", 60.0, _float_in(3.0, 3600.0))
     stream_resume_limit: int = _env("CHIRP_STREAM_RESUME_LIMIT", 400, _int_in(1, 10_000))
+    # Streams per account and per access token on one API process (websockets and SSE together; over the
+    # limit: websocket close 4429, SSE 429), and subscriptions on one websocket (over it: an error frame).
+    stream_max_per_user: int = _env("CHIRP_STREAM_MAX_PER_USER", 50, _int_in(1, 100_000))
+    stream_max_per_token: int = _env("CHIRP_STREAM_MAX_PER_TOKEN", 20, _int_in(1, 100_000))
+    stream_max_subscriptions: int = _env("CHIRP_STREAM_MAX_SUBSCRIPTIONS", 100, _int_in(1, 100_000))
+    # A request body that makes no progress for this long is answered 408 and its connection closed.
+    body_timeout_seconds: float = _env("CHIRP_BODY_TIMEOUT_SECONDS", 30.0, _float_in(0.1, 3600.0))
     # Where the server's source code is published (AGPL); the instance's own address when unset.
     source_url: str = _env("CHIRP_SOURCE_URL", "", _url("http", "https"))
 
