@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint install stack clean
+.PHONY: run test fuzz lint install stack clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: install
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy .
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The schemathesis pass of `make test` (tests/test_fuzz.py) with many more examples: a long run.
+fuzz: install
+	@CHIRP_FUZZ_EXAMPLES=$${CHIRP_FUZZ_EXAMPLES:-1000} CHIRP_FUZZ_SECONDS=$${CHIRP_FUZZ_SECONDS:-3600} \
+		$(BIN)/python -m pytest -q tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .
