@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint install stack clean
+.PHONY: run test test-fast fuzz lint install stack clean
 
 # The first run: each step counted, pip's own progress (each download with its size), each step's time.
 $(STAMP): pyproject.toml
@@ -40,6 +40,11 @@ test: install
 # The edit-test loop: the suite without the browser tests (tests/e2e) and the tests that start processes.
 test-fast: install
 	@$(BIN)/python -m pytest $(XDIST) -m "not browser and not processes" $(PYTEST_ARGS)
+
+# The schemathesis pass of `make test` (tests/test_fuzz.py) with many more examples: a long run.
+fuzz: install
+	@CHIRP_FUZZ_EXAMPLES=$${CHIRP_FUZZ_EXAMPLES:-1000} CHIRP_FUZZ_SECONDS=$${CHIRP_FUZZ_SECONDS:-3600} \
+		$(BIN)/python -m pytest -q tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .

@@ -3,16 +3,24 @@
 Mastodon clients send parameters as a query string, form-encoded, multipart or JSON, with arrays as
 `name[]`. `read_params` folds all of these into one `Params`, whose getters validate and raise the
 422 that names the field.
+
+Every way in is strict, because PostgreSQL stores what comes out: percent-escapes and raw bytes must be
+UTF-8 (a 400 naming the field, never a U+FFFD standing in for them), text may hold no NUL or lone
+surrogate (422), numbers and ids are ASCII digits only (`³` and `٣` are not 3), a JSON body nests at most
+`MAX_JSON_DEPTH` levels (400), a malformed multipart body is a 400, and a list is not a single value.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.keys import SETTINGS
 from core.errors import ApiError, validation_error
@@ -20,6 +28,11 @@ from core.ids import parse_id
 
 _TRUE = {"1", "true", "on", "yes", "t"}
 _FALSE = {"0", "false", "off", "no", "f", ""}
+MAX_JSON_DEPTH = 32
+MAX_FORM_FIELDS = 1000
+# What PostgreSQL's text columns cannot hold: NUL, and UTF-16 surrogates that pair with nothing.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def json_response(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -32,24 +45,85 @@ def public_origin(request: web.Request) -> str:
     return public_url or f"{request.scheme}://{request.host}"
 
 
-def _flatten(prefix: str, value: Any, into: dict[str, list[Any]]) -> None:
-    """JSON bodies nest (`{"source": {"privacy": ...}}`); forms write `source[privacy]`. Keep one form."""
+def _flatten(prefix: str, value: Any, into: dict[str, list[Any]], depth: int = 1) -> None:
+    """JSON bodies nest (`{"source": {"privacy": ...}}`); forms write `source[privacy]`. Keep one form.
+
+    A JSON list is kept under `name[]`, as a form writes it, so that a getter of one value can refuse it."""
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"The request body nests deeper than {MAX_JSON_DEPTH} levels (at {prefix})")
     if isinstance(value, dict):
         for key, inner in value.items():
-            _flatten(f"{prefix}[{key}]" if prefix else str(key), inner, into)
+            _flatten(f"{prefix}[{key}]" if prefix else str(key), inner, into, depth + 1)
     elif isinstance(value, list):
-        into.setdefault(prefix, []).extend(value)
+        if any(isinstance(item, dict | list) for item in value):
+            _check_depth(prefix, value, depth)
+        into.setdefault(prefix if prefix.endswith("[]") else f"{prefix}[]", []).extend(value)
     else:
         into.setdefault(prefix, []).append(value)
+
+
+def _check_depth(prefix: str, value: Any, depth: int) -> None:
+    """Lists of objects are kept whole; they too must not nest without end."""
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"The request body nests deeper than {MAX_JSON_DEPTH} levels (at {prefix})")
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        if isinstance(item, dict | list):
+            _check_depth(prefix, item, depth + 1)
+
+
+def decode_text(name: str, raw: bytes) -> str:
+    """Bytes a client sent for `name` as text: UTF-8 or a 400 naming the field, never replaced."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"{name or 'A parameter name'} is not valid UTF-8") from None
+
+
+def parse_urlencoded(raw: bytes) -> list[tuple[str, str]]:
+    """`a=1&b=%C3%A9` (a form body or a query string) as pairs; `+` is a space; escapes must make UTF-8."""
+    pairs: list[tuple[str, str]] = []
+    for piece in raw.split(b"&"):
+        if not piece:
+            continue
+        if len(pairs) >= MAX_FORM_FIELDS:
+            raise ApiError(413, f"Too many parameters (the limit is {MAX_FORM_FIELDS})")
+        key, _, value = piece.partition(b"=")
+        name = decode_text("", unquote_to_bytes(key.replace(b"+", b" ")))
+        pairs.append((name, decode_text(name, unquote_to_bytes(value.replace(b"+", b" ")))))
+    return pairs
+
+
+def storable(name: str, value: str) -> str:
+    """`value`, when PostgreSQL can store it; a 422 naming the field when it holds NUL or a lone surrogate."""
+    if _UNSTORABLE.search(value):
+        raise validation_error(name, "contains a character that is not allowed (NUL or a lone surrogate)")
+    return value
+
+
+def whole_number(value: Any) -> int | None:
+    """An integer from a JSON number or from ASCII digits (with a sign); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()) and len(value.strip()) <= 20:
+        return int(value.strip())
+    return None
 
 
 class Params:
     """Request parameters by name (`name[]` and `name` are the same), with validating getters."""
 
-    def __init__(self, values: Mapping[str, list[Any]]) -> None:
+    def __init__(self, values: Mapping[str, list[Any]], lists: Iterable[str] = ()) -> None:
         self._values: dict[str, list[Any]] = {}
+        self._lists = set(lists)  # names sent as lists (`name[]`, a JSON array): not single values
         for key, items in values.items():
             name = key[:-2] if key.endswith("[]") else key
+            if name != key:
+                self._lists.add(name)
             self._values.setdefault(name, []).extend(items)
 
     @classmethod
@@ -64,7 +138,8 @@ class Params:
 
     def merged(self, other: Params) -> Params:
         """These parameters with `other`'s taking precedence."""
-        return Params({**self._values, **other._values})
+        lists = (self._lists - other._values.keys()) | other._lists
+        return Params({**self._values, **other._values}, lists)
 
     def names(self) -> list[str]:
         """Every parameter name given (`a[]` as `a`), for families like `fields_attributes[0][name]`."""
@@ -75,8 +150,13 @@ class Params:
         return list(self._values.get(name, []))
 
     def raw(self, name: str) -> Any:
+        """The one value of `name` (the last, when a query repeats it); a list sent for it is a 422."""
         items = self._values.get(name)
-        return items[-1] if items else None
+        if not items:
+            return None
+        if name in self._lists:
+            raise validation_error(name, "must be a single value, not a list")
+        return items[-1]
 
     def text(
         self, name: str, *, required: bool = False, default: str | None = None, max_length: int | None = None
@@ -90,6 +170,7 @@ class Params:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise validation_error(name, "must be a string")
             value = str(value)
+        storable(name, value)
         if required and not value.strip():
             raise validation_error(name, "can't be blank")
         if max_length is not None and len(value) > max_length:
@@ -107,16 +188,15 @@ class Params:
             raise validation_error(name, f"has too many items (maximum is {max_items})")
         if any(not isinstance(item, str | int) or isinstance(item, bool) for item in items):
             raise validation_error(name, "must be a list of strings")
-        return [str(item) for item in items if str(item) != ""]
+        return [storable(name, str(item)) for item in items if str(item) != ""]
 
     def integer(self, name: str, *, default: int, low: int, high: int, clamp: bool = False) -> int:
         value = self.raw(name)
         if value is None or value == "":
             return default
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise validation_error(name, "must be a whole number") from None
+        number = whole_number(value)
+        if number is None:
+            raise validation_error(name, "must be a whole number")
         if clamp:
             return min(max(number, low), high)
         if not low <= number <= high:
@@ -127,6 +207,8 @@ class Params:
         value = self.raw(name)
         if value is None or value == "":
             return None
+        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+            raise validation_error(name, "must be a number")
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -179,9 +261,14 @@ class Params:
         return out
 
 
+def query_params(request: web.Request) -> Params:
+    """The query string's parameters, decoded strictly (aiohttp's `request.query` replaces bad UTF-8)."""
+    return Params.from_pairs(parse_urlencoded(request.rel_url.raw_query_string.encode("latin-1")))
+
+
 async def read_params(request: web.Request) -> Params:
     """Query string and body parameters of any encoding Mastodon clients use, body winning."""
-    query = Params.from_pairs(request.query.items())
+    query = query_params(request)
     if not request.body_exists:
         return query
     content_type = request.content_type
@@ -195,9 +282,43 @@ async def read_params(request: web.Request) -> Params:
         values: dict[str, list[Any]] = {}
         _flatten("", body, values)
         return query.merged(Params(values))
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        return query.merged(Params.from_pairs(form.items()))
+    if content_type == "application/x-www-form-urlencoded":
+        return query.merged(Params.from_pairs(parse_urlencoded(await request.read())))
+    if content_type == "multipart/form-data":
+        return query.merged(Params.from_pairs(await _multipart_pairs(request)))
     if not await request.read():
         return query
     raise ApiError(415, f"Unsupported content type {content_type!r}: send JSON or a form")
+
+
+def _malformed_multipart(problem: object) -> ApiError:
+    return ApiError(400, f"The multipart/form-data body is malformed: {problem}"[:300])
+
+
+async def _multipart_pairs(request: web.Request) -> list[tuple[str, Any]]:
+    """The fields of a multipart body (text, or bytes for parts that are not text), within the body limit."""
+    limit = request.client_max_size
+    pairs: list[tuple[str, Any]] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise _malformed_multipart("nested multipart parts are not supported")
+            if not part.name:
+                raise _malformed_multipart("a part has no name")
+            if len(pairs) >= MAX_FORM_FIELDS:
+                raise ApiError(413, f"Too many parameters (the limit is {MAX_FORM_FIELDS})")
+            raw = bytearray()
+            while chunk := await part.read_chunk():
+                if 0 < limit < request.content.total_bytes:
+                    raise web.HTTPRequestEntityTooLarge(limit, request.content.total_bytes)
+                raw.extend(chunk)
+            data = b"".join([piece async for piece in part.decode_iter(bytes(raw))])
+            content_type = part.headers.get("Content-Type")
+            if content_type is None or content_type.startswith("text/"):
+                pairs.append((part.name, decode_text(part.name, data)))
+            else:
+                pairs.append((part.name, data))
+    except (ValueError, LookupError, RuntimeError, AssertionError, HttpProcessingError) as exc:
+        raise _malformed_multipart(exc) from None
+    return pairs

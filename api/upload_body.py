@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import IO, Any, Protocol
-from urllib.parse import unquote_plus, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from api.http import Params, read_params
+from api.http import Params, decode_text, query_params, read_params
 from core.errors import ApiError
 
 CHUNK = 256 * 1024
@@ -171,7 +171,7 @@ async def read_upload_body(
     stream_to: PayloadStarter | None = None,
 ) -> UploadBody:
     """Parse an upload request of any encoding uploaders use. Call `close()` (or use `with`) when done."""
-    query = Params.from_pairs(request.query.items())
+    query = query_params(request)
     if not request.body_exists:
         return UploadBody(query)
     limit = _BodyLimit(request, body_limit)
@@ -320,7 +320,7 @@ class _MultipartParser:
                 value.extend(chunk)
                 if len(value) > FIELD_MAX:
                     raise ApiError(413, f"Field {name} is too long")
-            self._pairs.append((name, value.decode("utf-8")))
+            self._pairs.append((name, decode_text(name, bytes(value))))
 
     def _length_if_last(self) -> int | None:
         """The payload's length if its part is the last one, from the request's Content-Length."""
@@ -431,7 +431,7 @@ class _FormParser:
 
     def _start_value(self) -> None:
         self._in_value = True
-        name = unquote_plus(self._key.decode("latin-1"))
+        name = _form_text("", self._key)
         sink = self._fields.sink_for(name, self._payload_limit)
         if sink is not None:
             sink.attach(self._body, name)
@@ -453,7 +453,7 @@ class _FormParser:
         self._sink.write(unquote_to_bytes(piece[:cut]))
 
     def _end_field(self) -> None:
-        name = unquote_plus(self._key.decode("latin-1"))
+        name = _form_text("", self._key)
         if self._sink is not None:
             if self._escape_carry:
                 self._sink.write(unquote_to_bytes(self._escape_carry))
@@ -463,11 +463,16 @@ class _FormParser:
         elif name:
             if len(self.pairs) >= MAX_FIELDS:
                 raise ApiError(400, "Too many form fields")
-            self.pairs.append((name, unquote_plus(self._value.decode("utf-8"))))
+            self.pairs.append((name, _form_text(name, self._value)))
         self._key.clear()
         self._value.clear()
         self._in_value = False
         self._escape_carry = b""
+
+
+def _form_text(name: str, raw: bytes | bytearray) -> str:
+    """A form-encoded key or value: `+` is a space, and the escapes must make UTF-8 (else a 400)."""
+    return decode_text(name, unquote_to_bytes(bytes(raw).replace(b"+", b" ")))
 
 
 async def _read_form(request: web.Request, fields: PayloadFields, limit: _BodyLimit, payload_limit: int) -> UploadBody:

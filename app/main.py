@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from api.body_timeout import body_timeout_middleware
 from api.cors import cors_middleware, setup_cors
 from api.errors import error_middleware
 from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
             metrics_middleware,
             *limiter,
             error_middleware,
+            body_timeout_middleware,
         ],
         client_max_size=settings.max_body_bytes,
     )

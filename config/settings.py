@@ -195,6 +195,9 @@ class Settings:
     search_timeout: float = _env("CHIRP_SEARCH_TIMEOUT", 0.8, _float_in(0.05, 30.0))
     search_following_cap: int = _env("CHIRP_SEARCH_FOLLOWING_CAP", 1000, _int_in(0, 10_000))
 
+    # While a store is unreachable every route answers 503 with this Retry-After (docs/reliability.md).
+    store_retry_after_seconds: int = _env("CHIRP_STORE_RETRY_AFTER_SECONDS", 5, _int_in(1, 3600))
+
     # The worker process.
     worker_concurrency: int = _env("CHIRP_WORKER_CONCURRENCY", 4, _int_in(1, 256))
     job_batch_size: int = _env("CHIRP_JOB_BATCH_SIZE", 100, _int_in(1, 10_000))
@@ -214,6 +217,10 @@ class Settings:
     )
     # Mastodon's POST /api/v2/media processes still images up to this size during the request (200), else 202.
     media_sync_max_bytes: int = _env("CHIRP_MEDIA_SYNC_MAX_BYTES", 2 * MIB, _int_in(0, 1024 * MIB))
+    # Images declaring more pixels than this are refused from their header, before any decoding (Mastodon's
+    # limit: 7680x4320); images decode in at most this many processes at once per API or worker process.
+    media_max_pixels: int = _env("CHIRP_MEDIA_MAX_PIXELS", 33_177_600, _int_in(1, 1_000_000_000))
+    media_decode_processes: int = _env("CHIRP_MEDIA_DECODE_PROCESSES", 2, _int_in(1, 64))
     # Media URLs: "signed" (Chirp's permanent /media/... address, redirecting to a signed GET valid for
     # CHIRP_MEDIA_URL_SECONDS) or "public" (object paths under CHIRP_MEDIA_PUBLIC_URL).
     media_urls: str = _env("CHIRP_MEDIA_URLS", "signed", _choice("signed", "public"))
@@ -241,6 +248,13 @@ class Settings:
     stream_full_seconds: float = _env("CHIRP_STREAM_FULL_SECONDS", 5.0, _float_in(0.0, 300.0))
     stream_presence_ttl_seconds: float = _env("CHIRP_STREAM_PRESENCE_TTL_SECONDS", 60.0, _float_in(3.0, 3600.0))
     stream_resume_limit: int = _env("CHIRP_STREAM_RESUME_LIMIT", 400, _int_in(1, 10_000))
+    # Streams per account and per access token on one API process (websockets and SSE together; over the
+    # limit: websocket close 4429, SSE 429), and subscriptions on one websocket (over it: an error frame).
+    stream_max_per_user: int = _env("CHIRP_STREAM_MAX_PER_USER", 50, _int_in(1, 100_000))
+    stream_max_per_token: int = _env("CHIRP_STREAM_MAX_PER_TOKEN", 20, _int_in(1, 100_000))
+    stream_max_subscriptions: int = _env("CHIRP_STREAM_MAX_SUBSCRIPTIONS", 100, _int_in(1, 100_000))
+    # A request body that makes no progress for this long is answered 408 and its connection closed.
+    body_timeout_seconds: float = _env("CHIRP_BODY_TIMEOUT_SECONDS", 30.0, _float_in(0.1, 3600.0))
     # Where the server's source code is published (AGPL); the instance's own address when unset.
     source_url: str = _env("CHIRP_SOURCE_URL", "", _url("http", "https"))
 

@@ -15,6 +15,7 @@ REASONS = {
     403: "This action is not allowed",
     404: "Record not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",

@@ -57,8 +57,11 @@ def parse_id(raw: str | int | None) -> int | None:
     """A client-supplied id, or None when it cannot be one of ours (which callers turn into 404 or 422)."""
     if raw is None:
         return None
+    if isinstance(raw, bool):
+        return None
     text = str(raw).strip()
-    if not text.isdigit() or len(text) > 19:
+    # ASCII digits only: str.isdigit() also says yes to "³" and "٣", which int() then refuses or reads as 3.
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
         return None
     value = int(text)
     return value if 0 < value < (1 << 63) else None

@@ -381,6 +381,11 @@ async def create_form_upload(
     limit = size_limits(settings)[file_type.limit_class]
     if upload.size > limit:
         raise validation_error("file", f"must be at most {limit} bytes for this type")
+    try:
+        # From the header alone, before anything decodes it: a small file may declare a huge image.
+        await processing.check_pixels(upload.path, file_type, settings.media_max_pixels)
+    except MediaRejected as exc:
+        raise ApiError(422, f"Validation failed: file {exc.message}") from None
     media_id = res.ids.next_id()
     fields: dict[str, Any] = {
         "account_id": account_id,

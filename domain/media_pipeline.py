@@ -97,7 +97,8 @@ async def _process(res: Resources, row: MediaRow, attempt: str, workdir: Path, s
         if received != row.total_bytes:
             raise _incomplete(f"Received {received} bytes, expected {row.total_bytes}.")
     await progress(25)
-    processed = await processing.process_file(source, file_type, workdir, progress)
+    limits = processing.Limits.from_settings(res.settings)
+    processed = await processing.process_file(source, file_type, workdir, progress, limits)
     await progress(90)
     await _publish(res, row, attempt, processed)
 

@@ -2,8 +2,10 @@
 
 Nothing here trusts what the client declared: the real type comes from the file's first bytes, a declared
 type or file name that disagrees is refused, and every image is decoded and re-encoded (dropping EXIF and
-GPS) while every video is re-muxed without its metadata. Images are Pillow work, run in a thread by the
-caller; video is ffmpeg (the binary pip's imageio-ffmpeg ships), run as a subprocess with a time limit.
+GPS) while every video is re-muxed without its metadata. Images are Pillow work: their declared size is
+checked from the header first, then they decode in a bounded process pool (domain/image_decoding.py), a
+large JPEG at a reduced scale (`draft`); video is ffmpeg (the binary pip's imageio-ffmpeg ships), run as a
+subprocess with a time limit.
 """
 
 from __future__ import annotations
@@ -20,12 +22,10 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from config import Settings
-from domain import blurhash
+from domain import blurhash, image_decoding
 
 # The preview (Mastodon's `small`) fits in this box; a smaller original is not enlarged.
 PREVIEW_BOX = (640, 360)
-# Decoding more pixels than this is refused: a small file can decode to gigabytes (a "decompression bomb").
-MAX_PIXELS = 50_000_000
 # Larger images are scaled down to this many pixels, as Mastodon does (its `image_matrix_limit`: 4K).
 IMAGE_MATRIX_LIMIT = 3840 * 2160
 MAX_VIDEO_SIDE = 8192
@@ -197,7 +197,23 @@ def _dimensions(width: int, height: int) -> dict[str, Any]:
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP"}
 
 
-def open_image(path: Path, file_type: FileType) -> Image.Image:
+def too_many_pixels(max_pixels: int) -> MediaRejected:
+    return MediaRejected(f"Images may have at most {max_pixels} pixels.", code=3, name="ImageTooLarge")
+
+
+async def check_pixels(path: Path, file_type: FileType, max_pixels: int) -> None:
+    """Refuse an image whose header declares too many pixels, before anything decodes it."""
+    if file_type.family in VIDEO_FAMILIES:
+        return
+    size = await asyncio.to_thread(image_decoding.declared_pixels, path)
+    if size is None:
+        raise MediaRejected(f"The file is not a readable {file_type.mime} image.")
+    width, height = size
+    if width < 1 or height < 1 or width * height > max_pixels:
+        raise too_many_pixels(max_pixels)
+
+
+def open_image(path: Path, file_type: FileType, max_pixels: int) -> Image.Image:
     """Open and fully decode an image, refusing what is not the type its bytes claim or is too big."""
     try:
         image = Image.open(path)
@@ -207,9 +223,13 @@ def open_image(path: Path, file_type: FileType) -> Image.Image:
         image.close()
         raise MediaRejected(f"The file is not a readable {file_type.mime} image.")
     width, height = image.size
-    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+    if width < 1 or height < 1 or width * height > max_pixels:
         image.close()
-        raise MediaRejected(f"Images may have at most {MAX_PIXELS} pixels.")
+        raise too_many_pixels(max_pixels)
+    if image.format == "JPEG" and width * height > IMAGE_MATRIX_LIMIT:
+        # It is scaled down to the matrix limit anyway: let libjpeg decode at 1/2, 1/4 or 1/8 scale.
+        scale = (IMAGE_MATRIX_LIMIT / (width * height)) ** 0.5
+        image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -238,15 +258,19 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 def write_preview(image: Image.Image, path: Path) -> dict[str, Any]:
     """A JPEG no larger than PREVIEW_BOX; returns its dimensions for `meta.small`."""
-    preview = _flatten(image)
+    # reduce() by a whole factor first (a cheap box filter into a small copy), then LANCZOS on what is left.
+    factor = max(1, min(image.width // (PREVIEW_BOX[0] * 2), image.height // (PREVIEW_BOX[1] * 2)))
+    base = image if image.mode in ("RGB", "RGBA", "L", "LA") else _flatten(image)
+    preview = base.reduce(factor) if factor > 1 else base.copy()
     preview.thumbnail(PREVIEW_BOX, Image.Resampling.LANCZOS)
+    preview = _flatten(preview)
     preview.save(path, "JPEG", quality=80, optimize=True)
     return _dimensions(preview.width, preview.height)
 
 
-def process_image(source: Path, file_type: FileType, workdir: Path) -> Processed:
+def process_image(source: Path, file_type: FileType, workdir: Path, max_pixels: int) -> Processed:
     """Decode, apply and drop the EXIF orientation, re-encode without metadata; preview and blurhash."""
-    with open_image(source, file_type) as decoded:
+    with open_image(source, file_type, max_pixels) as decoded:
         icc_profile = decoded.info.get("icc_profile")
         # Orientation is applied to the pixels, so no EXIF (nor GPS, nor XMP) needs to survive.
         upright = ImageOps.exif_transpose(decoded) or decoded
@@ -281,8 +305,8 @@ def process_image(source: Path, file_type: FileType, workdir: Path) -> Processed
     )
 
 
-def gif_is_animated(source: Path) -> bool:
-    with open_image(source, GIF) as image:
+def gif_is_animated(source: Path, max_pixels: int) -> bool:
+    with open_image(source, GIF, max_pixels) as image:
         return bool(getattr(image, "is_animated", False))
 
 
@@ -487,38 +511,57 @@ async def poster_frame(video: Path, target: Path, duration: float) -> None:
 Progress = Callable[[int], Awaitable[None]]
 
 
-async def process_file(source: Path, file_type: FileType, workdir: Path, progress: Progress) -> Processed:
-    """Everything between checked bytes and publishable files. CPU-heavy parts run off the event loop."""
+@dataclass(frozen=True)
+class Limits:
+    """How much image work one file may cause: pixels it may declare, processes it may decode in."""
+
+    max_pixels: int
+    processes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.media_max_pixels, settings.media_decode_processes)
+
+
+async def process_file(
+    source: Path, file_type: FileType, workdir: Path, progress: Progress, limits: Limits
+) -> Processed:
+    """Everything between checked bytes and publishable files. CPU-heavy parts run off the event loop,
+    images in the decoding processes and only once their header's size is known to be within the limit."""
     if file_type.family in VIDEO_FAMILIES:
-        return await _process_video(source, workdir, progress)
-    if file_type.family == "gif" and await asyncio.to_thread(gif_is_animated, source):
-        return await _process_animated_gif(source, workdir, progress)
+        return await _process_video(source, workdir, progress, limits)
+    await check_pixels(source, file_type, limits.max_pixels)
+    decode = image_decoding.decode
+    if file_type.family == "gif" and await decode(limits.processes, gif_is_animated, source, limits.max_pixels):
+        return await _process_animated_gif(source, workdir, progress, limits)
     await progress(50)
-    return await asyncio.to_thread(process_image, source, file_type, workdir)
+    return await decode(limits.processes, process_image, source, file_type, workdir, limits.max_pixels)
 
 
-async def _process_video(source: Path, workdir: Path, progress: Progress) -> Processed:
+async def _process_video(source: Path, workdir: Path, progress: Progress, limits: Limits) -> Processed:
     info = await probe_video(source)
     await progress(40)
     target = workdir / "original.mp4"
     await remux_video(source, target)
     await progress(70)
-    return await _video_result("video", target, info, workdir, progress)
+    return await _video_result("video", target, info, workdir, progress, limits)
 
 
-async def _process_animated_gif(source: Path, workdir: Path, progress: Progress) -> Processed:
+async def _process_animated_gif(source: Path, workdir: Path, progress: Progress, limits: Limits) -> Processed:
     target = workdir / "original.mp4"
     await gif_to_mp4(source, target)
     await progress(70)
     info = await probe_video(target)
-    return await _video_result("gifv", target, info, workdir, progress)
+    return await _video_result("gifv", target, info, workdir, progress, limits)
 
 
-async def _video_result(kind: str, video: Path, info: VideoInfo, workdir: Path, progress: Progress) -> Processed:
+async def _video_result(
+    kind: str, video: Path, info: VideoInfo, workdir: Path, progress: Progress, limits: Limits
+) -> Processed:
     frame = workdir / "poster.png"
     await poster_frame(video, frame, info.duration)
     await progress(85)
-    preview, small, hash_ = await asyncio.to_thread(preview_from_frame, frame, workdir)
+    preview, small, hash_ = await image_decoding.decode(limits.processes, preview_from_frame, frame, workdir)
     return Processed(
         kind=kind,
         file=Output(video, "video/mp4", "mp4"),

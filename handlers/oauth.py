@@ -49,9 +49,36 @@ def _client_credentials(request: web.Request, params: Params) -> tuple[str | Non
     return params.text("client_id"), params.text("client_secret")
 
 
+_SINGLE_VALUED = (
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "token",
+)
+
+
+async def _oauth_params(request: web.Request) -> Params:
+    """The parameters of a token or revoke request; a malformed request is RFC 6749's `invalid_request`."""
+    try:
+        params = await read_params(request)
+        for name in _SINGLE_VALUED:
+            params.text(name)
+    except ApiError as exc:
+        if "error_description" in exc.extra or exc.status == 413:
+            raise
+        raise oauth.oauth_error(400, "invalid_request", exc.message) from None
+    return params
+
+
 @routes.post("/oauth/token")
 async def token(request: web.Request) -> web.Response:
-    params = await read_params(request)
+    params = await _oauth_params(request)
     grant_type = params.text("grant_type")
     if not grant_type:
         raise oauth.oauth_error(400, "invalid_request", "The grant_type parameter is required.")
@@ -75,7 +102,7 @@ async def token(request: web.Request) -> web.Response:
 
 @routes.post("/oauth/revoke")
 async def revoke(request: web.Request) -> web.Response:
-    params = await read_params(request)
+    params = await _oauth_params(request)
     res = request.app[RESOURCES]
     app = await oauth.authenticate_client(res, *_client_credentials(request, params))
     await oauth.revoke(res, app, params.text("token"))

@@ -28,6 +28,7 @@ from domain.streaming import warm_home
 from realtime.connection import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
+    CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
     Connection,
     Cursor,
@@ -149,6 +150,9 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
             initial = parse_stream(request.query.get("stream"), request.query.get("tag"))
             check_access(viewer, initial)
         cursor = resume_cursor(request)
+        refusal = hub.refusal(*_who(viewer))
+        if refusal is not None:
+            failure = (CLOSE_TOO_MANY, refusal)
     except ApiError as exc:
         failure = (CLOSE_CODES.get(exc.status, CLOSE_UNAUTHORIZED), exc.message)
     except StreamError as exc:
@@ -176,6 +180,7 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
         cursor or now_cursor(),
         limits(request),
     )
+    conn.token_id = viewer.token_id if viewer else None
     conn.on_close = lambda _conn, code, reason: hub.schedule_close(close_websocket(ws, code, reason))
     hub.add(conn)
     try:
@@ -210,6 +215,10 @@ async def _command(hub: Hub, conn: Connection, viewer: Viewer | None, text: str)
         stream = parse_stream(_str(command.get("stream")), _str(tag))
         if kind == "subscribe":
             check_access(viewer, stream)
+            limit = hub.settings.stream_max_subscriptions
+            if stream.key not in conn.streams and len(conn.streams) >= limit:
+                conn.send_error(f"Too many subscriptions on this connection (the limit is {limit})", 429)
+                return
             await hub.subscribe(conn, stream)
         elif kind == "unsubscribe":
             hub.unsubscribe(conn, stream)
@@ -217,6 +226,11 @@ async def _command(hub: Hub, conn: Connection, viewer: Viewer | None, text: str)
             conn.send_error(f"Unknown message type: {kind}", 400)
     except StreamError as exc:
         conn.send_error(exc.message, exc.status)
+
+
+def _who(viewer: Viewer | None) -> tuple[int | None, int | None]:
+    """The account and token a stream counts against (anonymous public streams count against neither)."""
+    return (viewer.account_id, viewer.token_id) if viewer else (None, None)
 
 
 def _str(value: Any) -> str | None:
@@ -255,6 +269,9 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
         cursor = resume_cursor(request)
     except StreamError as exc:
         raise ApiError(exc.status, exc.message) from None
+    refusal = hub.refusal(*_who(viewer))
+    if refusal is not None:
+        raise ApiError(429, refusal)
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.version >= HttpVersion11:
         response.enable_chunked_encoding()
@@ -271,6 +288,7 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
         limits(request),
         chunked=response.chunked,
     )
+    conn.token_id = viewer.token_id if viewer else None
     hub.add(conn)
     try:
         await attach(hub, conn, stream, resume=cursor is not None)

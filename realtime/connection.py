@@ -32,6 +32,7 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429  # over CHIRP_STREAM_MAX_PER_USER / _PER_TOKEN
 
 RECENT_KEYS = 64  # ids remembered per connection to drop an event delivered twice (at-least-once publishing)
 HARD_LIMIT_FACTOR = 4  # past this many times the buffer bound a client is closed at once
@@ -89,7 +90,7 @@ class Cursor:
         """`HOME_NOTIFICATIONS` as sent in event ids, or one id (a since_id) standing for both."""
         home, sep, notifications = raw.strip().partition("_")
         parts = (home, notifications) if sep else (home, home)
-        if not all(p.isdigit() and 0 < len(p) <= 19 for p in parts):
+        if not all(p.isascii() and p.isdigit() and 0 < len(p) <= 19 for p in parts):
             return None
         return cls(int(parts[0]), int(parts[1]))
 
@@ -122,6 +123,7 @@ class Connection:
         "on_close",
         "scopes",
         "streams",
+        "token_id",
         "transport",
     )
 
@@ -137,6 +139,7 @@ class Connection:
     ) -> None:
         self.transport: asyncio.Transport | None = transport
         self.account_id = account_id
+        self.token_id: int | None = None  # set by the handler, for the per-token limit
         self.scopes = scopes
         self.streams: dict[tuple[str, str | None], Stream] = {}
         self.cursor_home = cursor.home

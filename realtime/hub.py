@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -59,6 +60,9 @@ class Hub:
         self.home_channel = node_channel(self.node_id)
         self.control_channel = f"chirp:hub:{self.node_id}"
         self.connections: set[Connection] = set()
+        # Open streams per account and per token, for the limits (CHIRP_STREAM_MAX_PER_USER / _PER_TOKEN).
+        self._per_account: Counter[int] = Counter()
+        self._per_token: Counter[int] = Counter()
         # channel → connections fed by it (public, tag and user channels); account → `user` streams here
         self._by_channel: dict[str, set[Connection]] = {}
         self._home: dict[int, set[Connection]] = {}
@@ -134,12 +138,25 @@ class Hub:
 
     # connections and their streams -------------------------------------------------------------------
 
+    def refusal(self, account_id: int | None, token_id: int | None) -> str | None:
+        """Why one more stream for this account or token would be too many on this process (None: it is not)."""
+        settings = self.settings
+        if account_id is not None and self._per_account[account_id] >= settings.stream_max_per_user:
+            return f"Too many streams for this account (the limit is {settings.stream_max_per_user})"
+        if token_id is not None and self._per_token[token_id] >= settings.stream_max_per_token:
+            return f"Too many streams for this access token (the limit is {settings.stream_max_per_token})"
+        return None
+
     def add(self, conn: Connection) -> None:
         # Keep-alives (websocket pings, SSE comments) are spread over the interval: sockets opened together
         # (a reconnect storm) would otherwise ping together, and 10,000 pings and pongs in one burst held up
         # delivery for 0.7 s (bench/streaming_capacity.py).
         conn.keepalive_at = time.monotonic() + random.uniform(0, self.settings.stream_heartbeat_seconds)
         self.connections.add(conn)
+        if conn.account_id is not None:
+            self._per_account[conn.account_id] += 1
+        if conn.token_id is not None:
+            self._per_token[conn.token_id] += 1
         OPEN_WEBSOCKETS.inc()
 
     def remove(self, conn: Connection) -> None:
@@ -148,6 +165,8 @@ class Hub:
         for stream in list(conn.streams.values()):
             self._detach(conn, stream)
         self.connections.discard(conn)
+        _count_down(self._per_account, conn.account_id)
+        _count_down(self._per_token, conn.token_id)
         OPEN_WEBSOCKETS.dec()
 
     async def subscribe(self, conn: Connection, stream: Stream) -> bool:
@@ -526,6 +545,14 @@ class Hub:
         for conn in users:
             conn.hold()
         await asyncio.gather(*(one(conn) for conn in users), return_exceptions=True)
+
+
+def _count_down(counts: Counter[int], key: int | None) -> None:
+    if key is None:
+        return
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
 
 
 def _text(value: bytes | str) -> str:

@@ -18,6 +18,8 @@ import orjson
 from botocore.config import Config as BotoConfig
 from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from config import Settings
 from core.ids import IdGenerator
@@ -75,7 +77,17 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> A
 
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256)
+    # One retry on a fresh connection: after Valkey restarts, every pooled connection is dead, and without
+    # it the first command on each (the first /readyz, the first timeline read) failed although Valkey was
+    # back. A command that fails twice is an outage (503, storage/outages.py). The few that are not
+    # idempotent (INCR of a rate-limit window) can at worst count one request twice.
+    client = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        max_connections=256,
+        retry=Retry(NoBackoff(), 1),
+    )
     try:
         yield client
     finally:

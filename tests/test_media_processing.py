@@ -100,7 +100,8 @@ async def _process(tmp_path: Path, data: bytes, name: str) -> processing.Process
     async def progress(percent: int) -> None:
         seen.append(percent)
 
-    result = await processing.process_file(source, file_type, tmp_path, progress)
+    limits = processing.Limits(max_pixels=33_177_600, processes=1)
+    result = await processing.process_file(source, file_type, tmp_path, progress, limits)
     assert seen == sorted(seen)
     return result
 

@@ -176,16 +176,20 @@ async def test_unknown_media_ids_are_a_422_and_post_nothing(
     assert await res.db.fetchval("SELECT count(*) FROM posts") == 0
 
 
-async def test_nul_bytes_and_lone_surrogates_never_reach_the_database(client: Client, make_user: UserFactory) -> None:
+async def test_nul_bytes_and_lone_surrogates_are_refused_not_stored(
+    client: Client, make_user: UserFactory, res: Resources
+) -> None:
     alice = await make_user("alice")
-    status = await post_status(client, alice, "a\x00b")
-    assert status["content"] == "<p>ab</p>"
+    response = await client.post("/api/v1/statuses", json={"status": "a\x00b"}, headers=alice.headers)
+    assert (await expect(response, 422))["error"].startswith("Validation failed: status contains a character")
+    # A surrogate encoded as if it were UTF-8 (CESU-8) is not UTF-8: refused, not replaced by U+FFFD.
     response = await client.post(
         "/api/v1/statuses",
         data=b"status=%ED%A0%80ok",
         headers={**alice.headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert (await expect(response, 200))["content"] == "<p>\ufffd\ufffd\ufffdok</p>"
+    assert (await expect(response, 400))["error"] == "status is not valid UTF-8"
+    assert await res.db.fetchval("SELECT count(*) FROM posts") == 0
 
 
 async def test_replying_to_an_unknown_post_is_a_404(client: Client, make_user: UserFactory) -> None:

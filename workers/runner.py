@@ -3,6 +3,11 @@
 At-least-once: a job is deleted only after its handler returns, so a crash or SIGKILL mid-batch leaves it
 leased, and it runs again when the lease runs out. Handlers are therefore idempotent. A batch that fails
 is retried job by job, so one poisoned job is retried (with backoff) and finally dead-lettered alone.
+
+A store outage (storage/outages.py) is not the job's fault: its batch goes back without spending an
+attempt, and while PostgreSQL itself is away the queue loop backs off (doubling up to a ceiling) and
+resumes by itself. A batch claimed just before PostgreSQL went away stays leased in PostgreSQL and runs
+again when its lease runs out: nothing claimed is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncpg
 from core.metrics import JOBS_DONE
 from storage import jobs as job_store
 from storage.jobs import Job
+from storage.outages import unavailable_store
 from storage.resources import Resources
 
 log = logging.getLogger("chirp.worker")
@@ -48,6 +54,9 @@ class Unavailable(Exception):
 
 
 UNAVAILABLE_RETRY_SECONDS = 2.0
+# While the database is away a queue loop waits this long, doubling each failure up to the ceiling.
+OUTAGE_BACKOFF_FIRST = 0.25
+OUTAGE_BACKOFF_CEILING = 15.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,19 @@ class Periodic:
 def retry_delay(attempts: int) -> float:
     """Exponential backoff with jitter, capped at five minutes."""
     return float(min(2**attempts, 300)) * random.uniform(0.5, 1.0)
+
+
+def outage_backoff(failures: int) -> float:
+    """How long a queue loop waits after `failures` database failures in a row (jittered, capped)."""
+    return float(min(OUTAGE_BACKOFF_FIRST * 2 ** (failures - 1), OUTAGE_BACKOFF_CEILING)) * random.uniform(0.5, 1.0)
+
+
+def _as_unavailable(exc: Exception) -> Unavailable | None:
+    """A handler's store outage, raised as whatever its driver raises, seen as `Unavailable`."""
+    if isinstance(exc, Unavailable):
+        return exc
+    store = unavailable_store(exc)
+    return Unavailable(f"{store} unavailable: {exc!r}") if store else None
 
 
 class JobRunner:
@@ -107,10 +129,11 @@ class JobRunner:
         started = time.perf_counter()
         try:
             await queue.handler(self._res, batch)
-        except Unavailable as exc:
-            await self._put_back(queue, batch, exc)
-            return len(batch)
-        except Exception:
+        except Exception as exc:
+            unavailable = _as_unavailable(exc)
+            if unavailable is not None:
+                await self._put_back(queue, batch, unavailable)
+                return len(batch)
             if len(batch) == 1:
                 await self._failed(batch[0])
             else:
@@ -118,10 +141,11 @@ class JobRunner:
                 for i, job in enumerate(batch):
                     try:
                         await queue.handler(self._res, [job])
-                    except Unavailable as exc:
-                        await self._put_back(queue, batch[i:], exc)
-                        break
-                    except Exception:
+                    except Exception as exc:
+                        unavailable = _as_unavailable(exc)
+                        if unavailable is not None:
+                            await self._put_back(queue, batch[i:], unavailable)
+                            break
                         await self._failed(job)
                     else:
                         await self._done(queue, [job])
@@ -155,6 +179,7 @@ class JobRunner:
 
     async def _queue_loop(self, queue: Queue, stop: asyncio.Event) -> None:
         wake = self._wake[queue.name]
+        failures = 0
         while not stop.is_set():
             # Cleared before claiming: a job committed from now on sets it again (NOTIFY), so a short batch
             # can wait for the signal instead of claiming again at once and finding nothing: with jobs
@@ -163,9 +188,13 @@ class JobRunner:
             try:
                 ran = await self.run_batch(queue)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # The database is away: nothing is lost (jobs live there), so wait and try again.
-                log.warning("queue %s cannot reach the database: %s", queue.name, exc)
-                ran = 0
+                # The database is away: nothing is lost (jobs live there), so back off and try again.
+                failures += 1
+                log.warning("queue %s cannot reach the database (%d in a row): %s", queue.name, failures, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), outage_backoff(failures))
+                continue
+            failures = 0
             if ran >= queue.batch_size:
                 continue  # a full batch: more are likely waiting
             if ran and queue.linger:
