@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     log.info("API listening on http://%s:%d", settings.host, settings.port)
     web.run_app(
-        create_app(settings),
+        create_app(settings, on_node_lost=_terminate_self),
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.shutdown_timeout,
@@ -72,22 +72,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminate_self() -> None:
+    """Another process took this one's node id: shut down in order (the supervisor starts a fresh one)."""
+    import os
+
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _serve_processes(settings: Settings, count: int) -> int:
-    """`chirp serve --processes N`: N API processes sharing the port (SO_REUSEPORT), node ids CHIRP_NODE_ID
-    to CHIRP_NODE_ID+N-1 (each process mints ids and owns a streaming channel under its own)."""
+    """`chirp serve --processes N`: N API processes sharing the port (SO_REUSEPORT). Each leases its own
+    node id (it mints ids and owns a streaming channel under it); with CHIRP_NODE_ID they are CHIRP_NODE_ID
+    to CHIRP_NODE_ID+N-1."""
     import os
     import subprocess
 
     from app.launcher import stop_children, wait_for_children_or_signal
+    from core.ids import MAX_NODE
 
-    if settings.node_id + count - 1 > 1023:
-        print("chirp: --processes needs node ids up to 1023; lower CHIRP_NODE_ID", file=sys.stderr)
+    first = settings.node_id
+    if first is not None and first + count - 1 > MAX_NODE:
+        print(f"chirp: --processes needs node ids up to {MAX_NODE}; lower CHIRP_NODE_ID", file=sys.stderr)
         return 2
     base = {**os.environ, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(settings.port)}
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--reuse-port"],
-            env={**base, "CHIRP_NODE_ID": str(settings.node_id + n)},
+            env=base if first is None else {**base, "CHIRP_NODE_ID": str(first + n)},
         )
         for n in range(count)
     ]
@@ -110,7 +120,7 @@ async def _worker(settings: Settings) -> int:
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    async with open_resources(settings) as res:
+    async with open_resources(settings, role="worker", on_node_lost=stop.set) as res:
         await JobRunner(res, all_queues(), all_periodic()).run(stop)
     return 0
 
@@ -262,10 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    from storage.node_leases import NodeIdTaken
+
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"chirp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except NodeIdTaken as exc:
+        print(f"chirp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

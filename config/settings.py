@@ -121,8 +121,11 @@ class Settings:
     public_url: str = _env("CHIRP_PUBLIC_URL", "", _url("http", "https"))
     log_level: str = _env("CHIRP_LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"))
     log_format: str = _env("CHIRP_LOG_FORMAT", "json", _choice("json", "text"))
-    # Snowflake worker id: unique per running process that creates ids (0-1023).
-    node_id: int = _env("CHIRP_NODE_ID", 0, _int_in(0, 1023))
+    # This process's node id (its Snowflake node and streaming channel, 0-4095). Unset: each process leases
+    # a free one at start; set: it leases exactly that one, refused while a live process holds it. The
+    # lease lives this long unless the process's heartbeat renews it (storage/node_leases.py).
+    node_id: int | None = _env("CHIRP_NODE_ID", None, _int_in(0, 4095))
+    node_lease_seconds: float = _env("CHIRP_NODE_LEASE_SECONDS", 30.0, _float_in(3.0, 600.0))
     # Bodies of ordinary requests stay small; only the media upload routes take large ones.
     max_body_bytes: int = _env("CHIRP_MAX_BODY_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
     upload_max_body_bytes: int = _env("CHIRP_UPLOAD_MAX_BODY_BYTES", 6 * MIB, _int_in(MIB, 1024 * MIB))
