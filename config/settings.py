@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -104,6 +105,19 @@ def _rate(raw: str) -> tuple[int, int]:
     return parsed
 
 
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs or addresses, e.g. `10.0.0.0/8, 192.168.1.7`; empty: none."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part))
+        except ValueError as exc:
+            raise ValueError(f"expected comma-separated CIDRs such as 10.0.0.0/8, got {part!r} ({exc})") from None
+    return tuple(networks)
+
+
 MIB = 1024 * 1024
 
 # The development stack's fixed ports (`make run`); tests start their own servers on free ports.
@@ -130,6 +144,10 @@ class Settings:
     max_body_bytes: int = _env("CHIRP_MAX_BODY_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
     upload_max_body_bytes: int = _env("CHIRP_UPLOAD_MAX_BODY_BYTES", 6 * MIB, _int_in(MIB, 1024 * MIB))
     shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
+    # The load balancers in front: their forwarding header is believed only from these peers, and
+    # only the header they write (the other is ignored: a client could forge it). api/client.py.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _env("CHIRP_TRUSTED_PROXIES", (), _networks)
+    proxy_header: str = _env("CHIRP_PROXY_HEADER", "x-forwarded-for", _choice("x-forwarded-for", "forwarded"))
 
     # The four stores. Set these to use existing servers (production); unset, `chirp run` starts embedded ones.
     database_url: str = _env(
