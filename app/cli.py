@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -51,24 +52,47 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from app.main import create_app
-
     settings = _settings(args)
     if getattr(args, "processes", 1) > 1:
         return _serve_processes(settings, args.processes)
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    log.info("API listening on http://%s:%d", settings.host, settings.port)
-    web.run_app(
-        create_app(settings, on_node_lost=_terminate_self),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
-        reuse_port=getattr(args, "reuse_port", False),
-    )
+    return _run(_serve(settings, reuse_port=getattr(args, "reuse_port", False)))
+
+
+async def _serve(settings: Settings, *, reuse_port: bool) -> int:
+    """One API process until SIGTERM or SIGINT, then in order: readiness fails (SIGTERM: for
+    CHIRP_DRAIN_SECONDS, so the balancer stops sending new requests; a second signal cuts it short), the
+    port closes, websockets close with 1001, in-flight requests get CHIRP_SHUTDOWN_TIMEOUT to finish,
+    and the stores close."""
+    from aiohttp import web
+
+    from api.keys import LIFECYCLE
+    from app.main import create_app
+
+    app = create_app(settings, on_node_lost=_terminate_self)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+        log.info("API listening on http://%s:%d", settings.host, settings.port)
+        received: list[signal.Signals] = []
+        stop = asyncio.Event()
+
+        def on_signal(sig: signal.Signals) -> None:
+            received.append(sig)
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+        await stop.wait()
+        app[LIFECYCLE].draining = True
+        if received[0] == signal.SIGTERM and settings.drain_seconds > 0:
+            log.info("draining: /readyz fails for %g s before the port closes", settings.drain_seconds)
+            stop.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.drain_seconds)
+    finally:
+        await runner.cleanup()
     return 0
 
 

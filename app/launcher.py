@@ -120,7 +120,8 @@ def run_system(settings: Settings, *, workers: int = 1) -> int:
         asyncio.run(prepare_stores(effective))
         python = sys.executable
         env.pop("CHIRP_NODE_ID", None)  # each process leases its own (storage/node_leases.py)
-        api_env = {**env, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(settings.port)}
+        # One API and no balancer to tell: no reason to wait before stopping.
+        api_env = {"CHIRP_DRAIN_SECONDS": "0", **env, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(settings.port)}
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         children.append(subprocess.Popen([python, "-m", "app.cli", "serve"], env=api_env, start_new_session=True))
         for _ in range(workers):

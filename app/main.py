@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from api.errors import error_middleware
-from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
+from api.keys import DATABASE, IDS, LIFECYCLE, MEILI, REDIS, RESOURCES, S3, SETTINGS, Lifecycle
 from api.metrics import metrics_middleware
 from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = 
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[LIFECYCLE] = Lifecycle()
     cleanup: list[Callable[[web.Application], AsyncIterator[Any]]] = [
         _resource_ctx(DATABASE, open_database),
         _node_ctx(on_node_lost),

@@ -32,7 +32,7 @@ from core.times import iso
 
 log = logging.getLogger("chirp.ratelimit")
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 # The web client's static files (content-hashed, cached for a year): as a web server in front would serve them.
 EXEMPT_PREFIXES = ("/assets/",)
 SIGN_UP_PATHS = frozenset({"/api/v1/accounts"})

@@ -143,6 +143,9 @@ class Settings:
     # Bodies of ordinary requests stay small; only the media upload routes take large ones.
     max_body_bytes: int = _env("CHIRP_MAX_BODY_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
     upload_max_body_bytes: int = _env("CHIRP_UPLOAD_MAX_BODY_BYTES", 6 * MIB, _int_in(MIB, 1024 * MIB))
+    # On SIGTERM, /readyz fails this long before the port closes (balancers notice and stop sending new
+    # requests), then in-flight requests get the shutdown timeout to finish.
+    drain_seconds: float = _env("CHIRP_DRAIN_SECONDS", 5.0, _float_in(0.0, 600.0))
     shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
     # The load balancers in front: their forwarding header is believed only from these peers, and
     # only the header they write (the other is ignored: a client could forge it). api/client.py.
