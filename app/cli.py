@@ -296,14 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    from storage.node_leases import NodeIdTaken
+    from storage.node_leases import NodeLeaseError
 
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"chirp: configuration error: {exc}", file=sys.stderr)
         return 2
-    except NodeIdTaken as exc:
+    except NodeLeaseError as exc:
         print(f"chirp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

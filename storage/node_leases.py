@@ -39,8 +39,15 @@ log = logging.getLogger("chirp.node")
 ACQUIRE_ATTEMPTS = 20  # lost races with processes starting at the same moment before giving up
 
 
-class NodeIdTaken(RuntimeError):
+class NodeLeaseError(RuntimeError):
+    """This process cannot lease a node id; the message says why (the process roots print it and stop)."""
+
+
+class NodeIdTaken(NodeLeaseError):
     """An explicit node id is held by a live process, or every node id is."""
+
+
+_NOT_MIGRATED = "the node_leases table is missing: run `chirp migrate` before starting this version"
 
 
 def owner_name(role: str) -> str:
@@ -167,10 +174,13 @@ async def hold_node(
     """Lease a node id for the block, kept alive by a heartbeat; yields the id generator bound to it."""
     owner = owner_name(role)
     sent = time.monotonic()
-    if node_id is None:
-        node, after_ms = await take_any(db, owner, seconds)
-    else:
-        node, after_ms = node_id, await take(db, owner, seconds, node_id)
+    try:
+        if node_id is None:
+            node, after_ms = await take_any(db, owner, seconds)
+        else:
+            node, after_ms = node_id, await take(db, owner, seconds, node_id)
+    except asyncpg.UndefinedTableError:
+        raise NodeLeaseError(_NOT_MIGRATED) from None
     ids = IdGenerator(node, after_ms=after_ms)
     ids.valid_until = sent + seconds
     log.info("node id %d leased by %s", node, owner)

@@ -18,7 +18,7 @@ from conftest import UserFactory
 from test_streaming_processes import REPO, free_port, post, wait_until_serving
 
 from core.ids import NodeLeaseLapsed, node_of
-from storage.node_leases import NodeIdTaken, hold_node, owner_name
+from storage.node_leases import NodeIdTaken, NodeLeaseError, hold_node, owner_name
 from storage.resources import Resources
 
 LEASE = 3.0  # the shortest lease Settings allows: renewals every second
@@ -108,6 +108,22 @@ async def test_an_explicit_node_id_held_by_a_live_process_is_refused_naming_it(
         assert "Traceback" not in message
         assert holder.poll() is None  # the holder serves on
         assert (await live_leases(res))[40].startswith("api@")
+
+
+class RolledBack(Exception):
+    """Raised to roll the test's schema change back."""
+
+
+async def test_a_database_not_yet_migrated_is_named_as_the_reason(res: Resources) -> None:
+    with pytest.raises(RolledBack):
+        async with res.db.acquire() as conn, conn.transaction():
+            await conn.execute("ALTER TABLE node_leases RENAME TO node_leases_before")
+            with pytest.raises(NodeLeaseError, match="run `chirp migrate` before starting"):
+                # A connection answers the same calls as the pool, inside this transaction.
+                async with hold_node(conn, role="t", node_id=None, seconds=LEASE):
+                    pass
+            raise RolledBack
+    assert res.ids.node_id in await live_leases(res)
 
 
 async def test_concurrent_starts_never_share_a_node(res: Resources) -> None:
