@@ -14,7 +14,16 @@ from core.ids import IdGenerator
 from realtime.hub import Hub
 from storage.resources import Resources
 
+
+class Lifecycle:
+    """Where the process is in its life: `draining` from SIGTERM on, so readiness fails before it stops."""
+
+    def __init__(self) -> None:
+        self.draining = False
+
+
 SETTINGS = web.AppKey("settings", Settings)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 DATABASE = web.AppKey("database", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 MEILI = web.AppKey("meili", MeiliClient)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -53,43 +54,76 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from app.main import create_app
-
     settings = _settings(args)
     if getattr(args, "processes", 1) > 1:
         return _serve_processes(settings, args.processes)
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    log.info("API listening on http://%s:%d", settings.host, settings.port)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
-        reuse_port=getattr(args, "reuse_port", False),
-    )
+    return _run(_serve(settings, reuse_port=getattr(args, "reuse_port", False)))
+
+
+async def _serve(settings: Settings, *, reuse_port: bool) -> int:
+    """One API process until SIGTERM or SIGINT, then in order: readiness fails (SIGTERM: for
+    CHIRP_DRAIN_SECONDS, so the balancer stops sending new requests; a second signal cuts it short), the
+    port closes, websockets close with 1001, in-flight requests get CHIRP_SHUTDOWN_TIMEOUT to finish,
+    and the stores close."""
+    from aiohttp import web
+
+    from api.keys import LIFECYCLE
+    from app.main import create_app
+
+    app = create_app(settings, on_node_lost=_terminate_self)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+        log.info("API listening on http://%s:%d", settings.host, settings.port)
+        received: list[signal.Signals] = []
+        stop = asyncio.Event()
+
+        def on_signal(sig: signal.Signals) -> None:
+            received.append(sig)
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+        await stop.wait()
+        app[LIFECYCLE].draining = True
+        if received[0] == signal.SIGTERM and settings.drain_seconds > 0:
+            log.info("draining: /readyz fails for %g s before the port closes", settings.drain_seconds)
+            stop.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.drain_seconds)
+    finally:
+        await runner.cleanup()
     return 0
 
 
+def _terminate_self() -> None:
+    """Another process took this one's node id: shut down in order (the supervisor starts a fresh one)."""
+    import os
+
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _serve_processes(settings: Settings, count: int) -> int:
-    """`chirp serve --processes N`: N API processes sharing the port (SO_REUSEPORT), node ids CHIRP_NODE_ID
-    to CHIRP_NODE_ID+N-1 (each process mints ids and owns a streaming channel under its own)."""
+    """`chirp serve --processes N`: N API processes sharing the port (SO_REUSEPORT). Each leases its own
+    node id (it mints ids and owns a streaming channel under it); with CHIRP_NODE_ID they are CHIRP_NODE_ID
+    to CHIRP_NODE_ID+N-1."""
     import os
     import subprocess
 
     from app.launcher import stop_children, wait_for_children_or_signal
+    from core.ids import MAX_NODE
 
-    if settings.node_id + count - 1 > 1023:
-        print("chirp: --processes needs node ids up to 1023; lower CHIRP_NODE_ID", file=sys.stderr)
+    first = settings.node_id
+    if first is not None and first + count - 1 > MAX_NODE:
+        print(f"chirp: --processes needs node ids up to {MAX_NODE}; lower CHIRP_NODE_ID", file=sys.stderr)
         return 2
     base = {**os.environ, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(settings.port)}
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--reuse-port"],
-            env={**base, "CHIRP_NODE_ID": str(settings.node_id + n)},
+            env=base if first is None else {**base, "CHIRP_NODE_ID": str(first + n)},
         )
         for n in range(count)
     ]
@@ -112,7 +146,7 @@ async def _worker(settings: Settings) -> int:
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    async with open_resources(settings) as res:
+    async with open_resources(settings, role="worker", on_node_lost=stop.set) as res:
         await JobRunner(res, all_queues(), all_periodic()).run(stop)
     return 0
 
@@ -358,10 +392,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    from storage.node_leases import NodeLeaseError
+
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"chirp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except NodeLeaseError as exc:
+        print(f"chirp: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

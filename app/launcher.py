@@ -231,14 +231,13 @@ def run_system(settings: Settings, *, workers: int = 1, ports: str | None = None
 
         asyncio.run(prepare_stores(effective))
         python = sys.executable
-        api_env = {**env, "CHIRP_NODE_ID": "0", "CHIRP_HOST": settings.host, "CHIRP_PORT": str(api_port)}
+        env.pop("CHIRP_NODE_ID", None)  # each process leases its own (storage/node_leases.py)
+        # One API and no balancer to tell: no reason to wait before stopping.
+        api_env = {"CHIRP_DRAIN_SECONDS": "0", **env, "CHIRP_HOST": settings.host, "CHIRP_PORT": str(api_port)}
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         children.append(subprocess.Popen([python, "-m", "app.cli", "serve"], env=api_env, start_new_session=True))
-        for n in range(workers):
-            worker_env = {**env, "CHIRP_NODE_ID": str(1 + n)}
-            children.append(
-                subprocess.Popen([python, "-m", "app.cli", "worker"], env=worker_env, start_new_session=True)
-            )
+        for _ in range(workers):
+            children.append(subprocess.Popen([python, "-m", "app.cli", "worker"], env=env, start_new_session=True))
         url = f"http://{settings.host}:{api_port}"
         if not _wait_until_serving(f"{url}/healthz", children[0]):
             print("chirp: the API did not come up; see its log above", file=sys.stderr)

@@ -14,6 +14,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.client import client_address
+
 access_log = logging.getLogger("chirp.access")
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -99,6 +101,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
             request.method,
             request.path,
             status,
-            extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 2)},
+            extra={
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": client_address(request),
+            },
         )
         request_id_var.reset(token)

@@ -12,16 +12,15 @@ from aiohttp import web
 from api.body_timeout import body_timeout_middleware
 from api.cors import cors_middleware, setup_cors
 from api.errors import error_middleware
-from api.keys import DATABASE, IDS, MEILI, REDIS, RESOURCES, S3, SETTINGS
+from api.keys import DATABASE, IDS, LIFECYCLE, MEILI, REDIS, RESOURCES, S3, SETTINGS, Lifecycle
 from api.metrics import metrics_middleware
 from api.slashes import trailing_slash_middleware
 from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
 from app.ratelimit import rate_limit_middleware
 from config import Settings
-from core.ids import IdGenerator
 from handlers.routes import setup_routes
-from storage.resources import Resources, open_database, open_meili, open_redis, open_s3
+from storage.resources import Resources, open_database, open_meili, open_node, open_redis, open_s3
 from storage.token_cache import RevocationListener, TokenCache
 
 log = logging.getLogger("chirp.app")
@@ -37,6 +36,17 @@ def _resource_ctx(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with opener(app[SETTINGS]) as resource:
             app[key] = resource
+            yield
+
+    return ctx
+
+
+def _node_ctx(on_lost: Callable[[], None] | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """cleanup_ctx: the process's leased node id (storage/node_leases.py), once PostgreSQL is open."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_node(app[SETTINGS], app[DATABASE], "api", on_lost) as ids:
+            app[IDS] = ids
             yield
 
     return ctx
@@ -70,7 +80,8 @@ async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
         await listener.stop()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = None) -> web.Application:
+    """`on_node_lost`: called if another process takes this one's node id (`chirp serve` shuts down)."""
     # CORS comes first: a preflight is answered before authentication and rate limiting (api/cors.py).
     # A path with a trailing slash then reaches its route as without it (api/slashes.py).
     # Rate limiting sits outside the error middleware, so it stamps its headers on error responses too.
@@ -88,9 +99,10 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[IDS] = IdGenerator(settings.node_id)
+    app[LIFECYCLE] = Lifecycle()
     cleanup: list[Callable[[web.Application], AsyncIterator[Any]]] = [
         _resource_ctx(DATABASE, open_database),
+        _node_ctx(on_node_lost),
         _resource_ctx(REDIS, open_redis),
         _resource_ctx(MEILI, open_meili),
         _resource_ctx(S3, open_s3),

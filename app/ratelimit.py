@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.auth import bearer_token
+from api.client import client_address
 from api.errors import json_error
 from api.keys import REDIS
 from config import Settings
@@ -31,7 +32,7 @@ from core.times import iso
 
 log = logging.getLogger("chirp.ratelimit")
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 # The web client's static files (content-hashed, cached for a year) and media files (a redirect to S3 each, one
 # per picture shown): as a web server or CDN in front would serve them.
 EXEMPT_PREFIXES = ("/assets/", "/media/")
@@ -68,7 +69,7 @@ class Count:
 
 def rules_for(request: web.Request, settings: Settings) -> list[Rule]:
     """The limits a request counts against; the first one's numbers go into the headers of normal responses."""
-    ip = request.remote or "unknown"
+    ip = client_address(request)
     token = bearer_token(request)
     if token is not None:
         # Counted per token without looking it up: an invalid token is refused by the handler anyway.

@@ -152,20 +152,25 @@ def wait_http(url: str, process: ChirpProcess, timeout: float = 30) -> None:
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout:g} s")
 
 
+def _with_node(env: dict[str, str], node_id: int | None) -> dict[str, str]:
+    """`env` naming `node_id`, or leaving the process to lease a free one (storage/node_leases.py)."""
+    return env if node_id is None else {**env, "CHIRP_NODE_ID": str(node_id)}
+
+
 def spawn_api(
-    env: dict[str, str], *, node_id: int = 0, port: int | None = None, reuse_port: bool = False
+    env: dict[str, str], *, node_id: int | None = None, port: int | None = None, reuse_port: bool = False
 ) -> ChirpProcess:
     """One API process; with `reuse_port`, several share `port` (SO_REUSEPORT), each with its own node id."""
     port = port or free_port()
-    api_env = {**env, "CHIRP_PORT": str(port), "CHIRP_NODE_ID": str(node_id)}
+    api_env = {**_with_node(env, node_id), "CHIRP_PORT": str(port)}
     args = ["-m", "app.cli", "serve", *(["--reuse-port"] if reuse_port else [])]
     process = spawn_process("api", args, api_env, port)
     wait_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
 
-def spawn_worker(env: dict[str, str], *, node_id: int = 100) -> ChirpProcess:
-    return spawn_process("worker", ["-m", "app.cli", "worker"], {**env, "CHIRP_NODE_ID": str(node_id)})
+def spawn_worker(env: dict[str, str], *, node_id: int | None = None) -> ChirpProcess:
+    return spawn_process("worker", ["-m", "app.cli", "worker"], _with_node(env, node_id))
 
 
 def spawn_ceiling(

@@ -326,8 +326,8 @@ def main(argv: list[str]) -> int:
         worker: ChirpProcess | None = None
         worker_out = tmp / "worker.json"
         try:
-            for i in range(args.api_processes):
-                apis.append(spawn_api(env, node_id=i, port=port, reuse_port=args.api_processes > 1))
+            for _ in range(args.api_processes):
+                apis.append(spawn_api(env, port=port, reuse_port=args.api_processes > 1))
             worker = spawn_probe_worker(env, worker_out, {"all_queues": args.worker_queues == "all"})
             base = f"http://127.0.0.1:{port}"
             system = System(

@@ -174,8 +174,8 @@ def main(argv: list[str]) -> int:
                 several = None
                 if args.api_processes > 1:
                     log(f"throughput with {args.api_processes} API processes on the port (closed loop)")
-                    for node in range(1, args.api_processes):
-                        more_apis.append(spawn_api(env, node_id=node, port=api.port, reuse_port=True))
+                    for _ in range(1, args.api_processes):
+                        more_apis.append(spawn_api(env, port=api.port, reuse_port=True))
                     several = run_load(urls, duration=args.duration, connections=args.connections)
             finally:
                 ceiling.stop()

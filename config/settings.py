@@ -12,6 +12,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,6 +106,19 @@ def _rate(raw: str) -> tuple[int, int]:
     return parsed
 
 
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs or addresses, e.g. `10.0.0.0/8, 192.168.1.7`; empty: none."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part))
+        except ValueError as exc:
+            raise ValueError(f"expected comma-separated CIDRs such as 10.0.0.0/8, got {part!r} ({exc})") from None
+    return tuple(networks)
+
+
 MIB = 1024 * 1024
 
 # The development stack's ports (`make run`); tests start their own servers on free ports. The classic
@@ -164,12 +178,22 @@ class Settings:
     log_level: str = _env("CHIRP_LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"))
     # "auto": text lines on a terminal, JSON lines otherwise (a log collector); or force one.
     log_format: str = _env("CHIRP_LOG_FORMAT", "auto", _choice("auto", "json", "text"))
-    # Snowflake worker id: unique per running process that creates ids (0-1023).
-    node_id: int = _env("CHIRP_NODE_ID", 0, _int_in(0, 1023))
+    # This process's node id (its Snowflake node and streaming channel, 0-4095). Unset: each process leases
+    # a free one at start; set: it leases exactly that one, refused while a live process holds it. The
+    # lease lives this long unless the process's heartbeat renews it (storage/node_leases.py).
+    node_id: int | None = _env("CHIRP_NODE_ID", None, _int_in(0, 4095))
+    node_lease_seconds: float = _env("CHIRP_NODE_LEASE_SECONDS", 30.0, _float_in(3.0, 600.0))
     # Bodies of ordinary requests stay small; only the media upload routes take large ones.
     max_body_bytes: int = _env("CHIRP_MAX_BODY_BYTES", 1 * MIB, _int_in(1024, 64 * MIB))
     upload_max_body_bytes: int = _env("CHIRP_UPLOAD_MAX_BODY_BYTES", 6 * MIB, _int_in(MIB, 1024 * MIB))
+    # On SIGTERM, /readyz fails this long before the port closes (balancers notice and stop sending new
+    # requests), then in-flight requests get the shutdown timeout to finish.
+    drain_seconds: float = _env("CHIRP_DRAIN_SECONDS", 5.0, _float_in(0.0, 600.0))
     shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
+    # The load balancers in front: their forwarding header is believed only from these peers, and
+    # only the header they write (the other is ignored: a client could forge it). api/client.py.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _env("CHIRP_TRUSTED_PROXIES", (), _networks)
+    proxy_header: str = _env("CHIRP_PROXY_HEADER", "x-forwarded-for", _choice("x-forwarded-for", "forwarded"))
 
     # The four stores. Set these to use existing servers (production); unset, `chirp run` starts embedded ones.
     # Moves the API and every embedded server of `make run` together (see dev_ports); 0: the classic ports.

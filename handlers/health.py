@@ -1,4 +1,11 @@
-"""Operator endpoints: liveness, readiness of each dependency, and Prometheus metrics."""
+"""Operator endpoints: liveness, readiness of each dependency, and Prometheus metrics.
+
+Readiness answers the balancer's one question, "may this process get traffic?". It says no (503) only
+when the process cannot serve: PostgreSQL or Valkey is down, or the process is draining before it stops
+(SIGTERM). Meilisearch and S3 down is "degraded" (200): search and media answer 503 on their own, and
+taking every process off the balancer for a search outage would take the whole site down with it.
+`/livez` (and the older `/healthz`) only say the process's event loop turns: restart it if not.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.http import json_response
-from api.keys import RESOURCES
+from api.keys import LIFECYCLE, RESOURCES
 from api.openapi import obj, ok, operation
 from core.metrics import DEAD_JOBS, JOB_LAG, JOB_QUEUE_DEPTH
 from storage import jobs as job_store
@@ -21,9 +28,14 @@ from storage.resources import Resources
 routes = web.RouteTableDef()
 
 
+# Without these, the process cannot serve; without the others, only search or media fail.
+REQUIRED = frozenset({"postgres", "valkey"})
+
+
+@routes.get("/livez")
 @routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop turns; says nothing about the stores."""
+async def livez(request: web.Request) -> web.Response:
+    """The process is alive and its event loop turns; says nothing about the stores (nor about draining)."""
     return json_response({"status": "ok"})
 
 
@@ -52,15 +64,23 @@ def _probes(res: Resources) -> dict[str, Callable[[], Awaitable[object]]]:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when every store answers within the readiness timeout; 503 naming those that don't."""
+    """503 when draining or PostgreSQL or Valkey does not answer within the readiness timeout; 200
+    "degraded" when only Meilisearch or S3 doesn't; 200 "ready" when all do. Each check is reported."""
     res = request.app[RESOURCES]
     probes = _probes(res)
     results = await asyncio.gather(*(_check(p, res.settings.readiness_timeout) for p in probes.values()))
     checks = dict(zip(probes, results, strict=True))
+    for name, outcome in checks.items():
+        outcome["required"] = name in REQUIRED
     down = [name for name, outcome in checks.items() if outcome["status"] != "up"]
-    if down:
+    if request.app[LIFECYCLE].draining:
+        body = {"status": "draining", "error": "shutting down", "checks": checks}
+        return json_response(body, status=503)
+    if REQUIRED.intersection(down):
         body = {"status": "unavailable", "error": f"unavailable: {', '.join(down)}", "checks": checks}
         return json_response(body, status=503)
+    if down:
+        return json_response({"status": "degraded", "degraded": down, "checks": checks})
     return json_response({"status": "ready", "checks": checks})
 
 
@@ -88,30 +108,30 @@ _CHECK = obj(
         "status": {"type": "string", "enum": ["up", "down"]},
         "error": {"type": "string"},
         "latency_ms": {"type": "number"},
+        "required": {"type": "boolean", "description": "whether readiness fails while it is down"},
     },
-    required=["status", "latency_ms"],
+    required=["status", "latency_ms", "required"],
 )
 _READINESS = obj(
     {
-        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "status": {"type": "string", "enum": ["ready", "degraded", "unavailable", "draining"]},
         "error": {"type": "string"},
+        "degraded": {"type": "array", "items": {"type": "string"}, "description": "optional stores down"},
         "checks": {"type": "object", "additionalProperties": _CHECK},
     },
     required=["status", "checks"],
 )
+_LIVENESS = {"200": ok(obj({"status": {"type": "string", "const": "ok"}}))}
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/healthz": {
-        "get": operation(
-            "Liveness", {"200": ok(obj({"status": {"type": "string", "const": "ok"}}))}, tags=["operations"]
-        )
-    },
+    "/livez": {"get": operation("Liveness (the event loop turns)", _LIVENESS, tags=["operations"])},
+    "/healthz": {"get": operation("Liveness (as /livez)", _LIVENESS, tags=["operations"])},
     "/readyz": {
         "get": operation(
-            "Readiness of every store",
+            "Readiness: may this process get traffic",
             {
-                "200": ok(_READINESS, "Every store answers"),
-                "503": ok(_READINESS, "Some store does not answer; `error` names them"),
+                "200": ok(_READINESS, "PostgreSQL and Valkey answer (`degraded` lists Meilisearch or S3 if down)"),
+                "503": ok(_READINESS, "PostgreSQL or Valkey does not answer (`error` names them), or draining"),
             },
             tags=["operations"],
         )

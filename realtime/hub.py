@@ -56,7 +56,7 @@ class Hub:
     def __init__(self, res: Resources, settings: Settings) -> None:
         self.res = res
         self.settings = settings
-        self.node_id = settings.node_id
+        self.node_id = res.ids.node_id  # the leased node id: this process's channel and presence set
         self.home_channel = node_channel(self.node_id)
         self.control_channel = f"chirp:hub:{self.node_id}"
         self.connections: set[Connection] = set()

@@ -7,8 +7,8 @@ Each opener is an async context manager, so the API wraps them in `cleanup_ctx` 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 
 from config import Settings
 from core.ids import IdGenerator
+from storage.node_leases import hold_node
 from storage.token_cache import TokenCache
 
 
@@ -134,16 +135,30 @@ async def open_s3(settings: Settings) -> AsyncIterator[Any]:
         yield client
 
 
+def open_node(
+    settings: Settings, db: asyncpg.Pool, role: str, on_lost: Callable[[], None] | None = None
+) -> AbstractAsyncContextManager[IdGenerator]:
+    """This process's leased node id (CHIRP_NODE_ID, or any free one) as its id generator."""
+    return hold_node(db, role=role, node_id=settings.node_id, seconds=settings.node_lease_seconds, on_lost=on_lost)
+
+
 @asynccontextmanager
-async def open_resources(settings: Settings, *, db_pool_size: int | None = None) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings,
+    *,
+    db_pool_size: int | None = None,
+    role: str = "tool",
+    on_node_lost: Callable[[], None] | None = None,
+) -> AsyncIterator[Resources]:
     """All four stores at once, for processes other than the API (worker, CLI commands, benchmarks)."""
     async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_database(settings, max_size=db_pool_size))
         yield Resources(
             settings=settings,
-            db=await stack.enter_async_context(open_database(settings, max_size=db_pool_size)),
+            db=db,
             redis=await stack.enter_async_context(open_redis(settings)),
             meili=await stack.enter_async_context(open_meili(settings)),
             s3=await stack.enter_async_context(open_s3(settings)),
-            ids=IdGenerator(settings.node_id),
+            ids=await stack.enter_async_context(open_node(settings, db, role, on_node_lost)),
             tokens=TokenCache.from_settings(settings),
         )

@@ -71,6 +71,7 @@ def stack_env(stack: RunningStack) -> dict[str, str]:
         **stack_environment(stack.urls, ALL_SERVERS),
         "CHIRP_LOG_FORMAT": "text",
         "CHIRP_JOB_POLL_SECONDS": "0.2",
+        "CHIRP_DRAIN_SECONDS": "0",  # spawned API processes stop at once; tests that drain set it
     }
 
 
