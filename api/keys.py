@@ -7,16 +7,16 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from meilisearch_python_sdk import AsyncClient as MeiliClient
-from redis.asyncio import Redis
 
 from config import Settings
 from core.ids import IdGenerator
 from realtime.hub import Hub
+from storage.keys import Valkey
 from storage.resources import Resources
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", asyncpg.Pool)
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[Valkey] = web.AppKey("redis")  # one Valkey or a Valkey Cluster
 MEILI = web.AppKey("meili", MeiliClient)
 S3 = web.AppKey("s3", Any)  # aiobotocore's S3 client has no importable class to name
 IDS = web.AppKey("ids", IdGenerator)

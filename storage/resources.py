@@ -17,9 +17,11 @@ import orjson
 from botocore.config import Config as BotoConfig
 from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from config import Settings
 from core.ids import IdGenerator
+from storage.keys import Valkey
 from storage.token_cache import TokenCache
 
 
@@ -29,7 +31,7 @@ class Resources:
 
     settings: Settings
     db: asyncpg.Pool
-    redis: Redis
+    redis: Valkey
     meili: MeiliClient
     s3: Any
     ids: IdGenerator
@@ -73,8 +75,17 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> A
 
 
 @asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256)
+async def open_redis(settings: Settings) -> AsyncIterator[Valkey]:
+    """One Valkey, or a Valkey Cluster found from the node REDIS_URL names (CHIRP_VALKEY_CLUSTER)."""
+    client: Valkey
+    if settings.valkey_cluster:
+        client = RedisCluster.from_url(
+            settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
+        )
+    else:
+        client = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
+        )
     try:
         yield client
     finally:
