@@ -50,7 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def stack_env(stack: RunningStack) -> dict[str, str]:
+def base_stack_env(stack: RunningStack) -> dict[str, str]:
     """The environment a Chirp process needs to use the test servers (for tests that spawn processes)."""
     return {
         **stack_environment(stack.urls, ALL_SERVERS),
@@ -60,18 +60,24 @@ def stack_env(stack: RunningStack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def base_settings(stack_env: dict[str, str]) -> Settings:
-    settings = Settings.from_env(stack_env)
+def base_settings(base_stack_env: dict[str, str]) -> Settings:
+    settings = Settings.from_env(base_stack_env)
     asyncio.run(prepare_stores(settings))
     return settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "valkey_modes: run the test on one Valkey and on a Valkey Cluster")
+    config.addinivalue_line("markers", "single_valkey: only on the one Valkey (it stops and starts that server)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "valkey_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker("valkey_modes"):
+    marked = metafunc.definition.get_closest_marker("valkey_modes")
+    if (
+        "valkey_mode" in metafunc.fixturenames
+        and marked
+        and not metafunc.definition.get_closest_marker("single_valkey")
+    ):
         metafunc.parametrize("valkey_mode", ["single", "cluster"], indirect=True)
 
 
@@ -131,6 +137,15 @@ async def settings(base_settings: Settings, valkey_mode: str, request: pytest.Fi
         chosen = Settings(**{**base_settings.__dict__, "redis_url": cluster.url, "valkey_cluster": True})
     await reset_stores(chosen)
     return chosen
+
+
+@pytest.fixture
+def stack_env(base_stack_env: dict[str, str], settings: Settings) -> dict[str, str]:
+    """The environment a Chirp process needs to use the test servers (for tests that spawn processes): on
+    the Valkey Cluster when the test runs there."""
+    if not settings.valkey_cluster:
+        return base_stack_env
+    return {**base_stack_env, "REDIS_URL": settings.redis_url, "CHIRP_VALKEY_CLUSTER": "true"}
 
 
 @pytest.fixture

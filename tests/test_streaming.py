@@ -41,6 +41,9 @@ from storage import presence
 from storage.channels import UserMessage, publish, user_channel
 from storage.resources import Resources
 
+# Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
+pytestmark = pytest.mark.valkey_modes
+
 DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache")
 
 
@@ -555,6 +558,7 @@ async def test_keep_alives_of_sockets_opened_together_are_spread_over_the_interv
         await ws.close()
 
 
+@pytest.mark.single_valkey
 async def test_delivery_continues_after_valkey_restarts_mid_stream(
     client: Client, res: Resources, stack: RunningStack, make_user: UserFactory
 ) -> None:
