@@ -256,7 +256,9 @@ async def test_revocations_published_by_others_are_obeyed(client: Client, res: R
     assert await me_status(client, token["access_token"]) == 200
     # Another process revoked it: PostgreSQL first, then the announcement on the channel.
     await res.db.execute("UPDATE access_tokens SET revoked_at = now() WHERE id = $1", token_id)
-    assert await res.redis.publish(REVOKED_CHANNEL, f"[{token_id}]") >= 1
+    receivers = await res.redis.publish(REVOKED_CHANNEL, f"[{token_id}]")
+    if not res.settings.valkey_cluster:  # a cluster node counts only its own subscribers
+        assert receivers >= 1
     await eventually(lambda: not cache_of(client).holds(token_id), "the process dropped the token")
     assert await me_status(client, token["access_token"]) == 401
 
