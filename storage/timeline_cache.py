@@ -36,7 +36,18 @@ from typing import Any, NamedTuple
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from storage.keys import AUTHOR_PREFIX, HOME_PREFIX, Valkey, author_key, by_slot, home_key, mget, promoted_key
+from storage.keys import (
+    AUTHOR_PREFIX,
+    HOME_PREFIX,
+    Command,
+    Valkey,
+    author_key,
+    by_slot,
+    home_key,
+    mget,
+    pipeline,
+    promoted_key,
+)
 
 __all__ = ["AUTHOR_PREFIX", "HOME_PREFIX", "author_key", "home_key"]
 BUILT = b"\x00"
@@ -315,12 +326,11 @@ async def run_pipelined(redis: Valkey, calls: Sequence[ScriptCall]) -> list[Any]
 
 
 async def _pipeline(redis: Valkey, calls: Sequence[ScriptCall]) -> list[Any]:
-    pipe = redis.pipeline(transaction=False)
+    # Each call's keys share one slot (by_slot): the call goes to the node serving it.
+    commands: list[Command] = []
     for script, keys, args in calls:
-        # As a plain command: redis-py refuses `pipe.evalsha` on a cluster, though the cluster pipeline
-        # routes an EVALSHA by its keys (one slot per call) like any other command.
-        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-    return list(await pipe.execute(raise_on_error=False))
+        commands.append((keys[0] if keys else "", ("EVALSHA", script.sha, len(keys), *keys, *args)))
+    return await pipeline(redis, commands)
 
 
 FAN_OUT = Script(_FAN_OUT)
