@@ -17,14 +17,12 @@ Valkey holds only what can be rebuilt from PostgreSQL, so key names may change b
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import AskError, ConnectionError, MovedError, SlotNotCoveredError, TimeoutError, TryAgainError
 
 Valkey: TypeAlias = Redis | RedisCluster
 """The client Chirp's Valkey users take: one Valkey or a Valkey Cluster."""
@@ -123,55 +121,22 @@ def by_slot(valkey: Valkey, keys: Iterable[str]) -> dict[int, list[str]]:
 Command = tuple[str, Sequence[Any]]
 """A command for `pipeline`: the key that places it (all its keys share that slot), and its arguments."""
 
-# Replies that say the map of slots was stale: the command goes again through the cluster client, which
-# follows the redirection and refreshes its map.
-_REDIRECTED = (MovedError, AskError, TryAgainError, ConnectionError, TimeoutError)
-
 
 async def pipeline(valkey: Valkey, commands: Sequence[Command]) -> list[Any]:
     """Run `commands` in one round trip (one per node, in parallel, on a cluster); each reply in order, an
     error as an exception in its place.
 
-    On a cluster each node's commands go out as one pipeline on that node's pooled connection: redis-py's
-    cluster pipeline resolves a routing policy per command, which cost more than the commands (measured by
-    bench/scale_out.py). Commands a node redirects (MOVED, ASK, TRYAGAIN) or could not take (a node that
-    died) go again through the cluster client, which follows the redirection and refreshes its map.
+    As plain commands: redis-py refuses `pipe.evalsha` and `pipe.mget` on a cluster, though its cluster
+    pipeline routes them by their keys (one slot per command here) like any other command, and follows
+    MOVED and ASK. (Sending each node's commands on its pooled connection directly was faster,
+    bench/scale_out.py, but did not yet recover from a failover: docs/streaming.md, "Valkey Cluster".)
     """
     if not commands:
         return []
-    if not isinstance(valkey, RedisCluster):
-        pipe = valkey.pipeline(transaction=False)
-        for _, args in commands:
-            pipe.execute_command(*args)
-        return list(await pipe.execute(raise_on_error=False))
-    await valkey.initialize()  # the map of slots, once (a no-op after the first command)
-    by_node: dict[str, tuple[ClusterNode, list[PipelineCommand]]] = {}
-    results: list[Any] = [None] * len(commands)
-    again: list[int] = []
-    for position, (key, args) in enumerate(commands):
-        try:
-            node = valkey.nodes_manager.get_node_from_slot(slot(key))
-        except (KeyError, SlotNotCoveredError):  # no primary known for it right now (a failover)
-            again.append(position)
-            continue
-        by_node.setdefault(node.name, (node, []))[1].append(PipelineCommand(position, *args))
-    sent = list(by_node.values())
-    outcomes = await asyncio.gather(*(node.execute_pipeline(cmds) for node, cmds in sent), return_exceptions=True)
-    for (_, cmds), outcome in zip(sent, outcomes, strict=True):
-        for cmd in cmds:
-            result = outcome if isinstance(outcome, BaseException) else cmd.result
-            if isinstance(result, _REDIRECTED):
-                again.append(cmd.position)
-            else:
-                results[cmd.position] = result
-    if again:
-        again.sort()
-        retry = valkey.pipeline(transaction=False)
-        for position in again:
-            retry.execute_command(*commands[position][1])
-        for position, result in zip(again, await retry.execute(raise_on_error=False), strict=True):
-            results[position] = result
-    return results
+    pipe = valkey.pipeline(transaction=False)
+    for _, args in commands:
+        pipe.execute_command(*args)
+    return list(await pipe.execute(raise_on_error=False))
 
 
 async def mget(valkey: Valkey, keys: Sequence[str]) -> list[Any]:
