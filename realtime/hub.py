@@ -75,6 +75,8 @@ class Hub:
         self._sent: dict[str, int] = {}
         self._acked: dict[str, int] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
+        # SUNSUBSCRIBEs sent and not confirmed yet, per channel: any other sunsubscribe comes from Valkey.
+        self._leaving: dict[str, int] = {}
         # None stops the writer: redis-py may swallow a cancellation that lands inside one of its calls.
         self._commands: asyncio.Queue[tuple[str, tuple[str, ...]] | None] = asyncio.Queue()
         self._lane: asyncio.Queue[tuple[str, PublicMessage]] = asyncio.Queue()
@@ -287,6 +289,8 @@ class Hub:
             self._acked.pop(channel, None)
             gone.append(channel)
         if gone:
+            for channel in filter(is_sharded, gone):
+                self._leaving[channel] = self._leaving.get(channel, 0) + 1
             self._send("UNSUBSCRIBE", gone)
 
     def _send(self, command: str, channels: list[str]) -> None:
@@ -368,6 +372,7 @@ class Hub:
     def _reset_confirmations(self) -> None:
         self._sent = {}
         self._acked = {}
+        self._leaving = {}
         for event in self._confirmed.values():
             event.clear()
 
@@ -435,9 +440,13 @@ class Hub:
                 self._on_confirmed(channel)
                 if channel == self.control_channel:
                     self.connected.set()
-            elif kind == "sunsubscribe" and _text(message["channel"]) in self._refs:
-                # Not asked for: the slot moved to another shard (a failover, resharding).
-                raise RedisError(f"Valkey moved {_text(message['channel'])} to another shard")
+            elif kind == "sunsubscribe":
+                channel = _text(message["channel"])
+                if self._leaving.get(channel, 0) > 0:
+                    self._leaving[channel] -= 1
+                elif channel in self._refs:
+                    # Not asked for: the slot moved to another shard (a failover, resharding).
+                    raise RedisError(f"Valkey moved {channel} to another shard")
 
     # dispatch ----------------------------------------------------------------------------------------
 

@@ -660,3 +660,19 @@ async def test_mastodon_py_stream_user_receives_an_update_over_sse(
             await asyncio.to_thread(handle.close)  # off the loop: it waits on the socket the server holds
     assert received[0]["id"] == posted["id"]
     assert "hello over SSE" in received[0]["content"]
+
+
+async def test_a_user_stream_closed_and_opened_again_at_once_keeps_the_hub_connected(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice = await make_user("alice")
+    hub = client.app[HUB]
+    for _ in range(5):  # each close unsubscribes; the next open subscribes before Valkey confirmed that
+        ws = await connect(client, alice.token, stream="user:notification")
+        await ws.close()
+    ws = await connect(client, alice.token, stream="user:notification")
+    await online(res, alice.account_id)
+    await publish(res.redis, [(user_channel(alice.account_id), UserMessage("notification", 1, '{"type": "mention"}'))])
+    assert (await next_frame(ws))["payload"]["type"] == "mention"
+    assert hub.reconnects == 0
+    await ws.close()
