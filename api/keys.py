@@ -7,11 +7,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from meilisearch_python_sdk import AsyncClient as MeiliClient
-from redis.asyncio import Redis
 
 from config import Settings
 from core.ids import IdGenerator
 from realtime.hub import Hub
+from storage.keys import Valkey
 from storage.resources import Resources
 
 
@@ -25,7 +25,7 @@ class Lifecycle:
 SETTINGS = web.AppKey("settings", Settings)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 DATABASE = web.AppKey("database", asyncpg.Pool)
-REDIS = web.AppKey("redis", Redis)
+REDIS: web.AppKey[Valkey] = web.AppKey("redis")  # one Valkey or a Valkey Cluster
 MEILI = web.AppKey("meili", MeiliClient)
 S3 = web.AppKey("s3", Any)  # aiobotocore's S3 client has no importable class to name
 IDS = web.AppKey("ids", IdGenerator)

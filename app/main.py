@@ -72,7 +72,7 @@ async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
     if not res.tokens.enabled:
         yield
         return
-    listener = RevocationListener(res.tokens, res.settings.redis_url)
+    listener = RevocationListener(res.tokens, res.settings.redis_url, res.redis)
     await listener.start()
     try:
         yield

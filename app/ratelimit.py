@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.auth import bearer_token
@@ -29,6 +28,7 @@ from api.errors import json_error
 from api.keys import REDIS
 from config import Settings
 from core.times import iso
+from storage.keys import Valkey, rate_limit_key
 
 log = logging.getLogger("chirp.ratelimit")
 
@@ -84,14 +84,14 @@ def rules_for(request: web.Request, settings: Settings) -> list[Rule]:
     return rules
 
 
-async def count_requests(redis: Redis, rules: list[Rule], now: float) -> list[Count]:
+async def count_requests(redis: Valkey, rules: list[Rule], now: float) -> list[Count]:
     """Add this request to each rule's current window, all in one round trip."""
     counts: list[tuple[Rule, float]] = []
     async with redis.pipeline(transaction=False) as pipe:
         for rule in rules:
             window = int(now // rule.period)
             reset_at = float((window + 1) * rule.period)
-            key = f"chirp:rl:{rule.name}:{rule.period}:{window}"
+            key = rate_limit_key(rule.name, rule.period, window)
             pipe.incr(key)
             pipe.expireat(key, int(reset_at) + 1)
             counts.append((rule, reset_at))

@@ -20,6 +20,7 @@ SCENARIOS = {
     "middleware": "bench.middleware",
     "mixed": "bench.mixed",
     "posting": "bench.posting",
+    "scale_out": "bench.scale_out",
     "search": "bench.search",
     "seed": "bench.seed",
     "streaming_capacity": "bench.streaming_capacity",

@@ -201,6 +201,8 @@ class Settings:
     database_url: str = _env("DATABASE_URL", _CLASSIC["database_url"], _url("postgresql", "postgres"))
     database_pool_size: int = _env("CHIRP_DATABASE_POOL_SIZE", 10, _int_in(1, 500))
     redis_url: str = _env("REDIS_URL", _CLASSIC["redis_url"], _url("redis", "rediss", "unix"))
+    # A Valkey Cluster (REDIS_URL names any one node; the client finds the rest): storage/keys.py.
+    valkey_cluster: bool = _env("CHIRP_VALKEY_CLUSTER", False, _bool)
     meili_url: str = _env("MEILI_URL", _CLASSIC["meili_url"], _url("http", "https"))
     meili_master_key: str = _env("MEILI_MASTER_KEY", "", lambda raw: raw)
     meili_index_prefix: str = _env("CHIRP_MEILI_INDEX_PREFIX", "chirp", _text)
@@ -304,7 +306,18 @@ class Settings:
             given = {spec.name for spec in dataclasses.fields(cls) if spec.metadata["env"] in environ}
             values.update({k: v for k, v in _dev_defaults(base).items() if k not in given})
         values.update(overrides)
-        return cls(**values)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Rules that span fields; SettingsError names the variables."""
+        if self.valkey_cluster:
+            parts = urlsplit(self.redis_url)
+            if parts.scheme == "unix":
+                raise SettingsError("REDIS_URL: a Valkey Cluster is reached over TCP (redis:// or rediss://)")
+            if parts.path.strip("/") not in ("", "0"):
+                raise SettingsError("REDIS_URL: a Valkey Cluster has only database 0 (CHIRP_VALKEY_CLUSTER=true)")
 
     @classmethod
     def env_name(cls, field_name: str) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -46,7 +47,9 @@ from storage.timelines import ViewerMarks
 _ASSEMBLED = frozenset({"account", "reblog", "quote", "favourited", "reblogged", "reactions", "quote_approval"})
 _NO_MARKS = ViewerMarks(set(), set(), {})
 # Valkey being away costs latency, never an answer: hydration then reads PostgreSQL alone.
-VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError)
+# A shard of a Valkey Cluster failing over (ClusterDownError, TRYAGAIN, a slot without a primary for a
+# moment) is an outage too: 503, and the timeline is there (or rebuilt) once the replica has taken over.
+VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError, ClusterError, TryAgainError, SlotNotCoveredError)
 
 Entity = dict[str, Any]
 

@@ -25,6 +25,7 @@ from domain.post_text import clean_text, normalize_tag
 from storage import presence, timeline_cache
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
+from storage.keys import tagged_csv
 from storage.resources import Resources
 from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
 from storage.timelines import FanOutPost, TimelinePostRow
@@ -52,7 +53,7 @@ def _entry(row: TimelinePostRow) -> Entry:
 
 def _keys(prefix: str, ids_csv: str) -> str:
     """Comma-separated account ids as comma-separated timeline keys, without a conversion per id."""
-    return prefix + ids_csv.replace(",", "," + prefix) if ids_csv else ""
+    return tagged_csv(prefix, ids_csv)
 
 
 # the home timeline: reading ----------------------------------------------------------------------------
@@ -267,9 +268,9 @@ async def fan_out_posts(
     recipients: dict[int, list[int]] = {d.entry.post_id: [] for d in deliveries}
     merged = {p.id for p in posts if p.high_follower and not p.reply_to_other}
     for slice_ in _slices(deliveries):
-        lookup = presence.online_lookup(_home_owner_ids(slice_)) if written is not None else []
+        lookup = presence.online_lookup(res.redis, _home_owner_ids(slice_)) if written is not None else []
         delivered, answers = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size, then=lookup)
-        online = presence.online_from(answers) if written is not None else None
+        online = presence.online_from(lookup, answers) if written is not None else None
         done = []
         for d, keys in zip(slice_, delivered, strict=True):
             owners = _home_owners(keys)
@@ -312,7 +313,8 @@ def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
 def _owner_digits(keys: Iterable[str]) -> Iterator[str]:
     """The ids (as text) of the accounts owning the home timelines among `keys`."""
     prefix = timeline_cache.HOME_PREFIX
-    return (key[len(prefix) :] for key in keys if key.startswith(prefix))
+    start = len(prefix) + 1  # past the brace of the hash tag: `tl:{123}`
+    return (key[start:-1] for key in keys if key.startswith(prefix))
 
 
 def _home_owners(keys: Iterable[str]) -> list[int]:

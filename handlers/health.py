@@ -24,6 +24,7 @@ from core.metrics import DEAD_JOBS, JOB_LAG, JOB_QUEUE_DEPTH
 from storage import jobs as job_store
 from storage.objects import bucket_reachable
 from storage.resources import Resources
+from storage.valkey_state import check_valkey
 
 routes = web.RouteTableDef()
 
@@ -56,7 +57,7 @@ async def _check(probe: Callable[[], Awaitable[object]], within: float) -> dict[
 def _probes(res: Resources) -> dict[str, Callable[[], Awaitable[object]]]:
     return {
         "postgres": lambda: res.db.fetchval("SELECT 1"),
-        "valkey": res.redis.ping,
+        "valkey": lambda: check_valkey(res.redis),
         "meilisearch": res.meili.health,
         "s3": lambda: bucket_reachable(res.s3, res.settings.s3_bucket),
     }

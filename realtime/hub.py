@@ -1,9 +1,15 @@
-"""The hub: each API process's one Valkey pub/sub connection, shared by all its streaming connections.
+"""The hub: each API process's Valkey pub/sub connections (one per shard), shared by all its streaming
+connections.
+
+- One Valkey is one shard. On a Valkey Cluster the per-user and per-process channels are sharded
+  (SSUBSCRIBE on the primary owning the channel's slot) and the public and hashtag channels classic (on one
+  of the connections: a cluster broadcasts every PUBLISH to every node); storage/pubsub.py `Shards`.
 
 - A channel is subscribed when the first local connection needs it and unsubscribed when the last one
   leaves (reference counted). SUBSCRIBE/UNSUBSCRIBE go out in order through one writer task, and a
   subscription counts as live only once Valkey has confirmed every SUBSCRIBE sent for it.
-- When the pub/sub connection breaks (Valkey restarted, network), the hub reconnects with backoff,
+- When a pub/sub connection breaks (Valkey restarted, a primary failed over, a slot moved: Valkey then
+  unsubscribes its sharded channels), the hub reopens every shard's connection as the cluster is now,
   re-subscribes every channel in use, rewrites this process's presence, and replays to each user stream
   what it missed meanwhile from its cursor: delivery resumes with no gap (Mastodon's streaming server
   stopped delivering after a reconnect: mastodon#25157).
@@ -24,10 +30,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from config import Settings
@@ -36,8 +39,9 @@ from domain.streaming import personalize
 from realtime.connection import CLOSE_GOING_AWAY, Connection, Payload
 from realtime.streams import Stream
 from storage import presence
-from storage.channels import HomeMessage, PublicMessage, UserMessage, decode, node_channel, user_channel
-from storage.pubsub import pubsub_messages
+from storage.channels import HomeMessage, PublicMessage, UserMessage, decode, hub_channel, node_channel, user_channel
+from storage.keys import by_slot
+from storage.pubsub import Shards, is_sharded, open_shards, pubsub_messages
 from storage.resources import Resources
 
 log = logging.getLogger("chirp.streaming")
@@ -58,7 +62,10 @@ class Hub:
         self.settings = settings
         self.node_id = res.ids.node_id  # the leased node id: this process's channel and presence set
         self.home_channel = node_channel(self.node_id)
-        self.control_channel = f"chirp:hub:{self.node_id}"
+        self.control_channel = hub_channel(self.node_id)
+        # Subscribed on every shard's connection directly: a connection with no channel of ours would not
+        # be read, nor pinged, and would look dead.
+        self.link_channel = f"chirp:hub-link:{self.node_id}"
         self.connections: set[Connection] = set()
         # Open streams per account and per token, for the limits (CHIRP_STREAM_MAX_PER_USER / _PER_TOKEN).
         self._per_account: Counter[int] = Counter()
@@ -72,11 +79,13 @@ class Hub:
         self._sent: dict[str, int] = {}
         self._acked: dict[str, int] = {}
         self._confirmed: dict[str, asyncio.Event] = {}
+        # SUNSUBSCRIBEs sent and not confirmed yet, per channel: any other sunsubscribe comes from Valkey.
+        self._leaving: dict[str, int] = {}
         # None stops the writer: redis-py may swallow a cancellation that lands inside one of its calls.
         self._commands: asyncio.Queue[tuple[str, tuple[str, ...]] | None] = asyncio.Queue()
         self._lane: asyncio.Queue[tuple[str, PublicMessage]] = asyncio.Queue()
-        self._pubsub: PubSub | None = None
-        self._client: Redis | None = None
+        self._pubsubs: dict[str, PubSub] | None = None
+        self._shards: Shards | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -92,11 +101,6 @@ class Hub:
     # lifecycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # A connection of its own, which never retries behind the hub's back: a broken connection must
-        # surface here, so that the hub re-subscribes, rewrites presence and replays what was missed.
-        self._client = Redis.from_url(
-            self.settings.redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0
-        )
         self._refs[self.control_channel] = 1
         for name, coro in (("reader", self._run()), ("lane", self._run_lane()), ("ticker", self._tick())):
             self._spawn(coro, name)
@@ -116,9 +120,7 @@ class Hub:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=STOP_SECONDS)
         with contextlib.suppress(RedisError, OSError):
-            await presence.leave(self.res.redis, self.node_id)
-        if self._client is not None:
-            await self._client.aclose()
+            await presence.leave(self.res.redis, self.node_id, list(self._present))
 
     def schedule_close(self, coro: Awaitable[Any]) -> None:
         """Run a connection's closing handshake in the background (tracked, so shutdown can wait for it)."""
@@ -306,6 +308,8 @@ class Hub:
             self._acked.pop(channel, None)
             gone.append(channel)
         if gone:
+            for channel in filter(is_sharded, gone):
+                self._leaving[channel] = self._leaving.get(channel, 0) + 1
             self._send("UNSUBSCRIBE", gone)
 
     def _send(self, command: str, channels: list[str]) -> None:
@@ -313,7 +317,7 @@ class Hub:
             for channel in channels:
                 self._sent[channel] = self._sent.get(channel, 0) + 1
                 self._confirmed.setdefault(channel, asyncio.Event()).clear()
-        if self._pubsub is not None:
+        if self._pubsubs is not None:
             self._commands.put_nowait((command, tuple(channels)))
 
     def _on_confirmed(self, channel: str) -> None:
@@ -337,19 +341,24 @@ class Hub:
         delay = 0.1
         first = True
         while not self._stopping:
-            assert self._client is not None
-            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            pubsubs: dict[str, PubSub] = {}
             writer: asyncio.Task[None] | None = None
+            shards: Shards | None = None
             try:
-                await pubsub.connect()  # type: ignore[no-untyped-call]
+                # Connections of their own, which never retry behind the hub's back: a broken one must
+                # surface here, so that the hub re-subscribes, rewrites presence and replays what was missed.
+                shards = await open_shards(self.res.redis, self.settings.redis_url)
+                for name, client in shards.clients.items():
+                    pubsubs[name] = client.pubsub(ignore_subscribe_messages=False)
+                    await pubsubs[name].subscribe(self.link_channel)
                 self._reset_confirmations()
                 self._commands = asyncio.Queue()
-                self._pubsub = pubsub
-                # Every channel in use, first thing on the new connection; streams added meanwhile queue
+                self._pubsubs, self._shards = pubsubs, shards
+                # Every channel in use, first thing on the new connections; streams added meanwhile queue
                 # their SUBSCRIBE behind it, so nothing is missed and the order holds.
                 channels = list(self._refs)
                 self._send("SUBSCRIBE", channels)
-                writer = self._spawn(self._write_commands(pubsub), "writer")
+                writer = self._spawn(self._write_commands(pubsubs, shards), "writer")
                 if not first:
                     self.reconnects += 1
                     log.info("Valkey pub/sub reconnected; re-subscribed %d channels", len(channels))
@@ -358,20 +367,23 @@ class Hub:
                     self._spawn(self._resync(), "resync")
                 first = False
                 delay = 0.1
-                await self._read(pubsub)
+                await self._read_all(pubsubs)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 if delay == 0.1:  # once per outage
                     log.warning("Valkey pub/sub connection lost: %s; reconnecting", exc)
             finally:
-                self._pubsub = None
+                self._pubsubs = None
                 self.connected.clear()
                 if writer is not None:
                     self._commands.put_nowait(None)
                     writer.cancel()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                for pubsub in pubsubs.values():
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if shards is not None:
+                    await shards.aclose()
             if not self._stopping:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -379,11 +391,13 @@ class Hub:
     def _reset_confirmations(self) -> None:
         self._sent = {}
         self._acked = {}
+        self._leaving = {}
         for event in self._confirmed.values():
             event.clear()
 
-    async def _write_commands(self, pubsub: PubSub) -> None:
-        """Send queued SUBSCRIBE/UNSUBSCRIBE in order; consecutive ones of a kind go as one command."""
+    async def _write_commands(self, pubsubs: dict[str, PubSub], shards: Shards) -> None:
+        """Send queued SUBSCRIBE/UNSUBSCRIBE in order; consecutive ones of a kind go as one command per shard
+        and slot (sharded channels: SSUBSCRIBE/SUNSUBSCRIBE)."""
         commands = self._commands
         while not self._stopping:
             waiting = [await commands.get()]
@@ -400,10 +414,7 @@ class Hub:
                     runs.append((item[0], list(item[1])))
             try:
                 for command, names in runs:
-                    if command == "SUBSCRIBE":
-                        await pubsub.subscribe(*names)
-                    else:
-                        await pubsub.unsubscribe(*names)
+                    await self._apply(command, names, pubsubs, shards)
             except (RedisError, OSError) as exc:
                 # The reader sees the broken connection too and reconnects, re-subscribing what is in use.
                 log.debug("pub/sub command failed: %s", exc)
@@ -411,16 +422,50 @@ class Hub:
             if stop:
                 return
 
+    async def _apply(self, command: str, names: list[str], pubsubs: dict[str, PubSub], shards: Shards) -> None:
+        subscribe = command == "SUBSCRIBE"
+        classic: dict[str, list[str]] = {}
+        sharded: dict[str, list[str]] = {}
+        for name in names:
+            (sharded if is_sharded(name) else classic).setdefault(shards.shard_of(name), []).append(name)
+        for shard, channels in classic.items():
+            pubsub = pubsubs[shard]
+            await (pubsub.subscribe(*channels) if subscribe else pubsub.unsubscribe(*channels))
+        for shard, channels in sharded.items():
+            pubsub = pubsubs[shard]
+            for group in by_slot(self.res.redis, channels).values():  # one slot per command on a cluster
+                await (pubsub.ssubscribe(*group) if subscribe else pubsub.sunsubscribe(*group))
+
+    async def _read_all(self, pubsubs: dict[str, PubSub]) -> None:
+        """Read every shard's connection; returns (raising) when one of them breaks."""
+        readers = [asyncio.ensure_future(self._read(pubsub)) for pubsub in pubsubs.values()]
+        try:
+            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            raise RedisError("a pub/sub connection ended")
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
     async def _read(self, pubsub: PubSub) -> None:
         async for message in pubsub_messages(pubsub, name="pub/sub"):
             kind = message["type"]
-            if kind == "message":
+            if kind in ("message", "smessage"):
                 self._dispatch(_text(message["channel"]), message["data"])
-            elif kind == "subscribe":
+            elif kind in ("subscribe", "ssubscribe"):
                 channel = _text(message["channel"])
                 self._on_confirmed(channel)
                 if channel == self.control_channel:
                     self.connected.set()
+            elif kind == "sunsubscribe":
+                channel = _text(message["channel"])
+                if self._leaving.get(channel, 0) > 0:
+                    self._leaving[channel] -= 1
+                elif channel in self._refs:
+                    # Not asked for: the slot moved to another shard (a failover, resharding).
+                    raise RedisError(f"Valkey moved {channel} to another shard")
 
     # dispatch ----------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from .errors import StackError
 from .ports import DEV_PORTS
 from .servers import Server
 from .stack import SERVICES, RunningStack, StackUrls, start_stack, stop_stack
+from .valkey_cluster import ValkeyCluster, start_valkey_cluster
 
 __all__ = [
     "DEV_PORTS",
@@ -16,7 +17,9 @@ __all__ = [
     "Server",
     "StackError",
     "StackUrls",
+    "ValkeyCluster",
     "install_binaries",
     "start_stack",
+    "start_valkey_cluster",
     "stop_stack",
 ]

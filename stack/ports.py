@@ -111,6 +111,12 @@ def _resolve_seaweed(chosen: dict[str, int], taken: set[int]) -> None:
             chosen[key] = _pick(taken, grpc=True)
 
 
+def pick_free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (for servers outside the four, such as the Valkey Cluster's nodes)."""
+    taken: set[int] = set()
+    return [_pick(taken, grpc=False) for _ in range(count)]
+
+
 def _pick(taken: set[int], *, grpc: bool) -> int:
     """A random free port (and, for SeaweedFS, a free port + 10000) not handed out yet."""
     rng = random.SystemRandom()

@@ -6,6 +6,11 @@ Channels (docs/streaming.md explains the choice):
 - `chirp:user:{account}`: events for one user (notifications), reference counted per user.
 - `chirp:public`, `chirp:tag:{tag}`: the public and hashtag streams, one message per post.
 
+Per-process and per-user channels carry a hash tag and use sharded pub/sub (SPUBLISH/SSUBSCRIBE): on a
+Valkey Cluster each is served by one shard, so their traffic spreads over the shards instead of crossing
+every node; on one Valkey sharded pub/sub behaves as the classic one. The public and hashtag channels stay
+classic (`storage/pubsub.py` `is_sharded`; docs/streaming.md, "Valkey Cluster").
+
 Every message is one orjson object. Payloads travel as the JSON text clients receive, rendered once.
 """
 
@@ -15,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from redis.asyncio import Redis
+
+from storage.keys import HUB_CHANNEL_PREFIX, NODE_CHANNEL_PREFIX, USER_CHANNEL_PREFIX, Valkey, tagged
+from storage.pubsub import is_sharded
 
 PUBLIC_CHANNEL = "chirp:public"
-NODE_PREFIX = "chirp:node:"
-USER_PREFIX = "chirp:user:"
 TAG_PREFIX = "chirp:tag:"
 
 # Message kinds, by where they go.
@@ -29,11 +34,16 @@ PUBLIC = "public"  # on the public or a tag channel: one event for every subscri
 
 
 def node_channel(node_id: int) -> str:
-    return f"{NODE_PREFIX}{node_id}"
+    return tagged(NODE_CHANNEL_PREFIX, node_id)
 
 
 def user_channel(account_id: int) -> str:
-    return f"{USER_PREFIX}{account_id}"
+    return tagged(USER_CHANNEL_PREFIX, account_id)
+
+
+def hub_channel(node_id: int) -> str:
+    """A process's own control channel: its hub's subscriptions are live once Valkey confirms this one."""
+    return tagged(HUB_CHANNEL_PREFIX, node_id)
 
 
 def tag_channel(tag: str) -> str:
@@ -120,15 +130,19 @@ def decode(raw: bytes) -> Message:
     raise ValueError(f"unknown message kind {kind!r}")
 
 
-async def publish(redis: Redis, messages: Sequence[tuple[str, Message]]) -> None:
-    """PUBLISH each (channel, message), in one round trip. Call only after the PostgreSQL commit."""
+async def publish(redis: Valkey, messages: Sequence[tuple[str, Message]]) -> None:
+    """SPUBLISH (sharded channels) or PUBLISH each (channel, message), in one round trip per node. Call
+    only after the PostgreSQL commit."""
     if not messages:
         return
-    if len(messages) == 1:
-        channel, message = messages[0]
-        await redis.publish(channel, message.encode())
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for channel, message in messages:
-            pipe.publish(channel, message.encode())
-        await pipe.execute()
+    sharded = [(channel, message.encode()) for channel, message in messages if is_sharded(channel)]
+    for channel, message in messages:
+        if not is_sharded(channel):
+            await redis.publish(channel, message.encode())  # no key: a cluster pipeline could not route it
+    if len(sharded) == 1:
+        await redis.spublish(*sharded[0])
+    elif sharded:
+        async with redis.pipeline(transaction=False) as pipe:
+            for channel, data in sharded:
+                pipe.spublish(channel, data)
+            await pipe.execute()

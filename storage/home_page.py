@@ -3,8 +3,11 @@ followed high-follower accounts' author timelines, cut to the page exactly, and 
 pieces and accounts the page shows (storage/post_cache.py `hydrate`).
 
 Reading a page used to take three round trips (the home range, the author ranges, the pieces) and merged
-and decoded every candidate entry in Python; a read is now one script call, and Python decodes only the
-entries of the page. Layout of the keys: storage/timeline_cache.py.
+and decoded every candidate entry in Python; on one Valkey a read is now one script call, and Python
+decodes only the entries of the page. On a Valkey Cluster the keys of one page live in many slots, so the
+page is read slot by slot: the home range (with its followed record), then the author ranges, pipelined
+per node, merged here, then the pieces (storage/post_cache.py `hydrate`). Layout of the keys:
+storage/timeline_cache.py.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
+from storage import post_cache, timeline_cache
+from storage.keys import Valkey, author_key, one_shard
 from storage.post_cache import HYDRATE_LUA, Hydrated, parse_hydrated
-from storage.timeline_cache import AUTHOR_PREFIX, Entry, Script, decode_entry, home_key
+from storage.timeline_cache import AUTHOR_PREFIX, Entry, Range, Script, Slice, decode_entry, home_key
 
 _ID = struct.Struct(">Q")
 
-# ARGV: home key, ttl, lower score, upper score, count per source, "1" newest first, exclusive lower and
-# upper bounds as 8-byte ids ("" for none), limit, "1" to hydrate, "1" to skip missing author timelines.
+# KEYS[1]: the home timeline. ARGV: ttl, lower score, upper score, count per source, "1" newest first,
+# exclusive lower and upper bounds as 8-byte ids ("" for none), limit, "1" to hydrate, "1" to skip missing
+# author timelines. The author timelines' and the pieces' keys are derived from what the script reads, so it
+# runs only where every key is on one shard (one Valkey); a cluster reads the same page slot by slot.
 # Returns {0} when the home timeline is not built; {1, {author id8...}} when followed author timelines are
 # missing (built by the caller, then asked again); else {2, short, entries, hydrated?}. `short` is 1 when a
 # source filled its count but kept fewer than `limit` entries in bounds (ids sharing a score with a
@@ -30,10 +35,10 @@ _ID = struct.Struct(">Q")
 _HOME_PAGE = (
     HYDRATE_LUA
     + f"""
-local home = ARGV[1]
+local home = KEYS[1]
 if not redis.call('ZSCORE', home, '\\0') then return {{0}} end
-local ttl, lo, hi, count, desc = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
-local limit = tonumber(ARGV[9])
+local ttl, lo, hi, count, desc = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
+local limit = tonumber(ARGV[8])
 
 -- an 8-byte id as two exact 32-bit halves
 local function halves(s)
@@ -50,8 +55,8 @@ local function decimal(high, low)
   return string.format('%.0f%05d', upper, rest)
 end
 local lo_h, lo_l, hi_h, hi_l
-if ARGV[7] ~= '' then lo_h, lo_l = halves(ARGV[7]) end
-if ARGV[8] ~= '' then hi_h, hi_l = halves(ARGV[8]) end
+if ARGV[6] ~= '' then lo_h, lo_l = halves(ARGV[6]) end
+if ARGV[7] ~= '' then hi_h, hi_l = halves(ARGV[7]) end
 local function in_bounds(h, l)
   if lo_h and (h < lo_h or (h == lo_h and l <= lo_l)) then return false end
   if hi_h and (h > hi_h or (h == hi_h and l >= hi_l)) then return false end
@@ -98,10 +103,10 @@ local followed = redis.call('ZRANGE', home, '-1', '-1', 'BYSCORE')[1] or '\\1'
 local missing = {{}}
 for i = 2, #followed - 8, 9 do
   local id8 = string.sub(followed, i, i + 7)
-  local key = '{AUTHOR_PREFIX}' .. decimal(halves(id8))
+  local key = '{AUTHOR_PREFIX}{{' .. decimal(halves(id8)) .. '}}'
   if redis.call('ZSCORE', key, '\\0') then
     add_source(key, string.sub(followed, i + 8, i + 8) == '1')
-  elseif ARGV[11] ~= '1' then
+  elseif ARGV[10] ~= '1' then
     missing[#missing + 1] = id8
   end
 end
@@ -127,7 +132,7 @@ while #entries < limit do
   best.i = best.i + 1
   advance(best)
 end
-if ARGV[10] ~= '1' then return {{2, short, entries}} end
+if ARGV[9] ~= '1' then return {{2, short, entries}} end
 return {{2, short, entries, hydrate(ids)}}
 """
 )
@@ -160,11 +165,12 @@ class MissingAuthors:
 
 
 async def read_home_page(
-    redis: Redis, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool = False
+    redis: Valkey, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool = False
 ) -> HomePage | MissingAuthors | None:
     """One page of a built home timeline (refreshing the TTLs it reads); None when it is not built."""
+    if not one_shard(redis):
+        return await _read_by_slot(redis, account_id, bounds, ttl=ttl, hydrate=hydrate, skip_missing=skip_missing)
     args: Sequence[str | int | bytes] = [
-        home_key(account_id),
         ttl,
         "(0" if bounds.lower is None else f"{bounds.lower}",
         "+inf" if bounds.upper is None else f"{bounds.upper}",
@@ -176,7 +182,7 @@ async def read_home_page(
         "1" if hydrate else "0",
         "1" if skip_missing else "0",
     ]
-    result = await HOME_PAGE.run(redis, (), args)
+    result = await HOME_PAGE.run(redis, [home_key(account_id)], args)
     if result[0] == 0:
         return None
     if result[0] == 1:
@@ -184,3 +190,50 @@ async def read_home_page(
     entries = [decode_entry(member) for member in result[2]]
     hydrated = parse_hydrated([e.post_id for e in entries], result[3]) if hydrate else None
     return HomePage(entries, bool(result[1]), hydrated)
+
+
+async def _read_by_slot(
+    redis: Valkey, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool
+) -> HomePage | MissingAuthors | None:
+    """The same page as HOME_PAGE answers, read one slot per call: the home timeline first, then the
+    followed authors' timelines (one pipeline), merged here; then the pieces, slot by slot."""
+    span = Range(
+        "(0" if bounds.lower is None else f"{bounds.lower}",
+        "+inf" if bounds.upper is None else f"{bounds.upper}",
+        bounds.count,
+        bounds.newest_first,
+    )
+    home = await timeline_cache.read(redis, home_key(account_id), span, ttl=ttl)
+    if home is None:
+        return None
+    sources: list[tuple[Slice, bool]] = [(home, True)]  # first: on equal ids the home timeline's copy wins
+    if home.followed:
+        args = timeline_cache.read_args(ttl, span)
+        calls: list[timeline_cache.ScriptCall] = [
+            (timeline_cache.READ, [author_key(f.account_id)], args) for f in home.followed
+        ]
+        replies = await timeline_cache.run_pipelined(redis, calls)
+        missing = []
+        for followed, reply in zip(home.followed, replies, strict=True):
+            found = timeline_cache.parse_slice(reply, span.count)
+            if found is None:
+                missing.append(followed.account_id)
+            else:
+                sources.append((found, followed.show_reposts))
+        if missing and not skip_missing:
+            return MissingAuthors(missing)
+
+    def in_bounds(post_id: int) -> bool:
+        return (bounds.lower is None or post_id > bounds.lower) and (bounds.upper is None or post_id < bounds.upper)
+
+    short = False
+    page: dict[int, Entry] = {}
+    for found, reposts in sources:
+        if found.full and (bounds.lower is not None or bounds.upper is not None):
+            short = short or sum(1 for e in found.entries if in_bounds(e.post_id)) < bounds.limit
+        for entry in found.entries:
+            if (reposts or entry.reblog_of_id is None) and in_bounds(entry.post_id):
+                page.setdefault(entry.post_id, entry)
+    entries = sorted(page.values(), key=lambda e: e.post_id, reverse=bounds.newest_first)[: bounds.limit]
+    hydrated = await post_cache.hydrate(redis, [e.post_id for e in entries]) if hydrate else None
+    return HomePage(entries, short, hydrated)

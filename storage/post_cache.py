@@ -1,6 +1,7 @@
 """The post cache in Valkey: viewer-independent pieces of Status entities, and Account entities.
 
-- `pc:{post_id}`: one post's piece, three lines (JSON never holds a raw newline):
+- `pc:{post_id}`: one post's piece (braces: a cluster hash tag, storage/keys.py), three lines (JSON never
+  holds a raw newline):
   1. `ref,ref;account,account`: the posts and accounts a full rendering also shows (read by HYDRATE);
   2. a small JSON header: author, reposted and quoted ids, visibility rows, reactions, quote approval;
   3. the entity's viewer-independent fields as a JSON object, used as bytes (never decoded on a read).
@@ -18,22 +19,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
+from storage import keys
+from storage.keys import ACCOUNT_PREFIX, PIECE_PREFIX, Valkey, account_key, one_shard, piece_key
 from storage.timeline_cache import Script, exists
+
+__all__ = ["account_key", "piece_key"]
 
 PIECE_TTL_SECONDS = 600
 ACCOUNT_TTL_SECONDS = 600
-PIECE_PREFIX = "pc:"
-ACCOUNT_PREFIX = "ac:"
-
-
-def piece_key(post_id: int) -> str:
-    return f"{PIECE_PREFIX}{post_id}"
-
-
-def account_key(account_id: int) -> str:
-    return f"{ACCOUNT_PREFIX}{account_id}"
 
 
 def encode_piece(refs: Sequence[int], accounts: Sequence[int], header: bytes, body: bytes) -> bytes:
@@ -59,15 +52,16 @@ def decode_piece(value: bytes) -> StoredPiece:
 
 # `hydrate(ids)`: for each post id its piece; then, once each, the pieces of the posts they show and the
 # accounts they show: {pieces, {id, piece, ...}, {id, account, ...}} (missing ones as empty strings). One
-# round trip whatever the page holds. Key names are built here from ids (see storage/timeline_cache.py on
-# clusters). Also used by the home page script (storage/home_page.py).
+# round trip whatever the page holds. Key names are built here from ids, which only one Valkey allows (every
+# key on one shard); a cluster hydrates slot by slot instead (`hydrate`). Also used by the home page script
+# (storage/home_page.py).
 HYDRATE_LUA = f"""
 -- GET of every `prefix .. id`, as one MGET per 1,000 keys (unpack has a limit), missing ones false
 local function mget(prefix, ids)
   local out = {{}}
   for first = 1, #ids, 1000 do
     local keys = {{}}
-    for i = first, math.min(first + 999, #ids) do keys[#keys + 1] = prefix .. ids[i] end
+    for i = first, math.min(first + 999, #ids) do keys[#keys + 1] = prefix .. '{{' .. ids[i] .. '}}' end
     local found = redis.call('MGET', unpack(keys))
     for i = 1, #keys do out[#out + 1] = found[i] end
   end
@@ -126,11 +120,30 @@ class Hydrated:
     accounts: dict[int, bytes]
 
 
-async def hydrate(redis: Redis, post_ids: Sequence[int]) -> Hydrated:
-    """The pieces of `post_ids`, of the posts they show and of the accounts shown, in one round trip."""
+async def hydrate(redis: Valkey, post_ids: Sequence[int]) -> Hydrated:
+    """The pieces of `post_ids`, of the posts they show and of the accounts shown: in one round trip on one
+    Valkey; slot by slot on a cluster (the pieces, then what they show: two round trips, one per node)."""
     if not post_ids:
         return Hydrated({}, {})
-    return parse_hydrated(post_ids, await HYDRATE.run(redis, (), post_ids))
+    if one_shard(redis):
+        return parse_hydrated(post_ids, await HYDRATE.run(redis, (), post_ids))
+    return await _hydrate_by_slot(redis, post_ids)
+
+
+async def _hydrate_by_slot(redis: Valkey, post_ids: Sequence[int]) -> Hydrated:
+    found = await keys.mget(redis, [piece_key(i) for i in post_ids])
+    pieces = {post_id: value for post_id, value in zip(post_ids, found, strict=True) if value}
+    wanted: dict[int, None] = {}
+    accounts: dict[int, None] = {}
+    for value in pieces.values():
+        refs, _, shown = value.split(b"\n", 1)[0].partition(b";")
+        wanted.update((int(r), None) for r in refs.split(b",") if r and int(r) not in pieces)
+        accounts.update((int(a), None) for a in shown.split(b",") if a)
+    wanted_ids, account_ids = list(wanted), list(accounts)
+    more = await keys.mget(redis, [*map(piece_key, wanted_ids), *map(account_key, account_ids)])
+    pieces.update((i, v) for i, v in zip(wanted_ids, more[: len(wanted_ids)], strict=True) if v)
+    entities = {i: v for i, v in zip(account_ids, more[len(wanted_ids) :], strict=True) if v}
+    return Hydrated(pieces, entities)
 
 
 def parse_hydrated(post_ids: Sequence[int], result: Sequence[Any]) -> Hydrated:
@@ -141,7 +154,7 @@ def parse_hydrated(post_ids: Sequence[int], result: Sequence[Any]) -> Hydrated:
     return Hydrated(pieces, {int(accounts[i]): accounts[i + 1] for i in range(0, len(accounts), 2) if accounts[i + 1]})
 
 
-async def put(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
+async def put(redis: Valkey, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
     """Store pieces and account entities (in one round trip)."""
     if not pieces and not accounts:
         return
@@ -153,7 +166,7 @@ async def put(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[int, 
     await pipe.execute()
 
 
-async def replace(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
+async def replace(redis: Valkey, pieces: Mapping[int, bytes], accounts: Mapping[int, bytes]) -> None:
     """Rewrite entries that are cached, leaving absent ones absent and TTLs as they are."""
     if not pieces and not accounts:
         return
@@ -165,28 +178,24 @@ async def replace(redis: Redis, pieces: Mapping[int, bytes], accounts: Mapping[i
     await pipe.execute()
 
 
-async def cached_posts(redis: Redis, post_ids: Sequence[int]) -> list[int]:
+async def cached_posts(redis: Valkey, post_ids: Sequence[int]) -> list[int]:
     """Which of `post_ids` have a cached piece."""
     return await _cached(redis, post_ids, piece_key)
 
 
-async def cached_accounts(redis: Redis, account_ids: Sequence[int]) -> list[int]:
+async def cached_accounts(redis: Valkey, account_ids: Sequence[int]) -> list[int]:
     """Which of `account_ids` have a cached entity."""
     return await _cached(redis, account_ids, account_key)
 
 
-async def _cached(redis: Redis, ids: Sequence[int], key: Callable[[int], str]) -> list[int]:
+async def _cached(redis: Valkey, ids: Sequence[int], key: Callable[[int], str]) -> list[int]:
     found = await exists(redis, [key(i) for i in ids])
     return [i for i, present in zip(ids, found, strict=True) if present]
 
 
-async def forget_posts(redis: Redis, post_ids: Iterable[int]) -> None:
-    keys = [piece_key(i) for i in set(post_ids)]
-    if keys:
-        await redis.delete(*keys)
+async def forget_posts(redis: Valkey, post_ids: Iterable[int]) -> None:
+    await keys.delete(redis, [piece_key(i) for i in set(post_ids)])
 
 
-async def forget_accounts(redis: Redis, account_ids: Iterable[int]) -> None:
-    keys = [account_key(i) for i in set(account_ids)]
-    if keys:
-        await redis.delete(*keys)
+async def forget_accounts(redis: Valkey, account_ids: Iterable[int]) -> None:
+    await keys.delete(redis, [account_key(i) for i in set(account_ids)])

@@ -1,13 +1,18 @@
 """Presence in Valkey: which users hold a live streaming connection, and on which API process.
 
-Each API process (node) keeps one sorted set `chirp:presence:{node}`: member = account id, score = the time
-(ms) the entry expires. The process rewrites it while it runs (every third of the TTL), so an entry lives
-only as long as its connection, and a process that dies takes its users offline within one TTL: the
-set itself carries the same TTL. `chirp:nodes` lists the live processes the same way.
+Per user, `on:{account}` (a string, in the account's slot like its timeline) lists the processes (nodes)
+holding the user's streams with the time (ms) each entry expires: `node:expires,node:expires`. A process
+rewrites its users' entries while it runs (every third of the TTL), so an entry lives only as long as its
+connection, and a process that dies takes its users offline within one TTL; the key carries the TTL too.
 
-Publishers ask `online_by_node(ids)`: one script call (a ZMSCORE per live process) answers for a whole
-follower list in one round trip, and the answer says where to send each event. The fan-out asks in the
-same round trip as its timeline writes (`online_lookup`, run after them).
+Publishers ask `online_by_node(ids)`: one MGET per slot group of the followers' keys (on one Valkey, one MGET
+per 5,000 accounts) answers where to send each event; the fan-out asks in the same round trip as its
+timeline writes (`online_lookup`, run after them). No lookup walks a registry of processes, and no write
+spans slots in a MULTI: each script call touches the keys of one slot.
+
+For walking who is online (the live updates of high-follower authors' posts, `all_online`), each process
+also keeps `pn:{node}`, a sorted set of its users (score: expiry), and `chirp:nodes` lists the live
+processes the same way.
 """
 
 from __future__ import annotations
@@ -16,21 +21,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-
+from storage.keys import NODES_KEY, Valkey, by_slot, node_presence_key, online_key, tag_of
 from storage.timeline_cache import Script, ScriptCall, run_pipelined
 
-NODES_KEY = "chirp:nodes"
-_CHUNK = 5_000  # members per command: keeps each command's reply and Valkey's time slice small
-
-
-PRESENCE_PREFIX = "chirp:presence:"
+_CHUNK = 5_000  # keys or members per command: keeps each command's reply and Valkey's time slice small
 
 T = TypeVar("T")
-
-
-def presence_key(node_id: int) -> str:
-    return f"{PRESENCE_PREFIX}{node_id}"
 
 
 def _now_ms() -> int:
@@ -42,115 +38,162 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
-async def mark_online(redis: Redis, node_id: int, account_ids: Sequence[int], ttl_seconds: float) -> None:
-    """Add users to the process's presence set (on their first connection there)."""
+# KEYS: users' presence keys, of one slot. ARGV: node, expires (ms), now (ms), ttl (ms), "1" to add the node
+# ("0" to take it out). Rewrites each key's list without this node's old entry and without expired ones.
+_MARK = Script(
+    """
+local node, expires, now, ttl, add = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1'
+for _, key in ipairs(KEYS) do
+  local kept = {}
+  local old = redis.call('GET', key)
+  if old then
+    for n, e in string.gmatch(old, '(%d+):(%d+)') do
+      if n ~= node and tonumber(e) > now then kept[#kept + 1] = n .. ':' .. e end
+    end
+  end
+  if add then kept[#kept + 1] = node .. ':' .. expires end
+  if #kept > 0 then
+    redis.call('SET', key, table.concat(kept, ','), 'PX', ttl)
+  else
+    redis.call('DEL', key)
+  end
+end
+return #KEYS
+"""
+)
+
+# KEYS[1]: a process's user set. ARGV: ttl (ms), expires (ms), then account ids. Replaces the set.
+_REPLACE_NODE_SET = Script(
+    """
+redis.call('DEL', KEYS[1])
+local batch = {}
+for i = 3, #ARGV do
+  batch[#batch + 1] = ARGV[2]
+  batch[#batch + 1] = ARGV[i]
+  if #batch >= 2000 then
+    redis.call('ZADD', KEYS[1], unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: users' presence keys, of one slot: one MGET (unpack takes up to ~8,000 values: _CHUNK keys).
+_LOOKUP = Script("return redis.call('MGET', unpack(KEYS))")
+
+
+def _mark_calls(
+    valkey: Valkey, node_id: int, account_ids: Iterable[int], ttl_ms: int, *, add: bool
+) -> list[ScriptCall]:
+    now = _now_ms()
+    args = [str(node_id), str(now + ttl_ms), str(now), str(ttl_ms), "1" if add else "0"]
+    calls: list[ScriptCall] = []
+    for group in by_slot(valkey, [online_key(a) for a in dict.fromkeys(account_ids)]).values():
+        calls += [(_MARK, chunk, args) for chunk in _chunks(group)]
+    return calls
+
+
+async def mark_online(valkey: Valkey, node_id: int, account_ids: Sequence[int], ttl_seconds: float) -> None:
+    """Add users to the process's presence (on their first connection there)."""
     if not account_ids:
         return
-    expires = _now_ms() + int(ttl_seconds * 1000)
-    key = presence_key(node_id)
-    async with redis.pipeline(transaction=False) as pipe:
+    ttl_ms = int(ttl_seconds * 1000)
+    expires = _now_ms() + ttl_ms
+    await run_pipelined(valkey, _mark_calls(valkey, node_id, account_ids, ttl_ms, add=True))
+    key = node_presence_key(node_id)
+    async with valkey.pipeline(transaction=False) as pipe:
         for chunk in _chunks(account_ids):
             pipe.zadd(key, dict.fromkeys(map(str, chunk), expires))
-        pipe.pexpire(key, int(ttl_seconds * 1000))
+        pipe.pexpire(key, ttl_ms)
         pipe.zadd(NODES_KEY, {str(node_id): expires})
         await pipe.execute()
 
 
-async def mark_offline(redis: Redis, node_id: int, account_ids: Sequence[int]) -> None:
+async def mark_offline(valkey: Valkey, node_id: int, account_ids: Sequence[int]) -> None:
     """Remove users whose last connection on this process closed."""
-    if account_ids:
-        await redis.zrem(presence_key(node_id), *map(str, account_ids))
+    if not account_ids:
+        return
+    await run_pipelined(valkey, _mark_calls(valkey, node_id, account_ids, 1000, add=False))
+    await valkey.zrem(node_presence_key(node_id), *map(str, account_ids))
 
 
-async def rewrite(redis: Redis, node_id: int, account_ids: Sequence[int], ttl_seconds: float) -> None:
-    """Replace the process's presence set with exactly `account_ids`, fresh for another TTL.
+async def rewrite(valkey: Valkey, node_id: int, account_ids: Sequence[int], ttl_seconds: float) -> None:
+    """Record exactly `account_ids` as this process's users, fresh for another TTL.
 
-    Run periodically and after a Valkey reconnect (a restarted Valkey has lost everything); entries a
-    failed ZREM left behind disappear here too.
+    Run periodically and after a Valkey reconnect (a restarted Valkey, or a shard that failed over, has lost
+    entries); users whose entry a failed clear left behind drop out of the process's set here, and their
+    own entry expires within one TTL.
     """
-    expires = _now_ms() + int(ttl_seconds * 1000)
-    key = presence_key(node_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(key)
-        for chunk in _chunks(account_ids):
-            pipe.zadd(key, dict.fromkeys(map(str, chunk), expires))
-        pipe.pexpire(key, int(ttl_seconds * 1000))
+    ttl_ms = int(ttl_seconds * 1000)
+    expires = _now_ms() + ttl_ms
+    calls = _mark_calls(valkey, node_id, account_ids, ttl_ms, add=True)
+    calls.append((_REPLACE_NODE_SET, [node_presence_key(node_id)], [ttl_ms, expires, *account_ids]))
+    await run_pipelined(valkey, calls)
+    async with valkey.pipeline(transaction=False) as pipe:
         pipe.zadd(NODES_KEY, {str(node_id): expires})
         pipe.zremrangebyscore(NODES_KEY, "-inf", _now_ms())
         await pipe.execute()
 
 
-async def leave(redis: Redis, node_id: int) -> None:
+async def leave(valkey: Valkey, node_id: int, account_ids: Sequence[int] = ()) -> None:
     """The process is shutting down: none of its users is online through it any more."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(presence_key(node_id))
+    if account_ids:
+        await run_pipelined(valkey, _mark_calls(valkey, node_id, account_ids, 1000, add=False))
+    async with valkey.pipeline(transaction=False) as pipe:
+        pipe.delete(node_presence_key(node_id))
         pipe.zrem(NODES_KEY, str(node_id))
         await pipe.execute()
 
 
-# KEYS[1]: the node registry. ARGV[1]: now (ms); ARGV[2]: the presence key prefix; ARGV[3]: account ids,
-# comma-separated. Returns {node, "present,ids", node, ...} for every live process holding any of them: the
-# registry and every process's set in one round trip. The ids travel as one string each way: a thousand
-# separate arguments and replies cost more to encode and parse than the lookup itself. (Keys are derived
-# from arguments, as in storage/timeline_cache.py: one Valkey, not a cluster.)
-_ONLINE_BY_NODE = Script(
-    """
-local now = tonumber(ARGV[1])
-local ids = {}
-for id in string.gmatch(ARGV[3], '[^,]+') do ids[#ids + 1] = id end
-local out = {}
-for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')) do
-  local scores = redis.call('ZMSCORE', ARGV[2] .. node, unpack(ids))
-  local present = {}
-  for i, score in ipairs(scores) do
-    if score and tonumber(score) > now then present[#present + 1] = ids[i] end
-  end
-  if #present > 0 then
-    out[#out + 1] = node
-    out[#out + 1] = table.concat(present, ',')
-  end
-end
-return out
-"""
-)
-
-
-async def online_by_node(redis: Redis, account_ids: Sequence[int]) -> dict[int, list[int]]:
+async def online_by_node(valkey: Valkey, account_ids: Sequence[int]) -> dict[int, list[int]]:
     """Which of `account_ids` are connected, grouped by the process holding their connections (one round
-    trip per 5,000 accounts). A user connected to two processes appears under both."""
-    return online_from(await run_pipelined(redis, online_lookup(account_ids)))
+    trip). A user connected to two processes appears under both."""
+    calls = online_lookup(valkey, account_ids)
+    return online_from(calls, await run_pipelined(valkey, calls))
 
 
-def online_lookup(account_ids: Sequence[int] | Sequence[str]) -> list[ScriptCall]:
+def online_lookup(valkey: Valkey, account_ids: Sequence[int] | Sequence[str]) -> list[ScriptCall]:
     """The script calls `online_by_node` runs, for a caller to append to a pipeline of its own (Valkey runs
     them after the commands before them); `online_from` reads their replies."""
-    ids = list(dict.fromkeys(map(str, account_ids)))
-    now = str(_now_ms())
-    return [(_ONLINE_BY_NODE, (NODES_KEY,), [now, PRESENCE_PREFIX, ",".join(chunk)]) for chunk in _chunks(ids)]
+    keys = [online_key(a) for a in dict.fromkeys(map(str, account_ids))]
+    calls: list[ScriptCall] = []
+    for group in by_slot(valkey, keys).values():
+        calls += [(_LOOKUP, chunk, ()) for chunk in _chunks(group)]
+    return calls
 
 
-def online_from(replies: Sequence[Any]) -> dict[int, list[int]]:
+def online_from(calls: Sequence[ScriptCall], replies: Sequence[Any]) -> dict[int, list[int]]:
     """The replies of `online_lookup`'s calls as `online_by_node` returns them."""
+    now = _now_ms()
     online: dict[int, list[int]] = {}
-    for reply in replies:
-        for i in range(0, len(reply), 2):
-            online.setdefault(int(reply[i]), []).extend(map(int, reply[i + 1].split(b",")))
+    for (_, keys, _), reply in zip(calls, replies, strict=True):
+        for key, value in zip(keys, reply, strict=True):
+            if not value:
+                continue
+            account = int(tag_of(key))
+            for part in value.split(b","):
+                node, _, expires = part.partition(b":")
+                if int(expires) > now:
+                    online.setdefault(int(node), []).append(account)
     return online
 
 
-async def all_online(redis: Redis) -> list[int]:
-    """Every connected account (each once), from every live process's presence set."""
+async def all_online(valkey: Valkey) -> list[int]:
+    """Every connected account (each once), from every live process's user set."""
     now = _now_ms()
-    nodes = [int(n) for n in await redis.zrangebyscore(NODES_KEY, now, "+inf")]  # type: ignore[arg-type]
+    nodes = [int(n) for n in await valkey.zrangebyscore(NODES_KEY, now, "+inf")]  # type: ignore[arg-type]
     if not nodes:
         return []
-    async with redis.pipeline(transaction=False) as pipe:
+    async with valkey.pipeline(transaction=False) as pipe:
         for node in nodes:
-            pipe.zrangebyscore(presence_key(node), now, "+inf")
+            pipe.zrangebyscore(node_presence_key(node), now, "+inf")
         replies = await pipe.execute()
     return list({int(member) for members in replies for member in members})
 
 
-async def online_among(redis: Redis, account_ids: Sequence[int]) -> set[int]:
+async def online_among(valkey: Valkey, account_ids: Sequence[int]) -> set[int]:
     """Which of `account_ids` are connected anywhere."""
-    return {account for accounts in (await online_by_node(redis, account_ids)).values() for account in accounts}
+    return {account for accounts in (await online_by_node(valkey, account_ids)).values() for account in accounts}

@@ -18,11 +18,13 @@ import orjson
 from botocore.config import Config as BotoConfig
 from meilisearch_python_sdk import AsyncClient as MeiliClient
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from config import Settings
 from core.ids import IdGenerator
+from storage.keys import Valkey
 from storage.node_leases import hold_node
 from storage.token_cache import TokenCache
 
@@ -33,7 +35,7 @@ class Resources:
 
     settings: Settings
     db: asyncpg.Pool
-    redis: Redis
+    redis: Valkey
     meili: MeiliClient
     s3: Any
     ids: IdGenerator
@@ -77,18 +79,25 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> A
 
 
 @asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
-    # One retry on a fresh connection: after Valkey restarts, every pooled connection is dead, and without
-    # it the first command on each (the first /readyz, the first timeline read) failed although Valkey was
-    # back. A command that fails twice is an outage (503, storage/outages.py). The few that are not
-    # idempotent (INCR of a rate-limit window) can at worst count one request twice.
-    client = Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        max_connections=256,
-        retry=Retry(NoBackoff(), 1),
-    )
+async def open_redis(settings: Settings) -> AsyncIterator[Valkey]:
+    """One Valkey, or a Valkey Cluster found from the node REDIS_URL names (CHIRP_VALKEY_CLUSTER)."""
+    client: Valkey
+    if settings.valkey_cluster:
+        client = RedisCluster.from_url(
+            settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
+        )
+    else:
+        # One retry on a fresh connection: after Valkey restarts, every pooled connection is dead, and without
+        # it the first command on each (the first /readyz, the first timeline read) failed although Valkey was
+        # back. A command that fails twice is an outage (503, storage/outages.py). The few that are not
+        # idempotent (INCR of a rate-limit window) can at worst count one request twice.
+        client = Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            max_connections=256,
+            retry=Retry(NoBackoff(), 1),
+        )
     try:
         yield client
     finally:

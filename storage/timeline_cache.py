@@ -1,7 +1,7 @@
 """Timelines in Valkey: one sorted set per account, written by the fan-out worker, rebuilt from PostgreSQL.
 
 Keys
-- `tl:{account_id}`: the account's home timeline.
+- `tl:{account_id}`: the account's home timeline (the braces are a cluster hash tag: storage/keys.py).
 - `ta:{account_id}`: an author's own recent posts, merged into followers' home timelines at read time when
   the author has too many followers to fan out to (and kept current for any author while it exists).
 
@@ -21,8 +21,9 @@ Fan-out touches only keys that exist (a cached timeline, built or being built), 
 costs nothing; the reader rebuilds it. A build marks the key first and merges its PostgreSQL rows after,
 so posts fanned out while the query runs are kept.
 
-The scripts compute key names from their arguments (follower ids), which a Valkey cluster would refuse:
-Chirp runs one Valkey (or a primary with replicas) for timelines. Sharding would group followers by slot.
+Every script gets its keys in KEYS, and every call's keys share one slot (storage/keys.py `by_slot`): on a
+Valkey Cluster the fan-out makes one call per slot and batch (the cluster client pipelines them per node);
+on one Valkey all keys are one group, so a batch is as few calls as before.
 """
 
 from __future__ import annotations
@@ -33,11 +34,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-HOME_PREFIX = "tl:"
-AUTHOR_PREFIX = "ta:"
+from storage.keys import (
+    AUTHOR_PREFIX,
+    HOME_PREFIX,
+    Command,
+    Valkey,
+    author_key,
+    by_slot,
+    home_key,
+    mget,
+    pipeline,
+    promoted_key,
+)
+
+__all__ = ["AUTHOR_PREFIX", "HOME_PREFIX", "author_key", "home_key"]
 BUILT = b"\x00"
 BUILDING = b"\x00~"
 FOLLOWED_TAG = b"\x01"
@@ -49,14 +61,6 @@ BUILDING_TTL_SECONDS = 120
 _TWO = struct.Struct(">QQ")
 _THREE = struct.Struct(">QQQ")
 _ID = struct.Struct(">Q")
-
-
-def home_key(account_id: int) -> str:
-    return f"{HOME_PREFIX}{account_id}"
-
-
-def author_key(account_id: int) -> str:
-    return f"{AUTHOR_PREFIX}{account_id}"
 
 
 class Entry(NamedTuple):
@@ -138,8 +142,8 @@ local function followed_write(key, old, new)
 end
 """
 
-# ARGV: cap, then per post: score, member, original (8 bytes or empty), comma-separated keys.
-# Returns per post the comma-separated keys that hold the entry afterwards.
+# KEYS: timelines of one slot. ARGV: cap, then per post: score, member, original (8 bytes or empty), and how
+# many of the next KEYS are its timelines. Returns per post the comma-separated keys that hold the entry after.
 _FAN_OUT = (
     _LUA_COMMON
     + """
@@ -148,10 +152,12 @@ local cap = tonumber(ARGV[1])
 -- instead of one per insert (a third of the calls per insert; a timeline never holds more than `cap`).
 local keep = cap - math.max(1, math.floor(cap / 25))
 local out = {}
+local k = 0
 for i = 2, #ARGV, 4 do
   local score, member, original = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local got = {}
-  for key in string.gmatch(ARGV[i + 3], '[^,]+') do
+  for j = k + 1, k + tonumber(ARGV[i + 3]) do
+    local key = KEYS[j]
     local size = redis.call('ZCARD', key)  -- 0: not cached, skipped
     if size > 0 then
       local added = insert(key, score, member, original)
@@ -162,19 +168,23 @@ for i = 2, #ARGV, 4 do
       end
     end
   end
+  k = k + tonumber(ARGV[i + 3])
   out[#out + 1] = table.concat(got, ',')
 end
 return out
 """
 )
 
-# ARGV: per post: member, comma-separated keys. Returns how many entries went.
+# KEYS: timelines of one slot. ARGV: per post: member, how many of the next KEYS hold it. Returns how many
+# entries went.
 _REMOVE = """
 local removed = 0
+local k = 0
 for i = 1, #ARGV, 2 do
-  for key in string.gmatch(ARGV[i + 1], '[^,]+') do
-    removed = removed + redis.call('ZREM', key, ARGV[i])
+  for j = k + 1, k + tonumber(ARGV[i + 1]) do
+    removed = removed + redis.call('ZREM', KEYS[j], ARGV[i])
   end
+  k = k + tonumber(ARGV[i + 1])
 end
 return removed
 """
@@ -212,14 +222,14 @@ return removed
 """
 )
 
-# ARGV[1]: a followed record (9 bytes); ARGV[2]: comma-separated home timeline keys. Adds or updates the
-# record in every existing one; returns how many timelines hold it.
+# KEYS: home timelines of one slot. ARGV[1]: a followed record (9 bytes). Adds or updates the record in
+# every existing one; returns how many timelines hold it.
 _FOLLOWED_ADD = (
     _LUA_COMMON
     + """
 local id8 = string.sub(ARGV[1], 1, 8)
 local n = 0
-for key in string.gmatch(ARGV[2], '[^,]+') do
+for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
     local old = followed_member(key)
     followed_write(key, old, followed_put(old or '\\1', id8, ARGV[1]))
@@ -288,7 +298,7 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def run(self, redis: Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def run(self, redis: Valkey, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -298,7 +308,7 @@ class Script:
 ScriptCall = tuple[Script, Sequence[str], Sequence[Any]]
 
 
-async def run_pipelined(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+async def run_pipelined(redis: Valkey, calls: Sequence[ScriptCall]) -> list[Any]:
     """Run many script calls in one round trip; scripts Valkey does not know are loaded and run again."""
     if not calls:
         return []
@@ -315,11 +325,12 @@ async def run_pipelined(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
     return results
 
 
-async def _pipeline(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
-    pipe = redis.pipeline(transaction=False)
+async def _pipeline(redis: Valkey, calls: Sequence[ScriptCall]) -> list[Any]:
+    # Each call's keys share one slot (by_slot): the call goes to the node serving it.
+    commands: list[Command] = []
     for script, keys, args in calls:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-    return list(await pipe.execute(raise_on_error=False))
+        commands.append((keys[0] if keys else "", ("EVALSHA", script.sha, len(keys), *keys, *args)))
+    return await pipeline(redis, commands)
 
 
 FAN_OUT = Script(_FAN_OUT)
@@ -347,61 +358,76 @@ class Delivery:
     keys: str
 
 
+class _Calls:
+    """Script calls being assembled: per slot group, posts with their keys, cut at about KEYS_PER_CALL keys."""
+
+    def __init__(self, script: Script, head: Sequence[Any], per_post: int) -> None:
+        self.script = script
+        self.head = list(head)
+        self.per_post = per_post  # ARGV items per post, the last one its key count
+        self.calls: list[ScriptCall] = []
+        self.owners: list[list[int]] = []  # per call, the delivery index of each post group
+        self._open: dict[int, tuple[list[str], list[Any], list[int]]] = {}
+
+    def add(self, group: int, index: int, post_args: Sequence[Any], keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), KEYS_PER_CALL):
+            chunk = keys[start : start + KEYS_PER_CALL]
+            call_keys, args, owners = self._open.setdefault(group, ([], list(self.head), []))
+            call_keys.extend(chunk)
+            args += [*post_args, len(chunk)]
+            owners.append(index)
+            if len(call_keys) >= KEYS_PER_CALL:
+                self._close(group)
+
+    def _close(self, group: int) -> None:
+        call_keys, args, owners = self._open.pop(group)
+        self.calls.append((self.script, call_keys, args))
+        self.owners.append(owners)
+
+    def done(self) -> list[ScriptCall]:
+        for group in list(self._open):
+            self._close(group)
+        return self.calls
+
+
 async def fan_out(
-    redis: Redis, deliveries: Sequence[Delivery], cap: int, *, then: Sequence[ScriptCall] = ()
+    redis: Valkey, deliveries: Sequence[Delivery], cap: int, *, then: Sequence[ScriptCall] = ()
 ) -> tuple[list[list[str]], list[Any]]:
-    """Insert each entry into those of its timelines that exist (capped at `cap`), all in one round trip.
+    """Insert each entry into those of its timelines that exist (capped at `cap`), all in one round trip
+    (one per node on a cluster).
 
     Returns, per delivery, the keys that hold the entry afterwards (inserted now or by an earlier attempt),
     and the replies of `then`: script calls run in the same round trip, after the writes.
-    Each script call takes whole posts with their key lists, up to about KEYS_PER_CALL keys. Grouping by
-    follower instead (one ZADD per timeline) was measured: it pays only when a batch's posts share many
-    followers, which a real graph rarely does, and costs more for small batches.
+    Each script call takes whole posts with their keys of one slot group, up to about KEYS_PER_CALL keys.
+    Grouping by follower instead (one ZADD per timeline) was measured: it pays only when a batch's posts
+    share many followers, which a real graph rarely does, and costs more for small batches.
     """
-    calls: list[ScriptCall] = []
-    owners: list[list[int]] = []  # per call, the delivery index of each post group
-    args: list[Any] = [cap]
-    groups: list[int] = []
-    size = 0
+    pending = _Calls(FAN_OUT, [cap], 4)
     for index, delivery in enumerate(deliveries):
-        for chunk in _chunks(delivery.keys, KEYS_PER_CALL):
-            entry = delivery.entry
-            args += [entry.post_id, entry.member(), entry.original(), chunk]
-            groups.append(index)
-            size += chunk.count(",") + 1
-            if size >= KEYS_PER_CALL:
-                calls.append((FAN_OUT, (), args))
-                owners.append(groups)
-                args, groups, size = [cap], [], 0
-    if groups:
-        calls.append((FAN_OUT, (), args))
-        owners.append(groups)
+        if not delivery.keys:
+            continue
+        entry = delivery.entry
+        post_args = (entry.post_id, entry.member(), entry.original())
+        for group, keys in by_slot(redis, delivery.keys.split(",")).items():
+            pending.add(group, index, post_args, keys)
+    calls = pending.done()
     results = await run_pipelined(redis, [*calls, *then])
     delivered: list[list[str]] = [[] for _ in deliveries]
-    for groups_of_call, result in zip(owners, results[: len(calls)], strict=True):
+    for groups_of_call, result in zip(pending.owners, results[: len(calls)], strict=True):
         for index, keys in zip(groups_of_call, result, strict=True):
             if keys:
                 delivered[index].extend(keys.decode().split(","))
     return delivered, results[len(calls) :]
 
 
-def _chunks(keys: str, size: int) -> list[str]:
-    """A comma-separated key list cut into lists of at most `size` keys."""
-    if not keys:
-        return []
-    if keys.count(",") < size:
-        return [keys]
-    parts = keys.split(",")
-    return [",".join(parts[i : i + size]) for i in range(0, len(parts), size)]
-
-
-async def remove(redis: Redis, removals: Sequence[Delivery]) -> int:
+async def remove(redis: Valkey, removals: Sequence[Delivery]) -> int:
     """Remove each entry from its timelines; how many entries went."""
-    calls: list[ScriptCall] = []
-    for removal in removals:
-        member = removal.entry.member()
-        calls += [(REMOVE, (), [member, chunk]) for chunk in _chunks(removal.keys, KEYS_PER_CALL)]
-    return sum(int(n) for n in await run_pipelined(redis, calls))
+    pending = _Calls(REMOVE, [], 2)
+    for index, removal in enumerate(removals):
+        if removal.keys:
+            for group, keys in by_slot(redis, removal.keys.split(",")).items():
+                pending.add(group, index, (removal.entry.member(),), keys)
+    return sum(int(n) for n in await run_pipelined(redis, pending.done()))
 
 
 def _entry_args(entries: Iterable[Entry]) -> list[Any]:
@@ -411,44 +437,44 @@ def _entry_args(entries: Iterable[Entry]) -> list[Any]:
     return args
 
 
-async def merge(redis: Redis, key: str, entries_oldest_first: Sequence[Entry], cap: int) -> int:
+async def merge(redis: Valkey, key: str, entries_oldest_first: Sequence[Entry], cap: int) -> int:
     """Add entries to one cached timeline; -1 when it is not cached (nothing to do then)."""
     return int(await MERGE.run(redis, [key], [cap, *_entry_args(entries_oldest_first)]))
 
 
-async def unmerge(redis: Redis, key: str, author_id: int) -> int:
+async def unmerge(redis: Valkey, key: str, author_id: int) -> int:
     """Remove an author's entries (and followed record) from one cached timeline; -1 when not cached."""
     return int(await UNMERGE.run(redis, [key], [_ID.pack(author_id)]))
 
 
-async def add_followed(redis: Redis, followed: Followed, keys: str) -> int:
+async def add_followed(redis: Valkey, followed: Followed, keys: str) -> int:
     """Record a followed high-follower account in those of `keys` (comma-separated) that are cached."""
-    total = 0
-    calls: list[ScriptCall] = [(FOLLOWED_ADD, (), [followed.record(), chunk]) for chunk in _chunks(keys, KEYS_PER_CALL)]
-    for n in await run_pipelined(redis, calls):
-        total += int(n)
-    return total
+    calls: list[ScriptCall] = []
+    for group in by_slot(redis, keys.split(",") if keys else []).values():
+        for start in range(0, len(group), KEYS_PER_CALL):
+            calls.append((FOLLOWED_ADD, group[start : start + KEYS_PER_CALL], [followed.record()]))
+    return sum(int(n) for n in await run_pipelined(redis, calls))
 
 
-async def begin_build(redis: Redis, key: str) -> bool:
+async def begin_build(redis: Valkey, key: str) -> bool:
     """Mark a timeline as being built; True when it turned out to be built already."""
     return bool(await BEGIN_BUILD.run(redis, [key], [BUILDING_TTL_SECONDS]))
 
 
 async def finish_build(
-    redis: Redis, key: str, entries_oldest_first: Sequence[Entry], followed: Sequence[Followed], *, cap: int, ttl: int
+    redis: Valkey, key: str, entries_oldest_first: Sequence[Entry], followed: Sequence[Followed], *, cap: int, ttl: int
 ) -> None:
     records = b"".join(f.record() for f in followed)
     await FINISH_BUILD.run(redis, [key], [cap, ttl, records, *_entry_args(entries_oldest_first)])
 
 
-async def begin_builds(redis: Redis, keys: Sequence[str]) -> list[bool]:
+async def begin_builds(redis: Valkey, keys: Sequence[str]) -> list[bool]:
     """`begin_build` for several timelines in one round trip."""
     calls: list[ScriptCall] = [(BEGIN_BUILD, [key], [BUILDING_TTL_SECONDS]) for key in keys]
     return [bool(result) for result in await run_pipelined(redis, calls)]
 
 
-async def finish_builds(redis: Redis, builds: Sequence[tuple[str, Sequence[Entry]]], *, cap: int, ttl: int) -> None:
+async def finish_builds(redis: Valkey, builds: Sequence[tuple[str, Sequence[Entry]]], *, cap: int, ttl: int) -> None:
     """`finish_build` (no followed records) for several timelines in one round trip."""
     calls: list[ScriptCall] = [(FINISH_BUILD, [key], [cap, ttl, b"", *_entry_args(entries)]) for key, entries in builds]
     await run_pipelined(redis, calls)
@@ -474,35 +500,35 @@ class Slice:
     full: bool  # as many entries came back as were asked for: there may be more
 
 
-def _read_args(ttl: int, span: Range) -> list[Any]:
+def read_args(ttl: int, span: Range) -> list[Any]:
     return [ttl, span.lower, span.upper, span.count, "1" if span.newest_first else "0"]
 
 
-def _slice(result: Any, count: int) -> Slice | None:
+def parse_slice(result: Any, count: int) -> Slice | None:
     if result is None:
         return None
     followed_blob, members = result
     return Slice([decode_entry(m) for m in members], decode_followed(followed_blob), len(members) >= count)
 
 
-async def read(redis: Redis, key: str, span: Range, *, ttl: int) -> Slice | None:
+async def read(redis: Valkey, key: str, span: Range, *, ttl: int) -> Slice | None:
     """A range of a built timeline (refreshing its TTL); None when the timeline is missing."""
-    return _slice(await READ.run(redis, [key], _read_args(ttl, span)), span.count)
+    return parse_slice(await READ.run(redis, [key], read_args(ttl, span)), span.count)
 
 
-async def promoted(redis: Redis, author_ids: Sequence[int]) -> set[int]:
+async def promoted(redis: Valkey, author_ids: Sequence[int]) -> set[int]:
     """Which authors' followers' timelines already know them as high-follower accounts."""
     if not author_ids:
         return set()
-    values = await redis.mget([f"tlp:{a}" for a in author_ids])
+    values = await mget(redis, [promoted_key(a) for a in author_ids])
     return {a for a, value in zip(author_ids, values, strict=True) if value is not None}
 
 
-async def mark_promoted(redis: Redis, author_id: int, done: bool) -> None:
+async def mark_promoted(redis: Valkey, author_id: int, done: bool) -> None:
     if done:
-        await redis.set(f"tlp:{author_id}", b"1")
+        await redis.set(promoted_key(author_id), b"1")
     else:
-        await redis.delete(f"tlp:{author_id}")
+        await redis.delete(promoted_key(author_id))
 
 
 # KEYS: any keys. Returns 1 or 0 for each: one command however many (a pipeline of EXISTS costs a command
@@ -510,12 +536,17 @@ async def mark_promoted(redis: Redis, author_id: int, done: bool) -> None:
 EXISTING = Script("local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('EXISTS', key) end return out")
 
 
-async def exists(redis: Redis, keys: Sequence[str]) -> list[bool]:
-    """Which of the keys exist, in one round trip."""
+async def exists(redis: Valkey, keys: Sequence[str]) -> list[bool]:
+    """Which of the keys exist, in one round trip (one call per slot group)."""
     if not keys:
         return []
-    return [bool(n) for n in await EXISTING.run(redis, keys, ())]
+    groups = by_slot(redis, keys)
+    calls: list[ScriptCall] = [(EXISTING, group, ()) for group in groups.values()]
+    found: dict[str, bool] = {}
+    for group, replies in zip(groups.values(), await run_pipelined(redis, calls), strict=True):
+        found.update(zip(group, map(bool, replies), strict=True))
+    return [found[key] for key in keys]
 
 
-async def memory_usage(redis: Redis, key: str) -> int:
+async def memory_usage(redis: Valkey, key: str) -> int:
     return int(await redis.memory_usage(key, samples=0) or 0)

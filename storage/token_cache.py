@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterable
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from config import Settings
-from storage.pubsub import pubsub_messages
+from storage.keys import Valkey
+from storage.pubsub import broadcast_client, pubsub_messages
 from storage.tokens import REVOKED_CHANNEL, TokenGrant
 
 log = logging.getLogger("chirp.auth")
@@ -142,12 +141,12 @@ def parse_revoked(raw: bytes | str) -> list[int] | None:
 class RevocationListener:
     """The process's own pub/sub connection on REVOKED_CHANNEL, reconnecting with backoff."""
 
-    def __init__(self, cache: TokenCache, redis_url: str) -> None:
+    def __init__(self, cache: TokenCache, redis_url: str, valkey: Valkey) -> None:
         self.cache = cache
-        # A connection that never retries behind our back: a break must surface, to suspend the cache.
-        self._client = Redis.from_url(
-            redis_url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0
-        )
+        self._url = redis_url
+        # Asked for a node to listen on at every (re)connect: on a cluster, one that is up now.
+        self._valkey = valkey
+        self._client: Redis | None = None
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self._ever_subscribed = False
@@ -163,14 +162,20 @@ class RevocationListener:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=STOP_SECONDS)
         self.cache.suspend()
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def _run(self) -> None:
         delay = 0.1
         warned = False
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            pubsub: PubSub | None = None
             try:
+                if self._client is not None:
+                    await self._client.aclose()
+                # A connection that never retries behind our back: a break must surface, to suspend the cache.
+                self._client = await broadcast_client(self._valkey, self._url)
+                pubsub = self._client.pubsub(ignore_subscribe_messages=False)
                 await pubsub.subscribe(REVOKED_CHANNEL)
                 await self._read(pubsub)
             except asyncio.CancelledError:
@@ -183,8 +188,9 @@ class RevocationListener:
                 was_up = self.subscribed.is_set()
                 self.cache.suspend()
                 self.subscribed.clear()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
             delay = 0.1 if was_up else min(delay * 2, MAX_BACKOFF_SECONDS)
             await asyncio.sleep(delay)
 

@@ -15,9 +15,9 @@ from datetime import datetime
 
 import asyncpg
 import orjson
-from redis.asyncio import Redis
 
 from storage.db import Executor
+from storage.keys import Valkey
 
 # Ids of tokens just revoked, as a JSON list: every API process drops them from its token cache.
 REVOKED_CHANNEL = "chirp:tokens:revoked"
@@ -136,7 +136,7 @@ async def revoke_token_id(db: Executor, token_id: int) -> None:
     await db.execute("UPDATE access_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id)
 
 
-async def publish_revoked(redis: Redis, token_ids: Sequence[int]) -> None:
+async def publish_revoked(redis: Valkey, token_ids: Sequence[int]) -> None:
     await redis.publish(REVOKED_CHANNEL, orjson.dumps(list(token_ids)))
 
 

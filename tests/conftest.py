@@ -5,6 +5,10 @@ temporary directory, so it never touches `make run` data and works while `make r
 test every table is truncated and Valkey is flushed. Under pytest-xdist (`make test` runs two workers)
 each worker is a session of its own: its own servers, so its own database and Valkey, on ports drawn
 from a band of its own so that two workers starting at once never pick the same port.
+
+Tests marked `valkey_modes` (or modules with `pytestmark = pytest.mark.valkey_modes`) run twice: on the one
+Valkey and on a real 3-primary + 3-replica Valkey Cluster (`settings.valkey_cluster`), which the first such
+test starts for the session (stack/valkey_cluster.py).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.launcher import AUTO_BASE_HIGH, AUTO_BASE_LOW, find_free_base, stack_environment
 from app.main import create_app
 from config import Settings
 from config.settings import dev_ports
-from stack import RunningStack, install_binaries, start_stack
+from stack import RunningStack, ValkeyCluster, install_binaries, start_stack, start_valkey_cluster
 from storage.accounts import insert_account
 from storage.prepare import prepare_stores
 from storage.resources import Resources, open_resources
@@ -65,7 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def stack_env(stack: RunningStack) -> dict[str, str]:
+def base_stack_env(stack: RunningStack) -> dict[str, str]:
     """The environment a Chirp process needs to use the test servers (for tests that spawn processes)."""
     return {
         **stack_environment(stack.urls, ALL_SERVERS),
@@ -76,10 +81,58 @@ def stack_env(stack: RunningStack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def base_settings(stack_env: dict[str, str]) -> Settings:
-    settings = Settings.from_env(stack_env)
+def base_settings(base_stack_env: dict[str, str]) -> Settings:
+    settings = Settings.from_env(base_stack_env)
     asyncio.run(prepare_stores(settings))
     return settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "valkey_modes: run the test on one Valkey and on a Valkey Cluster")
+    config.addinivalue_line("markers", "single_valkey: only on the one Valkey (it stops and starts that server)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("valkey_modes")
+    if (
+        "valkey_mode" in metafunc.fixturenames
+        and marked
+        and not metafunc.definition.get_closest_marker("single_valkey")
+    ):
+        metafunc.parametrize("valkey_mode", ["single", "cluster"], indirect=True)
+
+
+@pytest.fixture
+def valkey_mode(request: pytest.FixtureRequest) -> str:
+    """ "single" (one Valkey) unless the test is marked `valkey_modes`, which runs it on both."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
+    """A 3-primary + 3-replica Valkey Cluster, started by the first test that needs it."""
+    install_binaries(REPO_ROOT)
+    cluster = start_valkey_cluster(tmp_path_factory.mktemp("valkey-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def flush_valkey(settings: Settings) -> None:
+    """Every key gone (on a cluster: on every primary), and the scripts too, as after a restart."""
+    if settings.valkey_cluster:
+        cluster = RedisCluster.from_url(settings.redis_url)
+        try:
+            await cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+        finally:
+            await cluster.aclose()
+        return
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
 
 
 async def reset_stores(settings: Settings) -> None:
@@ -94,17 +147,26 @@ async def reset_stores(settings: Settings) -> None:
             await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
-    redis = Redis.from_url(settings.redis_url)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.aclose()
+    await flush_valkey(settings)
 
 
 @pytest.fixture
-async def settings(base_settings: Settings) -> Settings:
-    await reset_stores(base_settings)
-    return base_settings
+async def settings(base_settings: Settings, valkey_mode: str, request: pytest.FixtureRequest) -> Settings:
+    chosen = base_settings
+    if valkey_mode == "cluster":
+        cluster: ValkeyCluster = request.getfixturevalue("valkey_cluster")
+        chosen = Settings(**{**base_settings.__dict__, "redis_url": cluster.url, "valkey_cluster": True})
+    await reset_stores(chosen)
+    return chosen
+
+
+@pytest.fixture
+def stack_env(base_stack_env: dict[str, str], settings: Settings) -> dict[str, str]:
+    """The environment a Chirp process needs to use the test servers (for tests that spawn processes): on
+    the Valkey Cluster when the test runs there."""
+    if not settings.valkey_cluster:
+        return base_stack_env
+    return {**base_stack_env, "REDIS_URL": settings.redis_url, "CHIRP_VALKEY_CLUSTER": "true"}
 
 
 @pytest.fixture

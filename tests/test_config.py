@@ -38,6 +38,7 @@ def test_values_are_parsed_from_the_environment() -> None:
         ("CHIRP_RATE_LIMIT", "maybe", "true or false"),
         ("CHIRP_REACTIONS", "", "comma-separated"),
         ("CHIRP_READINESS_TIMEOUT", "nan", "number from"),
+        ("CHIRP_VALKEY_CLUSTER", "sometimes", "true or false"),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:
@@ -45,6 +46,23 @@ def test_a_bad_value_names_the_variable(variable: str, value: str, expected: str
         Settings.from_env({variable: value})
     assert str(caught.value).startswith(f"{variable}: ")
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("unix://localhost/run/valkey.sock", "over TCP"), ("redis://127.0.0.1:6379/3", "only database 0")],
+)
+def test_a_valkey_cluster_needs_a_tcp_url_to_database_0(url: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CHIRP_VALKEY_CLUSTER": "true", "REDIS_URL": url})
+    assert str(caught.value).startswith("REDIS_URL: ")
+    assert expected in str(caught.value)
+
+
+def test_a_valkey_cluster_is_named_by_any_node() -> None:
+    settings = Settings.from_env({"CHIRP_VALKEY_CLUSTER": "yes", "REDIS_URL": "redis://10.0.0.7:7000"})
+    assert settings.valkey_cluster is True
+    assert Settings.from_env({}).valkey_cluster is False
 
 
 def test_the_command_refuses_to_start_with_a_bad_value() -> None:

@@ -21,6 +21,9 @@ from storage.resources import Resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
+# Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
+pytestmark = pytest.mark.valkey_modes
+
 Drain = Callable[[], Awaitable[None]]
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from conftest import ClientFactory
 from oauth_flow import PASSWORD, bearer, register_app, request_token
 
 from stack import RunningStack
+
+# Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
+pytestmark = pytest.mark.valkey_modes
 
 
 def _reset_time(value: str) -> datetime:
@@ -93,6 +97,7 @@ async def test_rate_limiting_can_be_switched_off(make_client: ClientFactory) -> 
         assert "X-RateLimit-Limit" not in response.headers
 
 
+@pytest.mark.single_valkey
 async def test_requests_go_through_when_valkey_is_down(make_client: ClientFactory, stack: RunningStack) -> None:
     client = await make_client(rate_limit_ip=(100, 600))
     assert "X-RateLimit-Limit" in (await client.get("/api/v1/custom_emojis")).headers

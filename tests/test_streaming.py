@@ -15,6 +15,7 @@ import pytest
 from aiohttp import WSMsgType
 from conftest import ClientFactory, TestUser, UserFactory
 from oauth_flow import app_token, register_app
+from redis.asyncio.cluster import RedisCluster
 from social import Client, expect, follow, post_status
 from streams import (
     WAIT,
@@ -40,6 +41,9 @@ from stack import RunningStack
 from storage import presence
 from storage.channels import UserMessage, publish, user_channel
 from storage.resources import Resources
+
+# Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
+pytestmark = pytest.mark.valkey_modes
 
 DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache")
 
@@ -167,6 +171,14 @@ async def test_subscribe_and_unsubscribe_by_message(client: Client, res: Resourc
     await ws.close()
 
 
+async def tag_channels(res: Resources) -> list[bytes | str]:
+    """The hashtag channels anyone is subscribed to (on a cluster: on any node)."""
+    if isinstance(res.redis, RedisCluster):
+        found: list[bytes | str] = await res.redis.pubsub_channels("chirp:tag:*", target_nodes=RedisCluster.ALL_NODES)
+        return found
+    return list(await res.redis.pubsub_channels("chirp:tag:*"))
+
+
 async def test_channels_are_reference_counted_in_valkey(client: Client, res: Resources, make_user: UserFactory) -> None:
     alice = await make_user("alice")
     hub = client.app[HUB]
@@ -175,7 +187,7 @@ async def test_channels_are_reference_counted_in_valkey(client: Client, res: Res
     await subscribe(client, two, "hashtag", tag="news")
     await subscribe(client, two, "hashtag:local", tag="news")  # same channel, another stream
     assert hub.refs["chirp:tag:news"] == 3
-    assert b"chirp:tag:news" in await res.redis.pubsub_channels("chirp:tag:*")
+    assert b"chirp:tag:news" in await tag_channels(res)
     await one.close()
     await until(lambda: hub.refs.get("chirp:tag:news") == 2)
     await two.send_json({"type": "unsubscribe", "stream": "hashtag", "tag": "news"})
@@ -184,7 +196,7 @@ async def test_channels_are_reference_counted_in_valkey(client: Client, res: Res
     await until(lambda: "chirp:tag:news" not in hub.refs)
 
     async def gone() -> bool:
-        return b"chirp:tag:news" not in await res.redis.pubsub_channels("chirp:tag:*")
+        return b"chirp:tag:news" not in await tag_channels(res)
 
     for _ in range(500):
         if await gone():
@@ -559,6 +571,7 @@ async def test_keep_alives_of_sockets_opened_together_are_spread_over_the_interv
         await ws.close()
 
 
+@pytest.mark.single_valkey
 async def test_delivery_continues_after_valkey_restarts_mid_stream(
     client: Client, res: Resources, stack: RunningStack, make_user: UserFactory
 ) -> None:
@@ -651,3 +664,19 @@ async def test_mastodon_py_stream_user_receives_an_update_over_sse(
             await asyncio.to_thread(handle.close)  # off the loop: it waits on the socket the server holds
     assert received[0]["id"] == posted["id"]
     assert "hello over SSE" in received[0]["content"]
+
+
+async def test_a_user_stream_closed_and_opened_again_at_once_keeps_the_hub_connected(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice = await make_user("alice")
+    hub = client.app[HUB]
+    for _ in range(5):  # each close unsubscribes; the next open subscribes before Valkey confirmed that
+        ws = await connect(client, alice.token, stream="user:notification")
+        await ws.close()
+    ws = await connect(client, alice.token, stream="user:notification")
+    await online(res, alice.account_id)
+    await publish(res.redis, [(user_channel(alice.account_id), UserMessage("notification", 1, '{"type": "mention"}'))])
+    assert (await next_frame(ws))["payload"]["type"] == "mention"
+    assert hub.reconnects == 0
+    await ws.close()

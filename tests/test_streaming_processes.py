@@ -97,6 +97,7 @@ async def next_update(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
             return data
 
 
+@pytest.mark.valkey_modes
 async def test_a_post_through_one_process_reaches_a_socket_on_another(
     stack_env: dict[str, str], res: Resources, make_user: UserFactory
 ) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from domain.cached_posts import VALKEY_DOWN
 from domain.notifications import apply_events
 from domain.subscriptions import NOTIFICATIONS_QUEUE
 from storage.jobs import Job
@@ -15,7 +13,7 @@ from workers.runner import Queue, Unavailable
 async def notify_batch(res: Resources, jobs: list[Job]) -> None:
     try:
         await apply_events(res, jobs)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except VALKEY_DOWN as exc:  # a cluster failing over included
         # Valkey is away after the rows committed: a retry writes nothing twice, and connected clients
         # get what they missed when their API process reconnects (docs/streaming.md).
         raise Unavailable(f"Valkey unavailable: {exc!r}") from exc

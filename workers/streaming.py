@@ -3,9 +3,7 @@ pub/sub after the write committed (home updates are published by the timeline fa
 
 from __future__ import annotations
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from domain.cached_posts import VALKEY_DOWN
 from domain.event_kinds import EventKind, decode
 from domain.streaming import publish_post_created, publish_post_deleted, publish_posts_changed
 from domain.subscriptions import STREAMING_QUEUE
@@ -17,7 +15,7 @@ from workers.runner import Queue, Unavailable
 async def publish_batch(res: Resources, jobs: list[Job]) -> None:
     try:
         await _publish(res, jobs)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except VALKEY_DOWN as exc:  # a cluster failing over included
         raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from domain import cached_posts, streaming, timelines
+from domain.cached_posts import VALKEY_DOWN
 from domain.event_kinds import EventKind, PostDeleted, decode
 from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE
 from storage.jobs import Job
@@ -25,7 +23,7 @@ def _valkey_guard(
     async def guarded(res: Resources, jobs: list[Job]) -> None:
         try:
             await handler(res, jobs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except VALKEY_DOWN as exc:  # a cluster failing over included
             raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
 
     return guarded
