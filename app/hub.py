@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -24,9 +23,6 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub.catch_up = functools.partial(_catch_up, hub, limit=settings.stream_resume_limit)
     await hub.start()
     app[HUB] = hub
-    # What start-up allocated (modules, app, pools) lives as long as the process: keep it out of the full
-    # collections, whose pauses grow with the heap (a process holding 10,000 streams has a large one).
-    gc.freeze()
     try:
         yield
     finally:
