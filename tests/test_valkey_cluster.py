@@ -46,7 +46,7 @@ async def test_keys_of_one_account_share_a_slot() -> None:
 
 @on_cluster
 @pytest.mark.skip(
-    reason="flaky (issue 18): ws.receive(timeout=0.2) raises TimeoutError when the frame is late; a fix hung in local runs"
+    reason="flaky (issue 18): a late frame makes ws.receive(timeout=0.2) raise; a first fix hung in local runs"
 )
 async def test_a_killed_primary_loses_no_acknowledged_post(
     client: Client, res: Resources, make_user: UserFactory, valkey_cluster: ValkeyCluster
