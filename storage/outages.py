@@ -2,9 +2,10 @@
 
 The drivers speak in their own words: asyncpg raises `ConnectionRefusedError` (a bare `OSError`) while
 PostgreSQL is down, `CannotConnectNowError` while it starts or shuts down, `ConnectionDoesNotExistError`
-when a pooled connection died with the server, `TooManyConnectionsError` when it is full; redis raises
-its own `ConnectionError`/`TimeoutError`. A bare `OSError` or `TimeoutError` names no store, so the
-traceback says whose code raised it. Anything else is a bug, not an outage, and stays a 500.
+when a pooled connection died with the server, `InternalClientError` when it died between two steps of one
+exchange, `TooManyConnectionsError` when it is full; redis raises its own `ConnectionError`/`TimeoutError`.
+A bare `OSError` or `TimeoutError` names no store, so the traceback says whose code raised it. Anything else
+is a bug, not an outage, and stays a 500.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def _raised_by(tb: TracebackType | None) -> str | None:
 def _classify(exc: BaseException) -> str | None:
     if isinstance(exc, _POSTGRES_AWAY):
         return POSTGRES
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The driver's protocol state broke: the server's goodbye arrived between two steps of one exchange
+        # (a backend terminated between Parse and Bind). The connection is unusable, as if it had closed.
+        return POSTGRES
     if isinstance(exc, asyncpg.InterfaceError):
         # "pool is closing", "connection is closed": the connection is gone. Others are misuse (a bug).
         return POSTGRES if "clos" in str(exc) else None
@@ -76,6 +81,5 @@ def unavailable_store(exc: BaseException) -> str | None:
 
 def lost_connection(exc: BaseException) -> bool:
     """A pooled PostgreSQL connection died under the query (the server restarted): a fresh one may work."""
-    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError) and (
-        unavailable_store(exc) == POSTGRES
-    )
+    broken = asyncpg.PostgresConnectionError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    return isinstance(exc, broken) and (unavailable_store(exc) == POSTGRES)

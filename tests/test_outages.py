@@ -128,11 +128,15 @@ async def test_a_worker_backs_off_while_postgres_is_away_and_runs_the_claimed_jo
 
 
 async def _terminate_sleepers(res: Resources) -> None:
-    """Kill, from PostgreSQL's side, the backend running the handler's sleep: its connection dies mid-query."""
+    """Kill, from PostgreSQL's side, the backend running the handler's sleep: its connection dies mid-query.
+
+    Only once the sleep runs (`wait_event = 'PgSleep'`): `query` shows the statement from its Parse on, and a kill
+    between Parse and Bind is the other case (`test_a_connection_killed_between_parse_and_bind_is_an_outage`).
+    """
     for _ in range(200):
         killed = await res.db.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE query LIKE 'SELECT pg_sleep(30)%' AND pid <> pg_backend_pid()"
+            "WHERE query LIKE 'SELECT pg_sleep(30)%' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()"
         )
         if killed:
             return
@@ -165,3 +169,32 @@ async def test_a_read_whose_connection_dies_mid_query_runs_once_more_on_a_fresh_
         write, _ = await asyncio.gather(client.post("/sleepy"), _terminate_sleepers(res))
         await _assert_unavailable(write)
         assert calls == ["POST"]
+
+
+async def test_a_write_whose_connection_is_killed_at_any_moment_answers_200_or_503_never_500(
+    aiohttp_client: Any, settings: Settings, res: Resources
+) -> None:
+    """Kills land anywhere in the exchange (before Parse, between Parse and Bind, mid-query): none is a 500."""
+
+    async def sleepy(request: web.Request) -> web.Response:
+        return json_response({"value": await request.app[DATABASE].fetchval("SELECT pg_sleep(0.05), 1")})
+
+    async def kill_after(delay: float) -> None:
+        await asyncio.sleep(delay)
+        await res.db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'SELECT pg_sleep(0.05)%' AND pid <> pg_backend_pid()"
+        )
+
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app.router.add_route("POST", "/sleepy", sleepy)
+    statuses: list[int] = []
+    async with open_database(settings) as pool:
+        app[DATABASE] = pool
+        client = await aiohttp_client(app)
+        for attempt in range(40):
+            write, _ = await asyncio.gather(client.post("/sleepy"), kill_after(attempt * 0.0015))
+            statuses.append(write.status)
+            assert write.status in (200, 503), await write.text()
+    assert 503 in statuses  # some kills did land under the write
