@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import asyncpg
 import pytest
-from aiohttp import web
+from aiohttp import web, web_app
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -174,6 +174,15 @@ async def res(settings: Settings) -> AsyncIterator[Resources]:
     """The stores, opened directly: for checking what a request left behind."""
     async with open_resources(settings) as resources:
         yield resources
+
+
+@pytest.fixture(autouse=True)
+def _forget_finished_apps() -> Iterator[None]:
+    """aiohttp keeps each (handler, apps) middleware chain in an lru_cache of 1,024 entries, so every app a test
+    built stayed alive with its stores' clients (a cluster client's slot table and COMMAND table, the OpenAPI
+    document): the suite's pytest processes grew about 10 MB a test. After a test, its apps are let go."""
+    yield
+    web_app._cached_build_middleware.cache_clear()
 
 
 @pytest.fixture
