@@ -44,6 +44,9 @@ class ServerContext:
     # Meilisearch's indexing budget; None: its default, two thirds of the machine's memory, which it
     # then really uses even for a handful of documents (3.3 GB in a tiny benchmark run).
     meili_indexing_mb: int | None = None
+    # SeaweedFS's soft heap limit (Go's GOMEMLIMIT, with GOGC=50); None: Go's defaults. A test stack's
+    # SeaweedFS then peaks at about 130 MB instead of 265 MB (docs/development.md).
+    s3_heap_limit_mb: int | None = None
 
 
 class Server(ABC):
@@ -320,6 +323,10 @@ class SeaweedServer(Server):
             "-volume.preStopSeconds=0",
             "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra fixed ports (8181, 9101) we do not need
         ]  # fmt: skip
+
+    def env(self) -> dict[str, str] | None:
+        limit = self._ctx.s3_heap_limit_mb
+        return None if limit is None else {**os.environ, "GOGC": "50", "GOMEMLIMIT": f"{limit}MiB"}
 
     def probe(self) -> bool:
         # Anonymous requests are refused (403) once the gateway runs with our identities loaded.

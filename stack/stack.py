@@ -76,13 +76,15 @@ def start_stack(
     log: Log = print,
     detach: bool = False,
     meili_indexing_mb: int | None = None,
+    s3_heap_limit_mb: int | None = None,
 ) -> RunningStack:
     """Start the servers named in `only`, with their data, logs and pid files under `root`.
 
     `ports` None (or a missing key) picks free ports; the dev stack passes fixed ones. `persistent`
     turns on durability (Valkey AOF, PostgreSQL fsync) for a long-lived stack such as `.stack/`.
     Unless `detach`, the servers are also stopped if this process exits or is killed (Linux).
-    `meili_indexing_mb` caps Meilisearch's indexing memory (test suites and smoke runs: a few hundred MB).
+    `meili_indexing_mb` caps Meilisearch's indexing memory (test suites and smoke runs: a few hundred MB),
+    `s3_heap_limit_mb` SeaweedFS's heap (a soft limit).
     Raises StackError with a one-line reason (plus the server's log tail when it failed to start).
     """
     began = time.monotonic()
@@ -99,6 +101,7 @@ def start_stack(
             ports=resolve_ports(ports, wanted),
             log=log,
             meili_indexing_mb=meili_indexing_mb,
+            s3_heap_limit_mb=s3_heap_limit_mb,
         )
         servers = {name: SERVER_CLASSES[name](ctx) for name in LAUNCH_ORDER if name in wanted}
         try:

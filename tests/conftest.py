@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_SERVERS = {"postgres", "valkey", "meilisearch", "s3"}
 # Meilisearch otherwise budgets two thirds of the machine's memory for indexing, and takes it.
 MEILI_INDEXING_MB = 256
+S3_HEAP_LIMIT_MB = 96
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -61,7 +62,11 @@ def worker_ports() -> dict[str, int] | None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     install_binaries(REPO_ROOT)
     running = start_stack(
-        tmp_path_factory.mktemp("stack"), ports=worker_ports(), persistent=False, meili_indexing_mb=MEILI_INDEXING_MB
+        tmp_path_factory.mktemp("stack"),
+        ports=worker_ports(),
+        persistent=False,
+        meili_indexing_mb=MEILI_INDEXING_MB,
+        s3_heap_limit_mb=S3_HEAP_LIMIT_MB,
     )
     try:
         yield running
