@@ -42,15 +42,19 @@ def _filters(params: Params, *, grouped: bool) -> group_domain.Filters:
     )
 
 
-@routes.get("/api/v1/notifications/unread_count")
-async def unread_count_v1(request: web.Request) -> web.Response:
+async def _unread_count(request: web.Request, *, grouped: bool) -> web.Response:
+    """v1 counts notifications, v2 counts groups; both stop counting at `limit`."""
     user = await require_user(request, "read:notifications")
     params = await read_params(request)
     limit = params.integer("limit", default=UNREAD_DEFAULT, low=1, high=UNREAD_MAX, clamp=True)
-    count = await group_domain.unread_count(
-        request.app[RESOURCES], user.account_id, limit, _filters(params, grouped=False), grouped=False
-    )
+    filters = _filters(params, grouped=grouped)
+    count = await group_domain.unread_count(request.app[RESOURCES], user.account_id, limit, filters, grouped=grouped)
     return json_response({"count": count})
+
+
+@routes.get("/api/v1/notifications/unread_count")
+async def unread_count_v1(request: web.Request) -> web.Response:
+    return await _unread_count(request, grouped=False)
 
 
 @routes.get("/api/v2/notifications")
@@ -67,13 +71,7 @@ async def list_groups(request: web.Request) -> web.Response:
 
 @routes.get("/api/v2/notifications/unread_count")
 async def unread_count_v2(request: web.Request) -> web.Response:
-    user = await require_user(request, "read:notifications")
-    params = await read_params(request)
-    limit = params.integer("limit", default=UNREAD_DEFAULT, low=1, high=UNREAD_MAX, clamp=True)
-    count = await group_domain.unread_count(
-        request.app[RESOURCES], user.account_id, limit, _filters(params, grouped=True), grouped=True
-    )
-    return json_response({"count": count})
+    return await _unread_count(request, grouped=True)
 
 
 @routes.get("/api/v2/notifications/policy")
