@@ -69,10 +69,10 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     from aiohttp import web
 
     from api.keys import LIFECYCLE
-    from app.main import create_app
+    from app.main import app_runner, create_app
 
     app = create_app(settings, on_node_lost=_terminate_self)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
+    runner = app_runner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
     await runner.setup()
     # What start-up allocated (modules, app, pools) lives as long as the process: keep it out of the full
     # collections, whose pauses grow with the heap (a process holding 10,000 streams has a large one). Here,

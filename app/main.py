@@ -80,6 +80,19 @@ async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
         await listener.stop()
 
 
+def app_runner(app: web.Application, **options: Any) -> web.AppRunner:
+    """The runner that serves `app`, with its connection-level limits from the app's settings.
+
+    The header timeout: aiohttp's keep-alive timer starts when a connection opens (and again when each
+    response ends) and closes the connection if no complete request has arrived when it fires. Bytes of an
+    unfinished request line or header do not restart it, so it bounds the time a client has to send its
+    headers, one byte at a time or not at all (slowloris). A request being handled is never cut by it
+    (the body has its own timeout, api/body_timeout.py; streams have pings).
+    """
+    settings = app[SETTINGS]
+    return web.AppRunner(app, keepalive_timeout=settings.header_timeout_seconds, **options)
+
+
 def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = None) -> web.Application:
     """`on_node_lost`: called if another process takes this one's node id (`chirp serve` shuts down)."""
     # CORS comes first: a preflight is answered before authentication and rate limiting (api/cors.py).

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.memory import rss_kib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs the scenarios at a tiny size into a temporary directory, leaving real results alone.
 RESULTS_DIR = Path(os.environ.get("CHIRP_BENCH_RESULTS", REPO_ROOT / "bench" / "results"))
@@ -110,11 +112,7 @@ class ChirpProcess:
 
     def rss_kib(self) -> int:
         """Resident memory now, from /proc."""
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return rss_kib(self.pid)
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 
 from bench.harness import ChirpProcess, Report, bench_stack, log, spawn_api, spawn_worker
-from bench.media_upload import RssSampler, make_token, wait_processed
+from bench.media_upload import make_token, wait_processed
+from bench.memory import RssSampler, tree_rss_kib
 
 
 def make_png(path: Path, side: int) -> None:
@@ -29,27 +30,6 @@ def make_png(path: Path, side: int) -> None:
     from PIL import Image
 
     Image.new("L", (side, side), 128).save(path, "PNG", optimize=True)
-
-
-def tree_rss_kib(root: int) -> int:
-    """RSS of a process and its children (the decoding pool), from /proc."""
-    total = 0
-    for pid in [root, *_children(root)]:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-    return kids + [grandchild for kid in kids for grandchild in _children(kid)]
 
 
 async def _upload(session: aiohttp.ClientSession, base: str, token: str, data: bytes) -> tuple[int, dict[str, Any]]:

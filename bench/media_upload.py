@@ -14,7 +14,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from bench.harness import ChirpProcess, Report, bench_stack, log, spawn_api, spawn_worker
+from bench.memory import RssSampler
 
 SEGMENT = 5_000_000  # what Twitter's own sample uploader sends
 S3_PART = 5 * 1024 * 1024  # the smallest part S3 takes: the closest direct counterpart of a 5 MB APPEND
@@ -153,29 +153,6 @@ async def wait_processed(session: aiohttp.ClientSession, base: str, token: str, 
             return state
         await asyncio.sleep(0.2)
     return state
-
-
-class RssSampler:
-    """Samples a process's resident memory every few milliseconds in a thread; keeps the peak."""
-
-    def __init__(self, read_kib: Callable[[], int]) -> None:
-        self._read = read_kib
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, self._read())
-            self._stop.wait(0.005)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def measure(

@@ -22,11 +22,11 @@ import statistics
 import time
 
 from bench.harness import LoadResult, Report, bench_stack, log, percentiles, spawn_api
+from bench.memory import rss_kib
 from bench.streaming_common import (
     Client,
     cpu_seconds,
     raise_open_files_limit,
-    rss_kib,
     seed_audience,
     spawn_relay,
     spawn_worker,

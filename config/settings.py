@@ -281,6 +281,9 @@ class Settings:
     stream_max_subscriptions: int = _env("CHIRP_STREAM_MAX_SUBSCRIPTIONS", 100, _int_in(1, 100_000))
     # A request body that makes no progress for this long is answered 408 and its connection closed.
     body_timeout_seconds: float = _env("CHIRP_BODY_TIMEOUT_SECONDS", 30.0, _float_in(0.1, 3600.0))
+    # A connection has this long from opening (and from each response's end) to finish a request's headers:
+    # a client sending them byte by byte (slowloris) is closed after it, as is an idle keep-alive connection.
+    header_timeout_seconds: float = _env("CHIRP_HEADER_TIMEOUT_SECONDS", 30.0, _float_in(0.1, 3600.0))
     # Where the server's source code is published (AGPL); the instance's own address when unset.
     source_url: str = _env("CHIRP_SOURCE_URL", "", _url("http", "https"))
 

@@ -11,7 +11,7 @@ from api.auth import require_user
 from api.http import Params, json_response, read_params
 from api.keys import RESOURCES
 from api.openapi import body, errors, nullable, obj, ok, operation, path, ref
-from api.upload_body import PayloadFields, read_upload_body
+from api.upload_body import PayloadFields, UploadBody, read_upload_body
 from core.errors import ApiError
 from core.ids import parse_id
 from domain import media as media_domain
@@ -36,6 +36,20 @@ def _details(params: Params) -> tuple[str | None, tuple[float, float] | None]:
     return description, media_domain.parse_focus(params.text("focus"))
 
 
+def form_upload(upload: UploadBody) -> FormUpload:
+    """The file of a form or multipart upload body, as the domain takes it (Mastodon's and Twitter's
+    one-shot uploads alike)."""
+    if upload.payload is None or upload.payload_path is None:
+        raise ApiError(422, "Validation failed: file can't be blank")
+    return FormUpload(
+        path=upload.payload_path,
+        file=upload.payload,
+        size=upload.payload_size,
+        content_type=upload.content_type,
+        file_name=upload.filename,
+    )
+
+
 async def _form_upload(request: web.Request, *, wait: bool) -> tuple[int, dict[str, Any]]:
     user = await require_user(request, SCOPE)
     res = request.app[RESOURCES]
@@ -44,19 +58,11 @@ async def _form_upload(request: web.Request, *, wait: bool) -> tuple[int, dict[s
         request, FORM_FIELDS, body_limit=largest + MULTIPART_OVERHEAD, payload_limit=largest
     )
     with upload:
-        if upload.payload is None or upload.payload_path is None:
-            raise ApiError(422, "Validation failed: file can't be blank")
         description, focus = _details(upload.params)
         row = await media_domain.create_form_upload(
             res,
             user.account_id,
-            FormUpload(
-                path=upload.payload_path,
-                file=upload.payload,
-                size=upload.payload_size,
-                content_type=upload.content_type,
-                file_name=upload.filename,
-            ),
+            form_upload(upload),
             description=description,
             focus=focus,
             wait=wait,

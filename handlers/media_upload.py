@@ -19,7 +19,8 @@ from api.openapi import errors, obj, ok, operation, query
 from api.upload_body import PayloadFields, PayloadStream, UploadBody, read_upload_body
 from core.errors import ApiError
 from domain import media as media_domain
-from domain.media import FormUpload, SegmentStream
+from domain.media import SegmentStream
+from handlers.media import form_upload
 
 routes = web.RouteTableDef()
 
@@ -101,18 +102,11 @@ def _category(params: Params) -> str | None:
 async def _simple_upload(request: web.Request, account_id: int, upload: UploadBody) -> web.Response:
     """The whole file in one request: handled as Mastodon's form upload is, answered as Twitter does
     (200 with the processed image; 202 with `processing_info` for what the worker still has to process)."""
-    assert upload.payload is not None and upload.payload_path is not None
     _category(upload.params)
     row = await media_domain.create_form_upload(
         request.app[RESOURCES],
         account_id,
-        FormUpload(
-            path=upload.payload_path,
-            file=upload.payload,
-            size=upload.payload_size,
-            content_type=upload.content_type,
-            file_name=upload.filename,
-        ),
+        form_upload(upload),
         description=None,
         focus=None,
         wait=False,

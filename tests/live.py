@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from app.main import create_app
+from app.main import app_runner, create_app
 from config import Settings
 
 
@@ -46,7 +46,7 @@ async def serve_app(app: web.Application, *, certificate: Path | None = None) ->
     if certificate is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(certificate)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)  # port 0: the OS picks a free one, no race
     await site.start()
@@ -64,7 +64,7 @@ async def serve_public(settings: Settings) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    runner = web.AppRunner(create_app(dataclasses.replace(settings, public_url=base_url)), access_log=None)
+    runner = app_runner(create_app(dataclasses.replace(settings, public_url=base_url)), access_log=None)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

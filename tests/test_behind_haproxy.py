@@ -4,12 +4,9 @@ websockets pass through the tunnel, and HAProxy's access log has the path but no
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import UserFactory
+from processes import chirp, chirp_env, free_port, stop, wait_until_serving
 from streams import WAIT, frame, run_queues
 from test_deploy import HAPROXY_CFG
-from test_streaming_processes import REPO, free_port, post, wait_until_serving
+from test_streaming_processes import post
 from test_trusted_proxies import counted_addresses
 
 from storage.resources import Resources
@@ -47,35 +45,15 @@ def haproxy(config: Path, lb_port: int, log: Path) -> Iterator[subprocess.Popen[
         wait_until_serving(lb_port, process)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
 
 
 @contextmanager
 def api(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    process_env = {
-        **os.environ,
-        **env,
-        "CHIRP_PORT": str(port),
-        "CHIRP_TRUSTED_PROXIES": "127.0.0.1/32",
-        "CHIRP_LOG_LEVEL": "warning",
-    }
-    process_env.pop("CHIRP_NODE_ID", None)
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=process_env, cwd=REPO)
-    try:
-        wait_until_serving(port, process)
+    # The rate limit on: the test reads the addresses it counted.
+    process_env = chirp_env(env, CHIRP_TRUSTED_PROXIES="127.0.0.1/32", CHIRP_RATE_LIMIT="true")
+    with chirp("serve", process_env, port=port) as process:
         yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def test_through_haproxy_chirp_sees_the_client_and_the_log_keeps_no_token(

@@ -1,17 +1,22 @@
-"""Slow and greedy clients are bounded: a stalled body gets a 408, and streams per account, per token and
-subscriptions per socket stop at their settings, each with a clear close code or error frame."""
+"""Slow and greedy clients are bounded: headers sent byte by byte are cut off, a stalled body gets a 408,
+and streams per account, per token and subscriptions per socket stop at their settings, each with a clear
+close code or error frame."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
 from aiohttp import WSMsgType
 from conftest import ClientFactory, UserFactory
+from live import serve_app
 from streams import WAIT, connect
 
 from api.keys import HUB
+from app.main import create_app
+from config import Settings
 from storage.resources import Resources
 from storage.tokens import issue_token
 
@@ -28,6 +33,70 @@ async def _assert_open(ws: Any) -> None:
     message = await ws.receive(timeout=WAIT)
     assert message.type is WSMsgType.TEXT, message
     assert json.loads(message.data)["status"] == 400
+
+
+# The test's own limit on waiting for the server to act: far above the setting, so never a speed claim.
+GIVE_UP_SECONDS = 30.0
+
+
+async def _trickle_until_closed(base_url: str, head: bytes, pause: float) -> tuple[bool, bytes]:
+    """Send `head`, then one more header byte every `pause` s, for ever; whether the server closed the
+    connection (before GIVE_UP_SECONDS), and what it sent."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    received = b""
+    try:
+        writer.write(head)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GIVE_UP_SECONDS
+        while loop.time() < deadline:
+            try:
+                chunk = await asyncio.wait_for(reader.read(1000), pause)
+            except TimeoutError:
+                writer.write(b"a")  # X-Slow: aaaa... never ends
+                await writer.drain()
+                continue
+            if not chunk:
+                return True, received
+            received += chunk
+        return False, received
+    except ConnectionError:
+        return True, received
+    finally:
+        writer.close()
+
+
+async def test_headers_sent_byte_by_byte_are_cut_off_after_the_header_timeout(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, header_timeout_seconds=1.0))
+    async with serve_app(app) as base_url:
+        closed, received = await _trickle_until_closed(
+            base_url, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ", pause=0.2
+        )
+        assert closed and received == b"", received
+        # The same limit after a first request on a keep-alive connection: its answer, then the cut.
+        closed, received = await _trickle_until_closed(
+            base_url, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nX-Slow: ", pause=0.2
+        )
+        assert closed and received.startswith(b"HTTP/1.1 200"), received
+        assert received.count(b"HTTP/1.1") == 1, received
+
+
+async def test_headers_that_arrive_in_time_are_answered(settings: Settings) -> None:
+    """Slow headers are fine within the limit: here, 12 pieces 0.1 s apart under a 30 s limit."""
+    app = create_app(dataclasses.replace(settings, header_timeout_seconds=30.0))
+    async with serve_app(app) as base_url:
+        host, port = base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            for start in range(0, len(request), 6):
+                writer.write(request[start : start + 6])
+                await writer.drain()
+                await asyncio.sleep(0.1)
+            answer = await asyncio.wait_for(reader.read(), GIVE_UP_SECONDS)
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+        finally:
+            writer.close()
 
 
 async def test_a_body_that_stops_arriving_is_answered_408(make_client: ClientFactory, make_user: UserFactory) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import WSMsgType
 from conftest import UserFactory
-from test_streaming_processes import REPO, free_port, wait_until_serving
+from processes import REPO, free_port, wait_until_serving
 
 from storage.resources import Resources
 

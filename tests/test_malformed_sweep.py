@@ -7,15 +7,14 @@ answer must be JSON-shaped (`{"error": ...}` for errors) and below 500.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import ClientFactory, UserFactory
+from openapi_ops import fill, operations
 
 Client = TestClient[web.Request, web.Application]
-METHODS = ("get", "post", "put", "patch", "delete")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
@@ -47,29 +46,6 @@ def _values(name: str) -> list[tuple[str, Any]]:
     ]
 
 
-def _fill(path: str, ids: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name == "id":
-            for area, real in ids.items():
-                if f"/{area}/" in path:
-                    return real
-            return "1"
-        return {"username": "alice", "name": "like", "hashtag": "tag", "tag": "tag", "path": "public"}.get(name, "x")
-
-    return re.sub(r"\{(\w+)\}", value, path)
-
-
-def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    ops = [
-        (method, path, op)
-        for path, item in document["paths"].items()
-        for method, op in item.items()
-        if method in METHODS
-    ]
-    return sorted(ops, key=lambda op: op[0] == "delete")  # deletes last, so the ids stay useful
-
-
 def _parameter_names(op: dict[str, Any]) -> list[str]:
     names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"]
     for content in op.get("requestBody", {}).get("content", {}).values():
@@ -97,8 +73,8 @@ async def test_no_malformed_input_gives_any_operation_a_5xx(make_client: ClientF
     document = await (await client.get("/openapi.json")).json()
     failures: list[str] = []
     sent = 0
-    for method, path, op in _operations(document):
-        url = _fill(path, ids)
+    for method, path, op in operations(document):
+        url = fill(path, ids)
         names = _parameter_names(op)
         attempts: list[tuple[str, dict[str, Any]]] = []
         for name in names:

@@ -6,47 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
 from conftest import UserFactory
-from test_streaming_processes import REPO, free_port, post, wait_until_serving
+from processes import REPO, chirp, chirp_env, free_port
+from test_streaming_processes import post
 
 from core.ids import NodeLeaseLapsed, node_of
 from storage.node_leases import NodeIdTaken, NodeLeaseError, hold_node, owner_name
 from storage.resources import Resources
 
 LEASE = 3.0  # the shortest lease Settings allows: renewals every second
-
-
-def chirp_env(env: dict[str, str], **extra: str) -> dict[str, str]:
-    """The test servers' environment without any CHIRP_NODE_ID, plus `extra`."""
-    base = {**os.environ, **env, "CHIRP_RATE_LIMIT": "false", "CHIRP_LOG_LEVEL": "warning"}
-    base.pop("CHIRP_NODE_ID", None)
-    return {**base, **extra}
-
-
-@contextmanager
-def chirp(command: str, env: dict[str, str], port: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m app.cli <command>`, stopped by its pid (SIGTERM) when the block ends."""
-    process_env = env if port is None else {**env, "CHIRP_PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", command], env=process_env, cwd=REPO)
-    try:
-        if port is not None:
-            wait_until_serving(port, process)
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def live_leases(res: Resources) -> dict[int, str]:
@@ -71,8 +44,8 @@ async def test_processes_started_without_a_node_id_each_lease_their_own(
     env = chirp_env(stack_env)
     first_port, second_port = free_port(), free_port()
     with (
-        chirp("serve", env, first_port) as first,
-        chirp("serve", env, second_port) as second,
+        chirp("serve", env, port=first_port) as first,
+        chirp("serve", env, port=second_port) as second,
         chirp("worker", env) as worker,
     ):
         nodes = {await lease_of(res, p.pid) for p in (first, second, worker)}
@@ -92,7 +65,7 @@ async def test_an_explicit_node_id_held_by_a_live_process_is_refused_naming_it(
     stack_env: dict[str, str], res: Resources
 ) -> None:
     port = free_port()
-    with chirp("serve", chirp_env(stack_env, CHIRP_NODE_ID="40"), port) as holder:
+    with chirp("serve", chirp_env(stack_env, CHIRP_NODE_ID="40"), port=port) as holder:
         duplicate = await asyncio.create_subprocess_exec(
             sys.executable,
             *("-m", "app.cli", "worker"),

@@ -4,21 +4,15 @@ pub/sub (real `python -m app.cli serve` processes; the worker's queues run in th
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from conftest import UserFactory
+from processes import chirp, chirp_env, free_port
 from streams import WAIT, frame, online, run_queues
 
 from storage import presence
@@ -26,52 +20,12 @@ from storage.resources import Resources
 
 pytestmark = pytest.mark.processes  # API processes of their own
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"API process exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/streaming/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("API process did not come up")
-
 
 @contextmanager
 def api_process(env: dict[str, str], port: int, node_id: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m app.cli serve` on `port`, stopped by its pid (SIGTERM) when the block ends."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", *extra],
-        env={
-            **os.environ,
-            **env,
-            "CHIRP_PORT": str(port),
-            "CHIRP_NODE_ID": str(node_id),
-            "CHIRP_RATE_LIMIT": "false",
-            "CHIRP_LOG_LEVEL": "warning",
-        },
-        cwd=REPO,
-    )
-    try:
-        wait_until_serving(port, process)
+    """`python -m app.cli serve` on `port` with node id `node_id`, stopped by its pid when the block ends."""
+    with chirp("serve", chirp_env(env, CHIRP_NODE_ID=str(node_id)), *extra, port=port) as process:
         yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def post(session: aiohttp.ClientSession, port: int, token: str, text: str) -> dict[str, Any]:
