@@ -62,6 +62,15 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _urls(*schemes: str) -> Callable[[str], tuple[str, ...]]:
+    one = _url(*schemes)
+
+    def parse(raw: str) -> tuple[str, ...]:
+        return tuple(one(part.strip()) for part in raw.split(",") if part.strip())
+
+    return parse
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -200,6 +209,9 @@ class Settings:
     stack_port_base: int = _env(PORT_BASE_ENV, 0, _int_in(PORT_BASE_MIN, PORT_BASE_MAX))
     database_url: str = _env("DATABASE_URL", _CLASSIC["database_url"], _url("postgresql", "postgres"))
     database_pool_size: int = _env("CHIRP_DATABASE_POOL_SIZE", 10, _int_in(1, 500))
+    # Streaming replicas (comma-separated URLs) for the reads that tolerate a little lag, with
+    # read-your-writes for the writer (storage/read_replicas.py); empty: every read on DATABASE_URL.
+    database_replica_urls: tuple[str, ...] = _env("DATABASE_REPLICA_URL", (), _urls("postgresql", "postgres"))
     redis_url: str = _env("REDIS_URL", _CLASSIC["redis_url"], _url("redis", "rediss", "unix"))
     # A Valkey Cluster (REDIS_URL names any one node; the client finds the rest): storage/keys.py.
     valkey_cluster: bool = _env("CHIRP_VALKEY_CLUSTER", False, _bool)
