@@ -80,6 +80,9 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> A
         reset=_release,
         command_timeout=30,
         timeout=5,
+        # Behind PgBouncer in transaction mode each query may meet another server connection, which does
+        # not know a statement prepared on the last one: no named statements are kept.
+        statement_cache_size=0 if settings.database_pooler == "transaction" else 100,
     )
     try:
         yield pool
