@@ -46,6 +46,11 @@ def bearer_token(request: web.Request) -> str | None:
     return token or None
 
 
+def known_viewer(request: web.Request) -> Viewer | None:
+    """The caller, if the request has been authenticated already (None otherwise, or without a token)."""
+    return request.get(_VIEWER_KEY)
+
+
 async def authenticate(request: web.Request, token: str | None = None) -> Viewer | None:
     """The caller behind the request's token; None without a token. 401 for a token that is not valid."""
     if _VIEWER_KEY in request:

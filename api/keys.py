@@ -25,6 +25,7 @@ class Lifecycle:
 SETTINGS = web.AppKey("settings", Settings)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 DATABASE = web.AppKey("database", asyncpg.Pool)
+REPLICAS: web.AppKey[list[asyncpg.Pool]] = web.AppKey("replicas")
 REDIS: web.AppKey[Valkey] = web.AppKey("redis")  # one Valkey or a Valkey Cluster
 MEILI = web.AppKey("meili", MeiliClient)
 S3 = web.AppKey("s3", Any)  # aiobotocore's S3 client has no importable class to name

@@ -207,7 +207,7 @@ async def _jobs(settings: Settings, action: str, ids: Sequence[int]) -> int:
     from storage import jobs as job_store
     from workers.queues import all_queues
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.session_database_url)
     try:
         if action == "stats":
             lines = _stats_table(await job_store.queue_stats(conn), [queue.name for queue in all_queues()])

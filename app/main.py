@@ -7,20 +7,31 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
+import asyncpg
 from aiohttp import web
 
 from api.body_timeout import body_timeout_middleware
 from api.cors import cors_middleware, setup_cors
 from api.errors import error_middleware
-from api.keys import DATABASE, IDS, LIFECYCLE, MEILI, REDIS, RESOURCES, S3, SETTINGS, Lifecycle
+from api.keys import DATABASE, IDS, LIFECYCLE, MEILI, REDIS, REPLICAS, RESOURCES, S3, SETTINGS, Lifecycle
 from api.metrics import metrics_middleware
+from api.read_your_writes import read_your_writes_middleware
 from api.slashes import trailing_slash_middleware
 from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
 from app.ratelimit import rate_limit_middleware
 from config import Settings
 from handlers.routes import setup_routes
-from storage.resources import Resources, open_database, open_meili, open_node, open_redis, open_s3
+from storage.read_replicas import ReadRoutes
+from storage.resources import (
+    Resources,
+    open_database,
+    open_meili,
+    open_node,
+    open_redis,
+    open_replicas,
+    open_s3,
+)
 from storage.token_cache import RevocationListener, TokenCache
 
 log = logging.getLogger("chirp.app")
@@ -54,6 +65,7 @@ def _node_ctx(on_lost: Callable[[], None] | None) -> Callable[[web.Application],
 
 async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    replicas: list[asyncpg.Pool] = app[REPLICAS]
     app[RESOURCES] = Resources(
         settings=settings,
         db=app[DATABASE],
@@ -62,6 +74,7 @@ async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
         s3=app[S3],
         ids=app[IDS],
         tokens=TokenCache.from_settings(settings),
+        reads=ReadRoutes(app[DATABASE], replicas, app[REDIS]),
     )
     yield
 
@@ -108,6 +121,7 @@ def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = 
             *limiter,
             error_middleware,
             body_timeout_middleware,
+            *([read_your_writes_middleware] if settings.database_replica_urls else []),
         ],
         client_max_size=settings.max_body_bytes,
     )
@@ -115,6 +129,7 @@ def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = 
     app[LIFECYCLE] = Lifecycle()
     cleanup: list[Callable[[web.Application], AsyncIterator[Any]]] = [
         _resource_ctx(DATABASE, open_database),
+        _resource_ctx(REPLICAS, open_replicas),
         _node_ctx(on_node_lost),
         _resource_ctx(REDIS, open_redis),
         _resource_ctx(MEILI, open_meili),

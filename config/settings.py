@@ -62,6 +62,15 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _urls(*schemes: str) -> Callable[[str], tuple[str, ...]]:
+    one = _url(*schemes)
+
+    def parse(raw: str) -> tuple[str, ...]:
+        return tuple(one(part.strip()) for part in raw.split(",") if part.strip())
+
+    return parse
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -200,6 +209,14 @@ class Settings:
     stack_port_base: int = _env(PORT_BASE_ENV, 0, _int_in(PORT_BASE_MIN, PORT_BASE_MAX))
     database_url: str = _env("DATABASE_URL", _CLASSIC["database_url"], _url("postgresql", "postgres"))
     database_pool_size: int = _env("CHIRP_DATABASE_POOL_SIZE", 10, _int_in(1, 500))
+    # Streaming replicas (comma-separated URLs) for the reads that tolerate a little lag, with
+    # read-your-writes for the writer (storage/read_replicas.py); empty: every read on DATABASE_URL.
+    database_replica_urls: tuple[str, ...] = _env("DATABASE_REPLICA_URL", (), _urls("postgresql", "postgres"))
+    # "transaction": DATABASE_URL is a PgBouncer in transaction mode (no prepared statements kept between
+    # queries); what needs a session of its own (the worker's LISTEN, the migrations' advisory lock) then
+    # connects to DATABASE_DIRECT_URL, PostgreSQL itself. Unset: DATABASE_URL for both.
+    database_pooler: str = _env("CHIRP_DATABASE_POOLER", "session", _choice("session", "transaction"))
+    database_direct_url: str = _env("DATABASE_DIRECT_URL", "", _url("postgresql", "postgres"))
     redis_url: str = _env("REDIS_URL", _CLASSIC["redis_url"], _url("redis", "rediss", "unix"))
     # A Valkey Cluster (REDIS_URL names any one node; the client finds the rest): storage/keys.py.
     valkey_cluster: bool = _env("CHIRP_VALKEY_CLUSTER", False, _bool)
@@ -315,6 +332,11 @@ class Settings:
 
     def check(self) -> None:
         """Rules that span fields; SettingsError names the variables."""
+        if self.database_pooler == "transaction" and not self.database_direct_url:
+            raise SettingsError(
+                "DATABASE_DIRECT_URL: required with CHIRP_DATABASE_POOLER=transaction (LISTEN and the migrations' "
+                "lock need a session on PostgreSQL itself, not on the pooler)"
+            )
         if self.valkey_cluster:
             parts = urlsplit(self.redis_url)
             if parts.scheme == "unix":
@@ -325,6 +347,11 @@ class Settings:
     @classmethod
     def env_name(cls, field_name: str) -> str:
         return str(next(f for f in dataclasses.fields(cls) if f.name == field_name).metadata["env"])
+
+    @property
+    def session_database_url(self) -> str:
+        """PostgreSQL itself, for what needs a session of its own (LISTEN, session advisory locks)."""
+        return self.database_direct_url or self.database_url
 
     @property
     def base_url(self) -> str:

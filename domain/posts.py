@@ -390,7 +390,7 @@ async def profile_posts(
         raise ApiError(404, "Record not found")
     if pinned:
         return [], []  # pinning is not a feature yet: nothing is pinned
-    ids = await post_store.profile_post_ids(res.db, account_id, viewer_id, page, filters)
+    ids = await post_store.profile_post_ids(await res.reader(viewer_id), account_id, viewer_id, page, filters)
     return await post_entities(res, ids, viewer_id), ids
 
 

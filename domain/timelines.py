@@ -422,7 +422,7 @@ async def public_timeline(
     """Public posts, newest first (local and federated are the same here: every post is local)."""
     if remote:
         return [], []
-    ids = await timeline_store.public_post_ids(res.db, page, only_media=only_media)
+    ids = await timeline_store.public_post_ids(await res.reader(viewer_id), page, only_media=only_media)
     return [entity for _, entity in await cached_post_json(res, ids, viewer_id)], ids
 
 
@@ -448,7 +448,7 @@ async def tag_timeline(
     if remote or not wanted:
         return [], []
     ids = await timeline_store.tag_post_ids(
-        res.db,
+        await res.reader(viewer_id),
         page,
         wanted,
         all_tags=[t for t in (tag_name(t) for t in all_tags) if t],

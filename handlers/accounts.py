@@ -166,10 +166,11 @@ async def lookup(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/v1/accounts/{id:\d+}")
 async def get_account(request: web.Request) -> web.Response:
-    await optional_viewer(request, "read:accounts")
+    viewer = await optional_viewer(request, "read:accounts")
     account_id = parse_id(request.match_info["id"])
     res = request.app[RESOURCES]
-    row = await account_store.get_account(res.db, account_id) if account_id is not None else None
+    reader = await res.reader(viewer.account_id if viewer else None)  # a profile tolerates a little lag
+    row = await account_store.get_account(reader, account_id) if account_id is not None else None
     if row is None:
         raise ApiError(404)
     return json_response(account_domain.account_entity(row, res.settings))

@@ -57,6 +57,10 @@ class ValkeyClusterNode(ValkeyServer):
             "--cluster-config-file", str(self.dir / "nodes.conf"),
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
             "--cluster-require-full-coverage", "no",
+            # A new replica syncs at once, not after the default 5 s wait for more replicas to share the
+            # transfer: a replica that never synced refuses to take over ("disconnected from primary for
+            # longer than allowed"), so a primary lost in those seconds would stay lost.
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
 
     def client(self) -> redis.Redis:
@@ -122,6 +126,7 @@ class ValkeyCluster:
                 primary = ids[offset % self.primaries]
                 self._wait("a replica to see its primary", functools.partial(_replicate, client, primary))
             self._wait("cluster_state:ok on every node", lambda: all(self.healthy(c) for c in clients))
+            self._wait("every replica to sync", lambda: all(_synced(c) for c in clients[self.primaries :]))
         finally:
             for client in clients:
                 client.close()
@@ -168,9 +173,11 @@ class ValkeyCluster:
         raise StackError("valkey cluster: not ok in time")
 
     def _node_ok(self, node: ValkeyClusterNode) -> bool:
+        """Serving every slot, and, for a replica, in sync with its primary (so that it can take over)."""
         with node.client() as client:
             info = str(_call(client, "CLUSTER", "INFO"))
-            return "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
+            ok = "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
+            return ok and (str(_call(client, "ROLE")[0]) == "master" or _synced(client))
 
 
 def _call(client: redis.Redis, *args: Any) -> Any:
@@ -180,6 +187,12 @@ def _call(client: redis.Redis, *args: Any) -> Any:
 def _known(client: redis.Redis) -> int:
     lines = str(_call(client, "CLUSTER", "NODES")).strip().splitlines()
     return sum(1 for line in lines if "handshake" not in line and "noaddr" not in line)
+
+
+def _synced(client: redis.Redis) -> bool:
+    """A replica whose link to its primary is up: it has loaded the primary's data and follows it."""
+    info: dict[str, Any] = client.info("replication")
+    return info.get("role") == "slave" and info.get("master_link_status") == "up"
 
 
 def _replicate(client: redis.Redis, primary_id: str) -> bool:

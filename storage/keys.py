@@ -38,6 +38,8 @@ ACCOUNT_PREFIX = "ac:"
 ONLINE_PREFIX = "on:"
 NODE_PRESENCE_PREFIX = "pn:"
 NODES_KEY = "chirp:nodes"
+# Read-your-writes: where in the WAL an account last wrote (storage/read_replicas.py).
+WROTE_PREFIX = "wrote:"
 # Sharded pub/sub channels (storage/channels.py).
 NODE_CHANNEL_PREFIX = "chirp:node:"
 USER_CHANNEL_PREFIX = "chirp:user:"
@@ -84,6 +86,10 @@ def account_key(account_id: int) -> str:
 
 def online_key(account_id: int | str) -> str:
     return tagged(ONLINE_PREFIX, account_id)
+
+
+def wrote_key(account_id: int) -> str:
+    return tagged(WROTE_PREFIX, account_id)
 
 
 def node_presence_key(node_id: int) -> str:

@@ -18,7 +18,7 @@ log = logging.getLogger("chirp")
 
 async def prepare_stores(settings: Settings) -> None:
     """Migrations, the media bucket, the search indexes: everything a fresh set of servers needs."""
-    applied = await apply_migrations(settings.database_url)
+    applied = await apply_migrations(settings.session_database_url)  # its lock holds a session
     log.info("database schema up to date (%d migrations applied now)", len(applied))
     async with open_s3(settings) as s3:
         if await ensure_bucket(s3, settings.s3_bucket):

@@ -26,6 +26,7 @@ from config import Settings
 from core.ids import IdGenerator
 from storage.keys import Valkey
 from storage.node_leases import hold_node
+from storage.read_replicas import ReadRoutes
 from storage.token_cache import TokenCache
 
 
@@ -41,6 +42,14 @@ class Resources:
     ids: IdGenerator
     # This process's access-token cache; it answers only in API processes, whose listener keeps it current.
     tokens: TokenCache
+    # Where lag-tolerant reads go (DATABASE_REPLICA_URL); with no replica, always `db`.
+    reads: ReadRoutes
+
+    async def reader(self, account_id: int | None) -> asyncpg.Pool:
+        """For one lag-tolerant query: a replica fresh enough for `account_id`'s own writes (any replica for
+        None), else the primary. Only for queries whose answer is not cached: a cache filled from a lagging
+        replica would keep the stale answer after the write's invalidation."""
+        return await self.reads.pool_for(account_id)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -71,11 +80,37 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> A
         reset=_release,
         command_timeout=30,
         timeout=5,
+        # Behind PgBouncer in transaction mode each query may meet another server connection, which does
+        # not know a statement prepared on the last one: no named statements are kept.
+        statement_cache_size=0 if settings.database_pooler == "transaction" else 100,
     )
     try:
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def open_replicas(settings: Settings) -> AsyncIterator[list[asyncpg.Pool]]:
+    """A pool per DATABASE_REPLICA_URL. None is opened at start (min_size 0): a replica that is down
+    leaves the process starting and serving from the primary (storage/read_replicas.py)."""
+    pools: list[asyncpg.Pool] = []
+    try:
+        for url in settings.database_replica_urls:
+            pool = asyncpg.create_pool(
+                url,
+                min_size=0,
+                max_size=settings.database_pool_size,
+                init=_init_connection,
+                reset=_release,
+                command_timeout=30,
+                timeout=2,
+            )
+            pools.append(await pool)
+        yield pools
+    finally:
+        for pool in pools:
+            await pool.close()
 
 
 @asynccontextmanager
@@ -162,12 +197,15 @@ async def open_resources(
     """All four stores at once, for processes other than the API (worker, CLI commands, benchmarks)."""
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_database(settings, max_size=db_pool_size))
+        replicas = await stack.enter_async_context(open_replicas(settings))
+        redis = await stack.enter_async_context(open_redis(settings))
         yield Resources(
             settings=settings,
             db=db,
-            redis=await stack.enter_async_context(open_redis(settings)),
+            redis=redis,
             meili=await stack.enter_async_context(open_meili(settings)),
             s3=await stack.enter_async_context(open_s3(settings)),
             ids=await stack.enter_async_context(open_node(settings, db, role, on_node_lost)),
             tokens=TokenCache.from_settings(settings),
+            reads=ReadRoutes(db, replicas, redis),
         )

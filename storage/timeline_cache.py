@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from storage.keys import (
     AUTHOR_PREFIX,
@@ -320,7 +320,9 @@ async def run_pipelined(redis: Valkey, calls: Sequence[ScriptCall]) -> list[Any]
         for i, result in zip(missing, await _pipeline(redis, [calls[i] for i in missing]), strict=True):
             results[i] = result
     for result in results:
-        if isinstance(result, ResponseError):
+        # A pipeline answers errors in place; any of them (a script error, a node away mid-failover) fails
+        # the whole call, so that a caller never reads an error as a reply.
+        if isinstance(result, Exception):
             raise result
     return results
 

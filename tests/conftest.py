@@ -32,6 +32,8 @@ from app.main import create_app
 from config import Settings
 from config.settings import dev_ports
 from stack import RunningStack, ValkeyCluster, install_binaries, start_stack, start_valkey_cluster
+from stack.postgres_replica import PostgresReplica, start_postgres_replica
+from stack.servers import PostgresServer
 from storage.accounts import insert_account
 from storage.prepare import prepare_stores
 from storage.resources import Resources, open_resources
@@ -122,6 +124,20 @@ def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyC
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_replica(stack: RunningStack) -> Iterator[PostgresReplica]:
+    """A streaming replica of the test stack's PostgreSQL (pg_basebackup -R), started by the first test that
+    needs it; it follows every truncation and insert of the primary."""
+    primary = stack.servers["postgres"]
+    assert isinstance(primary, PostgresServer)
+    replica = start_postgres_replica(primary)
+    try:
+        yield replica
+    finally:
+        replica.stop()
+        replica.cleanup()
 
 
 async def flush_valkey(settings: Settings) -> None:

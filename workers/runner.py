@@ -223,15 +223,16 @@ class JobRunner:
 
         while not stop.is_set():
             try:
-                async with self._res.db.acquire() as conn:
+                # A connection of its own, to PostgreSQL itself: LISTEN holds a session, which a pooler in
+                # transaction mode would hand to other clients between queries (the wake-ups were lost).
+                conn = await asyncpg.connect(self._res.settings.session_database_url, timeout=5)
+                try:
                     await conn.add_listener(job_store.NOTIFY_CHANNEL, on_notify)
-                    try:
-                        while not stop.is_set() and not conn.is_closed():
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(stop.wait(), 5)
-                    finally:
-                        if not conn.is_closed():
-                            await conn.remove_listener(job_store.NOTIFY_CHANNEL, on_notify)
+                    while not stop.is_set() and not conn.is_closed():
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 5)
+                finally:
+                    await conn.close(timeout=2)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("job notifications lost (%s); polling until the database is back", exc)
                 with contextlib.suppress(TimeoutError):
