@@ -161,28 +161,13 @@ async def find_repost(db: Executor, account_id: int, original_id: int) -> int | 
     return value
 
 
-# Applications never change once registered (nothing updates a row of oauth_apps), so the ones posts show
-# are kept per process: rendering a post asks PostgreSQL only about applications this process has not
-# seen (every post written through the API names one, so this was a query per rendering). Bounded: past
-# the limit it starts afresh.
-_APPLICATIONS: dict[int, ApplicationRow] = {}
-_APPLICATIONS_KEPT = 10_000
-
-
 async def applications(db: Executor, app_ids: Iterable[int]) -> dict[int, ApplicationRow]:
     """The OAuth applications posts were made with (name, website), by id."""
-    ids = set(app_ids)
-    found = {app_id: _APPLICATIONS[app_id] for app_id in ids if app_id in _APPLICATIONS}
-    missing = [app_id for app_id in ids if app_id not in found]
-    if not missing:
-        return found
-    sql = f"SELECT {columns(ApplicationRow)} FROM oauth_apps WHERE id = ANY($1::bigint[])"
-    rows = rows_of(ApplicationRow, await db.fetch(sql, missing))
-    if len(_APPLICATIONS) + len(rows) > _APPLICATIONS_KEPT:
-        _APPLICATIONS.clear()
-    for row in rows:
-        _APPLICATIONS[row.id] = found[row.id] = row
-    return found
+    ids = list(set(app_ids))
+    if not ids:
+        return {}
+    rows = await db.fetch(f"SELECT {columns(ApplicationRow)} FROM oauth_apps WHERE id = ANY($1::bigint[])", ids)
+    return {row.id: row for row in rows_of(ApplicationRow, rows)}
 
 
 @dataclass(frozen=True)
