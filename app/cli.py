@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 import uvloop
 
 from config import Settings, SettingsError
+from core.collector import FrozenSurvivors
 
 log = logging.getLogger("chirp")
 
@@ -75,10 +75,11 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     runner = app_runner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout, handle_signals=False)
     await runner.setup()
     # What start-up allocated (modules, app, pools) lives as long as the process: keep it out of the full
-    # collections, whose pauses grow with the heap (a process holding 10,000 streams has a large one). Here,
-    # in the process root, not in the app's start-up: a process that makes many apps (the test suite) would
+    # collections, whose pauses grow with the heap (a process holding 10,000 streams has a large one), and
+    # after each full collection freeze what survived it (streams live long): core/collector.py. Here, in
+    # the process root, not in the app's start-up: a process that makes many apps (the test suite) would
     # otherwise keep every app's leftovers for good.
-    gc.freeze()
+    FrozenSurvivors().install()
     try:
         await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
         log.info("API listening on http://%s:%d", settings.host, settings.port)

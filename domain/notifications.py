@@ -138,6 +138,8 @@ async def apply_events(res: Resources, jobs: Sequence[Job]) -> list[asyncpg.Reco
     """Write and remove notifications for a batch of events, in order, in one transaction; then push the
     new ones to their recipients' live streams. Idempotent: a retried batch writes nothing twice."""
     planned = [await effects(res, job) for job in jobs]
+    if not any(new or undone for new, undone in planned):
+        return []  # most new posts notify nobody: no transaction at all
 
     async def write(conn: asyncpg.Connection) -> list[asyncpg.Record]:
         created: list[asyncpg.Record] = []

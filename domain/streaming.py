@@ -16,7 +16,7 @@ import orjson
 
 from core.pagination import Page
 from domain.event_kinds import PostDeleted
-from domain.post_entities import load_with_references, post_entities
+from domain.post_entities import load_with_references, post_entities, referenced_ids
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from domain.visibility import is_public
@@ -47,6 +47,52 @@ class _Tree:
     # Whether anyone's likes, reposts, reactions, follows or mentions can change how it renders for them.
     # A new post usually has none of these, and then its viewers need no query at all.
     markable: bool
+
+
+@dataclass(frozen=True)
+class _Prefetched:
+    """A small fan-out batch's posts, loaded together: each one's tree, and the JSON for the generic
+    viewer of those nobody's marks can change."""
+
+    trees: dict[int, _Tree]
+    generic: dict[int, str]
+
+
+def _tree_of(post_id: int, loaded: Mapping[int, PostRow], reacted: set[int]) -> _Tree:
+    """The post and the posts it shows, out of a batch's `loaded` rows (as `load_with_references` finds
+    them for the post alone); `reacted`: which of the loaded posts have reactions."""
+    rows: dict[int, PostRow] = {}
+    wanted = [post_id]
+    while wanted:
+        row = loaded.get(wanted.pop())
+        if row is not None and row.id not in rows:
+            rows[row.id] = row
+            wanted += referenced_ids(row)
+    content = [row for row in rows.values() if row.reblog_of_id is None]
+    markable = (
+        post_id in reacted
+        or any(row.id in reacted for row in content)
+        or any(not is_public(row.visibility) for row in rows.values())
+        or any(row.likes_count or row.reposts_count for row in content)
+    )
+    return _Tree(rows, markable)
+
+
+async def _prefetch(res: Resources, post_ids: Sequence[int]) -> _Prefetched:
+    """Load a small batch's posts and what they show in one query, which of them have reactions in one or
+    two, and render the unmarkable ones for the generic viewer at once (per post, this was four queries)."""
+    loaded, reacted = await asyncio.gather(
+        load_with_references(res, post_ids), like_store.reacted_among(res.db, post_ids)
+    )
+    batch = set(post_ids)
+    shown = [row.id for row in loaded.values() if row.reblog_of_id is None and row.id not in batch]
+    if shown:
+        reacted |= await like_store.reacted_among(res.db, shown)
+    trees = {post_id: _tree_of(post_id, loaded, reacted) for post_id in post_ids}
+    plain = [post_id for post_id, tree in trees.items() if post_id in tree.rows and not tree.markable]
+    rows = {row.id: row for post_id in plain for row in trees[post_id].rows.values()}
+    entities = await post_entities(res, plain, GENERIC_VIEWER, loaded=rows, reactions={}) if plain else []
+    return _Prefetched(trees, {int(entity["id"]): _json(entity) for entity in entities})
 
 
 class PostViews:
@@ -131,6 +177,23 @@ class PostViews:
     def prefetch(self) -> asyncio.Future[str | None]:
         """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""
         return self._render(_UNMARKED, GENERIC_VIEWER)
+
+    def prefetch_from(self, batch: asyncio.Future[_Prefetched]) -> asyncio.Future[str | None]:
+        """As `prefetch`, but the post and its rendering come from its batch's prefetch (`_prefetch`)."""
+        self._tree = asyncio.ensure_future(self._tree_from(batch))
+        rendered = self._rendered[_UNMARKED] = asyncio.ensure_future(self._generic_from(batch))
+        return rendered
+
+    async def _tree_from(self, batch: asyncio.Future[_Prefetched]) -> _Tree:
+        return (await batch).trees[self.post_id]
+
+    async def _generic_from(self, batch: asyncio.Future[_Prefetched]) -> str | None:
+        prefetched = await batch
+        if self.post_id in prefetched.generic:
+            return prefetched.generic[self.post_id]
+        if self.post_id not in prefetched.trees[self.post_id].rows:
+            return None  # gone already
+        return await self._entity(GENERIC_VIEWER)  # markable: rendered with its reactions
 
     def _render(self, key: frozenset[tuple[str, int | str]], viewer: int) -> asyncio.Future[str | None]:
         """The entity as the group `key` sees it, rendered for its member `viewer` once."""
@@ -219,17 +282,50 @@ async def _public_message(res: Resources, event: str, row: PostRow, *, personal:
 
 async def publish_post_created(res: Resources, post_id: int) -> None:
     """`update` on the public and hashtag streams for a new public post."""
-    row = await post_store.get_post(res.db, post_id)
-    if row is None:
+    await publish_posts_created(res, [post_id])
+
+
+async def publish_posts_created(res: Resources, post_ids: Sequence[int]) -> None:
+    """`update` on the public and hashtag streams for new public posts, a whole batch at once: the posts
+    and what they show in one load, their reactions in one query, then one rendering of the batch for
+    signed-out readers and one for signed-in ones, and one round of publishes. (Per post, this was nine
+    queries.) Nobody can have liked a post this new, so one signed-in payload fits all, unless it quotes
+    a post (whose favourited and visibility differ between viewers): those are rendered by each API
+    process for its viewers (`personal`)."""
+    ids = list(dict.fromkeys(post_ids))
+    if not ids:
         return
-    channels = _public_channels(row, include_replies=False)
-    if not channels:
+    loaded = await load_with_references(res, ids)
+    channels = {i: _public_channels(loaded[i], include_replies=False) for i in ids if i in loaded}
+    shown = [i for i in ids if channels.get(i)]
+    if not shown:
         return
-    # Nobody can have liked a post this new, so one signed-in payload fits all, unless it quotes a post
-    # (whose favourited and visibility differ between viewers).
-    message = await _public_message(res, "update", row, personal=row.quote_of_id is not None)
-    if message is not None:
-        await publish(res.redis, [(channel, message) for channel in channels])
+    content = [row.id for row in loaded.values() if row.reblog_of_id is None]
+    # Nobody is the generic viewer, so its `me` flags are the signed-out reader's (all false).
+    reactions = await like_store.reaction_counts(res.db, content, None)
+    anonymous, signed_in = await asyncio.gather(
+        post_entities(res, shown, None, loaded=loaded, reactions=reactions),
+        post_entities(
+            res, [i for i in shown if loaded[i].quote_of_id is None], GENERIC_VIEWER, loaded=loaded, reactions=reactions
+        ),
+    )
+    signed_in_json = {int(entity["id"]): _json(entity) for entity in signed_in}
+    messages: list[tuple[str, Message]] = []
+    for entity in anonymous:
+        post_id = int(entity["id"])
+        row = loaded[post_id]
+        personal = row.quote_of_id is not None
+        message = PublicMessage(
+            "update",
+            post_id,
+            post_id,
+            _json(entity),
+            None if personal else signed_in_json.get(post_id),
+            personal=personal,
+            media=bool(row.has_media),
+        )
+        messages += [(channel, message) for channel in channels[post_id]]
+    await publish(res.redis, messages)
 
 
 async def publish_post_deleted(res: Resources, event: PostDeleted) -> None:
@@ -279,8 +375,9 @@ class HomeUpdates:
         # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
         # first timelines are written; a large one renders only what someone connected will see.
         self._prefetched: list[asyncio.Future[str | None]] = []
-        if len(post_ids) <= PUBLISH_CONCURRENCY:
-            self._prefetched = [self._views_of(post_id).prefetch() for post_id in post_ids]
+        if post_ids and len(post_ids) <= PUBLISH_CONCURRENCY:
+            batch = asyncio.ensure_future(_prefetch(res, list(dict.fromkeys(post_ids))))
+            self._prefetched = [self._views_of(post_id).prefetch_from(batch) for post_id in dict.fromkeys(post_ids)]
 
     async def written(self, deliveries: Sequence[PostDelivery]) -> None:
         """Publish to recipients whose timelines now hold the post; returns once they are published."""

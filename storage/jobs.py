@@ -61,14 +61,22 @@ async def enqueue_many(conn: Executor, jobs: Sequence[tuple[str, str, dict[str, 
     )
 
 
-async def claim(conn: Executor, queue: str, limit: int, lease_seconds: float) -> list[Job]:
-    """Take up to `limit` ready jobs for `lease_seconds`; other workers skip them meanwhile."""
+async def claim(
+    conn: Executor, queue: str, limit: int, lease_seconds: float, *, completed: Sequence[int] = ()
+) -> list[Job]:
+    """Take up to `limit` ready jobs for `lease_seconds`; other workers skip them meanwhile.
+
+    `completed`: jobs this worker finished since its last claim, deleted by the same statement (one
+    transaction for a batch's completion and the next batch's claim, instead of two). Until then they
+    stay leased, so a crash in between runs them again, as any crash before completion does."""
     rows = await conn.fetch(
         """
+        WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[]))
         UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
         WHERE id IN (
             SELECT id FROM jobs
             WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+              AND id <> ALL($4::bigint[])
             ORDER BY run_at, id
             LIMIT $2
             FOR UPDATE SKIP LOCKED
@@ -78,6 +86,7 @@ async def claim(conn: Executor, queue: str, limit: int, lease_seconds: float) ->
         queue,
         limit,
         lease_seconds,
+        list(completed),
     )
     jobs = [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows]
     jobs.sort(key=lambda job: job.id)

@@ -170,6 +170,17 @@ async def have_reactions(db: Executor, post_ids: Iterable[int]) -> bool:
     return bool(found)
 
 
+async def reacted_among(db: Executor, post_ids: Iterable[int]) -> set[int]:
+    """Which of the posts have a reaction (other than a like) now."""
+    ids = list(set(post_ids))
+    if not ids:
+        return set()
+    rows = await db.fetch(
+        "SELECT DISTINCT post_id FROM post_reaction_counts WHERE post_id = ANY($1::bigint[]) AND count > 0", ids
+    )
+    return {row["post_id"] for row in rows}
+
+
 async def recent_reactors(db: Executor, post_id: int, names: Sequence[str], *, per_name: int) -> dict[str, list[int]]:
     """The latest accounts to react to a post with each of `names` (from the like table for "like")."""
     rows = await db.fetch(

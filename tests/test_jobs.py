@@ -110,6 +110,42 @@ async def test_a_running_worker_wakes_on_commit_and_stops_cleanly(res: Resources
     await asyncio.wait_for(worker, 5)
 
 
+async def test_a_claim_deletes_the_jobs_completed_before_it_in_the_same_statement(res: Resources) -> None:
+    await job_store.enqueue_many(res.db, [("test", "thing", {"n": n}) for n in range(3)])
+    first = await job_store.claim(res.db, "test", 2, lease_seconds=60)
+    before = await res.db.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    second = await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[job.id for job in first])
+    assert [job.payload["n"] for job in second] == [2]
+    assert await res.db.fetchval("SELECT array_agg(id) FROM jobs") == [second[0].id]
+    # The completion and the claim were one transaction (plus the counting query's own).
+    after = await res.db.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    assert after - before <= 2
+
+
+async def test_a_lingering_queue_completes_its_jobs_once_it_runs_dry(res: Resources) -> None:
+    res = dataclasses.replace(res, settings=dataclasses.replace(res.settings, job_poll_seconds=30))
+    recorder = Recorder()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(JobRunner(res, [Queue("test", recorder, batch_size=2, linger=0.05)]).run(stop))
+    await asyncio.sleep(0.3)  # let it listen
+    await job_store.enqueue_many(res.db, [("test", "thing", {"n": n}) for n in range(5)])
+    for _ in range(200):
+        if await res.db.fetchval("SELECT count(*) FROM jobs") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(recorder.ran) == [0, 1, 2, 3, 4]
+    assert await res.db.fetchval("SELECT count(*) FROM jobs") == 0
+    await job_store.enqueue(res.db, "test", "thing", {"n": 5})
+    for _ in range(100):
+        if 5 in recorder.ran:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()  # stopping within the linger still completes what ran
+    await asyncio.wait_for(worker, 5)
+    assert recorder.ran.count(5) == 1
+    assert await res.db.fetchval("SELECT count(*) FROM jobs") == 0
+
+
 @pytest.mark.processes  # starts a worker process of its own
 def test_the_worker_process_exits_cleanly_on_sigterm(stack_env: dict[str, str], base_settings: object) -> None:
     process = subprocess.Popen(

@@ -122,10 +122,22 @@ class JobRunner:
         return total
 
     async def run_batch(self, queue: Queue) -> int:
+        """Claim and run one batch, and complete what succeeded; returns how many jobs were claimed."""
+        ran, finished = await self._claim_and_run(queue, ())
+        await self._done(queue, finished)
+        return ran
+
+    async def _claim_and_run(self, queue: Queue, completed: Sequence[int]) -> tuple[int, list[int]]:
+        """Claim a batch (deleting `completed`, the previous batch's finished jobs, in the same statement)
+        and run it; returns how many were claimed and the ids of those that succeeded, still to delete."""
         settings = self._res.settings
-        batch = await job_store.claim(self._res.db, queue.name, queue.batch_size, settings.job_lease_seconds)
+        batch = await job_store.claim(
+            self._res.db, queue.name, queue.batch_size, settings.job_lease_seconds, completed=completed
+        )
+        if completed:
+            JOBS_DONE.labels(queue.name, "done").inc(len(completed))
         if not batch:
-            return 0
+            return 0, []
         started = time.perf_counter()
         try:
             await queue.handler(self._res, batch)
@@ -133,30 +145,31 @@ class JobRunner:
             unavailable = _as_unavailable(exc)
             if unavailable is not None:
                 await self._put_back(queue, batch, unavailable)
-                return len(batch)
+                return len(batch), []
             if len(batch) == 1:
                 await self._failed(batch[0])
-            else:
-                log.warning("batch of %d %s jobs failed; retrying one by one", len(batch), queue.name)
-                for i, job in enumerate(batch):
-                    try:
-                        await queue.handler(self._res, [job])
-                    except Exception as exc:
-                        unavailable = _as_unavailable(exc)
-                        if unavailable is not None:
-                            await self._put_back(queue, batch[i:], unavailable)
-                            break
-                        await self._failed(job)
-                    else:
-                        await self._done(queue, [job])
-            return len(batch)
-        await self._done(queue, batch)
+                return 1, []
+            log.warning("batch of %d %s jobs failed; retrying one by one", len(batch), queue.name)
+            finished: list[int] = []
+            for i, job in enumerate(batch):
+                try:
+                    await queue.handler(self._res, [job])
+                except Exception as exc:
+                    unavailable = _as_unavailable(exc)
+                    if unavailable is not None:
+                        await self._put_back(queue, batch[i:], unavailable)
+                        break
+                    await self._failed(job)
+                else:
+                    finished.append(job.id)
+            return len(batch), finished
         log.debug("ran %d %s jobs in %.1f ms", len(batch), queue.name, (time.perf_counter() - started) * 1000)
-        return len(batch)
+        return len(batch), [job.id for job in batch]
 
-    async def _done(self, queue: Queue, batch: list[Job]) -> None:
-        await job_store.complete(self._res.db, [job.id for job in batch])
-        JOBS_DONE.labels(queue.name, "done").inc(len(batch))
+    async def _done(self, queue: Queue, job_ids: Sequence[int]) -> None:
+        if job_ids:
+            await job_store.complete(self._res.db, job_ids)
+            JOBS_DONE.labels(queue.name, "done").inc(len(job_ids))
 
     async def _put_back(self, queue: Queue, jobs: list[Job], exc: Unavailable) -> None:
         log.warning("queue %s: %s; %d jobs put back", queue.name, exc, len(jobs))
@@ -180,15 +193,22 @@ class JobRunner:
     async def _queue_loop(self, queue: Queue, stop: asyncio.Event) -> None:
         wake = self._wake[queue.name]
         failures = 0
+        # Jobs that succeeded, deleted by the next claim (one transaction for both), or before the loop
+        # waits for new jobs or stops.
+        finished: list[int] = []
         while not stop.is_set():
             # Cleared before claiming: a job committed from now on sets it again (NOTIFY), so a short batch
             # can wait for the signal instead of claiming again at once and finding nothing: with jobs
             # trickling in, that empty claim was half of all claims.
             wake.clear()
             try:
-                ran = await self.run_batch(queue)
+                ran, finished = await self._claim_and_run(queue, finished)
+                if ran < queue.batch_size and not (ran and queue.linger):
+                    await self._done(queue, finished)  # idle from here on: complete them now
+                    finished = []
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # The database is away: nothing is lost (jobs live there), so back off and try again.
+                # The database is away: nothing is lost (jobs live there), so back off and try again. Jobs
+                # finished but not yet deleted are deleted by a later claim (or run again: at least once).
                 failures += 1
                 log.warning("queue %s cannot reach the database (%d in a row): %s", queue.name, failures, exc)
                 with contextlib.suppress(TimeoutError):
@@ -203,6 +223,8 @@ class JobRunner:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._res.settings.job_poll_seconds)
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._done(queue, finished)  # stopping mid-linger; if this fails they simply run again
 
     async def _periodic_loop(self, periodic: Periodic, stop: asyncio.Event) -> None:
         while not stop.is_set():

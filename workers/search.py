@@ -9,10 +9,11 @@ from storage.resources import Resources
 from storage.search_indexes import meili_unavailable
 from workers.runner import Queue, Unavailable
 
-# Up to ~1,000 events per batch, or what arrived within 100 ms of the previous batch: Meilisearch
-# indexes one large batch far faster than many small ones, and 100 ms keeps index lag well under 1 s.
+# Batches sized by count and by time: up to ~1,000 events, or what arrived while the previous batch was
+# indexed and for 250 ms after: Meilisearch indexes one large batch far faster than many small ones, and
+# this keeps index lag under 1 s.
 BATCH_SIZE = 1000
-LINGER_SECONDS = 0.1
+LINGER_SECONDS = 0.25
 
 
 async def index_batch(res: Resources, jobs: list[Job]) -> None:
@@ -25,9 +26,14 @@ async def index_batch(res: Resources, jobs: list[Job]) -> None:
         raise
 
 
-# Two batches in flight per worker process: the indexing lock serialises reading and sending, but one
-# batch's wait for Meilisearch overlaps the next one's sending, so Meilisearch is never idle waiting for us.
-CONCURRENCY = 2
+# One batch in flight per worker process. With two, the second loop sent its batch as soon as Meilisearch
+# had taken the first, so Meilisearch kept working on small tasks, each paying the fixed cost (commit,
+# statistics, prefixes): about half a core whatever the posting rate (bench/results/posting.md at 50, 200
+# and 400 posts/s). With one, a batch holds what arrived while the previous one was indexed plus the
+# linger, so tasks grow with the rate (alternating `bench posting` runs at 200 posts/s: Meilisearch 4.9
+# and 4.1 ms per post with two loops and 100 ms, 3.4 and 3.4 with one and 250 ms). A full batch still
+# claims the next at once.
+CONCURRENCY = 1
 
 
 def queue() -> Queue:

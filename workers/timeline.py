@@ -101,5 +101,5 @@ def queues() -> list[Queue]:
         # one (a post per batch would spend more on the batch than on its followers). Two loops overlap
         # one batch's PostgreSQL waits with another's Valkey work.
         Queue(TIMELINE_QUEUE, _valkey_guard(run_timeline_jobs), batch_size=500, concurrency=2, linger=0.05),
-        Queue(POST_CACHE_QUEUE, _valkey_guard(run_post_cache_jobs), batch_size=200),
+        Queue(POST_CACHE_QUEUE, _valkey_guard(run_post_cache_jobs), batch_size=200, linger=0.05),
     ]
