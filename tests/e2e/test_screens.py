@@ -31,7 +31,8 @@ READABLE = (".status .content", ".status .acct", ".status a.time", ".nav-link", 
 
 
 async def images_loaded(person: Person) -> None:
-    await person.page.wait_for_function("[...document.images].every((img) => img.complete)")
+    # A function, not an expression: Playwright polls a bare expression with eval, which the page's CSP forbids.
+    await person.page.wait_for_function("() => [...document.images].every((img) => img.complete)")
 
 
 async def shoot(person: Person, folder: Path, name: str) -> None:
