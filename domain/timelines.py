@@ -116,7 +116,9 @@ async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[li
     except VALKEY_DOWN:
         raise ApiError(503, "Home timelines are unavailable for a moment", headers={"Retry-After": "5"}) from None
     entries = found.entries
-    shown = await cached_post_json(res, [e.post_id for e in entries], account_id, hydrated=found.hydrated)
+    shown = await cached_post_json(
+        res, [e.post_id for e in entries], account_id, hydrated=found.hydrated, context="home"
+    )
     if len(shown) < len(entries):
         kept = {post_id for post_id, _ in shown}
         stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id not in kept]
@@ -131,7 +133,7 @@ async def missed_home_posts(res: Resources, account_id: int, since_id: int, *, l
     entries = await home_entries(res, account_id, Page(limit=limit + 1, min_id=since_id))
     more = len(entries) > limit
     kept = entries[-limit:] if more else entries  # newest first: the oldest `limit` are at the end
-    entities = await cached_post_entities(res, [e.post_id for e in reversed(kept)], account_id)
+    entities = await cached_post_entities(res, [e.post_id for e in reversed(kept)], account_id, context="home")
     return entities, more
 
 
@@ -423,7 +425,7 @@ async def public_timeline(
     if remote:
         return [], []
     ids = await timeline_store.public_post_ids(res.db, page, only_media=only_media)
-    return [entity for _, entity in await cached_post_json(res, ids, viewer_id)], ids
+    return [entity for _, entity in await cached_post_json(res, ids, viewer_id, context="public")], ids
 
 
 def tag_name(raw: str) -> str:
@@ -455,7 +457,7 @@ async def tag_timeline(
         no_tags=[t for t in (tag_name(t) for t in no_tags) if t],
         only_media=only_media,
     )
-    return [entity for _, entity in await cached_post_json(res, ids, viewer_id)], ids
+    return [entity for _, entity in await cached_post_json(res, ids, viewer_id, context="public")], ids
 
 
 # for tests and tools ----------------------------------------------------------------------------------
