@@ -299,3 +299,16 @@ def notification_allowed(recipient: str, actor: str, post: str) -> str:
         AND NOT EXISTS (SELECT 1 FROM conversation_mutes cm JOIN posts cp ON cp.thread_root_id = cm.thread_root_id
                         WHERE cm.account_id = {recipient} AND cp.id = {post})
     )"""
+
+
+async def has_passing_rules(db: Executor, account_id: int) -> bool:
+    """Whether the account has a rule that ends by itself (a timed mute, a filter): posts it hides now are
+    kept in the cached home timeline, to show again when it ends."""
+    found = await db.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM mutes WHERE account_id = $1 AND expires_at IS NOT NULL)
+            OR EXISTS (SELECT 1 FROM filters WHERE account_id = $1)
+        """,
+        account_id,
+    )
+    return bool(found)
