@@ -128,6 +128,7 @@ def account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]
         "emojis": [],
         "fields": profile_fields(row),
         "roles": [],
+        **({"suspended": True} if row.get("suspended_at") else {}),
     }
 
 

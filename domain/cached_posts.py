@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.accounts import account_entity
 from domain.post_entities import post_entities
-from domain.visibility import Restricted, apply_visibility, quote_policy, restricted_posts
+from domain.visibility import Restricted, ViewContext, apply_visibility, quote_policy, restricted_posts, shield_of
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
@@ -141,9 +141,11 @@ class _Fill:
             self.take(quote["quoted_status"], shallow=True)
 
 
-async def _fallback(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> dict[int, bytes]:
+async def _fallback(
+    res: Resources, post_ids: Sequence[int], viewer_id: int | None, context: ViewContext
+) -> dict[int, bytes]:
     """Entities straight from post_entities (right for this viewer), caching what they are made of."""
-    entities = await post_entities(res, post_ids, viewer_id)
+    entities = await post_entities(res, post_ids, viewer_id, context=context)
     fill = _Fill({}, {}, set())
     for entity in entities:
         fill.take(entity, shallow=False)
@@ -256,8 +258,11 @@ def _complete(stored: _Piece, pieces: Mapping[int, Any], accounts: Mapping[int, 
     return all(ref in pieces for ref in stored.refs) and all(a in accounts for a in stored.accounts)
 
 
-async def _marks(res: Resources, viewer_id: int | None, post_ids: Iterable[int], restricted: Restricted) -> ViewerMarks:
-    """The viewer's marks, and what the visibility rule needs to know about restricted posts, in one query."""
+async def _marks(
+    res: Resources, viewer_id: int | None, post_ids: Iterable[int], restricted: Restricted, authors: Iterable[int]
+) -> ViewerMarks:
+    """The viewer's marks, and what the visibility rule needs to know about restricted posts and the
+    viewer's blocks and mutes among the authors, in one query."""
     if viewer_id is None:
         return _NO_MARKS
     return await timeline_store.viewer_marks(
@@ -266,21 +271,28 @@ async def _marks(res: Resources, viewer_id: int | None, post_ids: Iterable[int],
         post_ids,
         followed_among=restricted.private_authors,
         mentions_among=restricted.post_ids,
+        related_among=authors,
     )
 
 
 async def cached_post_json(
-    res: Resources, post_ids: Sequence[int], viewer_id: int | None, *, hydrated: post_cache.Hydrated | None = None
+    res: Resources,
+    post_ids: Sequence[int],
+    viewer_id: int | None,
+    *,
+    hydrated: post_cache.Hydrated | None = None,
+    context: ViewContext = None,
 ) -> list[tuple[int, bytes]]:
-    """(post id, Status entity as JSON) of the posts the viewer may see, in the order of `post_ids`.
-    `hydrated`: what the caller already read from the cache for exactly these posts (saves a round trip)."""
+    """(post id, Status entity as JSON) of the posts the viewer may see in `context`, in the order of
+    `post_ids`. `hydrated`: what the caller already read from the cache for exactly these posts."""
     ids = list(dict.fromkeys(post_ids))
     if not ids:
         return []
     try:
         found = hydrated if hydrated is not None else await post_cache.hydrate(res.redis, ids)
     except VALKEY_DOWN:
-        return [(int(entity["id"]), orjson.dumps(entity)) for entity in await post_entities(res, ids, viewer_id)]
+        entities = await post_entities(res, ids, viewer_id, context=context)
+        return [(int(entity["id"]), orjson.dumps(entity)) for entity in entities]
     stored = {post_id: _decode(value) for post_id, value in found.pieces.items()}
     complete = [i for i in ids if i in stored and _complete(stored[i], stored, found.accounts)]
     rendered: dict[int, bytes | None] = {}
@@ -290,12 +302,14 @@ async def cached_post_json(
         rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
         posts = {i: _row_mapping(row) for i, row in rows.items()}
         restricted = restricted_posts(posts, viewer_id)
-        marks = await _marks(res, viewer_id, shown, restricted)
-        visible = apply_visibility(posts, restricted, marks.following, marks.mentioned)
+        authors = {row["account_id"] for row in posts.values()} - {viewer_id}
+        marks = await _marks(res, viewer_id, shown, restricted, authors)
+        shield = shield_of(marks.relations, context)
+        visible = apply_visibility(posts, restricted, marks.following, marks.mentioned, shield)
         view = _View(viewer_id, pieces, found.accounts, visible, marks)
         rendered = {post_id: _render(view, post_id) for post_id in complete}
     missing = [i for i in ids if i not in rendered]
-    fallen_back = await _fallback(res, missing, viewer_id) if missing else {}
+    fallen_back = await _fallback(res, missing, viewer_id, context) if missing else {}
     out: list[tuple[int, bytes]] = []
     for post_id in ids:
         entity = rendered[post_id] if post_id in rendered else fallen_back.get(post_id)
@@ -304,9 +318,11 @@ async def cached_post_json(
     return out
 
 
-async def cached_post_entities(res: Resources, post_ids: Sequence[int], viewer_id: int | None) -> list[Entity]:
+async def cached_post_entities(
+    res: Resources, post_ids: Sequence[int], viewer_id: int | None, *, context: ViewContext = None
+) -> list[Entity]:
     """Status entities of the posts the viewer may see, in the order of `post_ids` (as post_entities)."""
-    return [orjson.loads(entity) for _, entity in await cached_post_json(res, post_ids, viewer_id)]
+    return [orjson.loads(entity) for _, entity in await cached_post_json(res, post_ids, viewer_id, context=context)]
 
 
 def _row_mapping(row: Sequence[Any]) -> dict[str, Any]:
@@ -346,7 +362,8 @@ async def refresh_accounts(res: Resources, account_ids: Iterable[int]) -> None:
     cached = await post_cache.cached_accounts(res.redis, list(set(account_ids)))
     if not cached:
         return
-    rows = await account_store.get_accounts(res.db, cached)
+    found = await account_store.get_accounts(res.db, cached)
+    rows = {account_id: row for account_id, row in found.items() if row["suspended_at"] is None}  # shown nowhere
     await post_cache.replace(
         res.redis, {}, {account_id: orjson.dumps(account_entity(row, res.settings)) for account_id, row in rows.items()}
     )

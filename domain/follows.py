@@ -20,6 +20,7 @@ from domain.events import record_event
 from storage import accounts as account_store
 from storage import follow_requests as request_store
 from storage import follows as follow_store
+from storage import safety as safety_store
 from storage.db import in_transaction
 from storage.resources import Resources
 
@@ -38,6 +39,8 @@ async def follow(
     if account_id == target_id:
         raise ApiError(403, "This action is not allowed: you cannot follow yourself")
     target = await _existing_account(res, target_id)
+    if await safety_store.blocked_either_way(res.db, account_id, target_id):
+        raise ApiError(403, "This action is not allowed: a block stands between you")
     follow_id = res.ids.next_id()
 
     async def write(conn: asyncpg.Connection) -> None:
@@ -154,12 +157,13 @@ async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str,
 async def relationships(res: Resources, account_id: int, target_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Mastodon's Relationship of the account to each existing account of `target_ids`, in that order."""
     ids = list(dict.fromkeys(target_ids))
-    existing, following, followed_by, requested, requested_by = await asyncio.gather(
+    existing, following, followed_by, requested, requested_by, marks = await asyncio.gather(
         account_store.get_accounts(res.db, ids),
         follow_store.follows_among(res.db, account_id, ids),
         follow_store.followers_among(res.db, account_id, ids),
         request_store.requested_among(res.db, account_id, ids),
         request_store.requesters_among(res.db, account_id, ids),
+        safety_store.relationship_marks(res.db, account_id, ids),
     )
     out: list[dict[str, Any]] = []
     for target in ids:
@@ -174,15 +178,15 @@ async def relationships(res: Resources, account_id: int, target_ids: Sequence[in
                 "notifying": bool(follow_row["notify"]) if follow_row is not None else False,
                 "languages": None,
                 "followed_by": target in followed_by,
-                "blocking": False,
-                "blocked_by": False,
-                "muting": False,
-                "muting_notifications": False,
+                "blocking": target in marks.blocking,
+                "blocked_by": target in marks.blocked_by,
+                "muting": target in marks.muting,
+                "muting_notifications": target in marks.muting_notifications,
                 "requested": target in requested,
                 "requested_by": target in requested_by,
                 "domain_blocking": False,
                 "endorsed": False,
-                "note": "",
+                "note": marks.notes.get(target, ""),
             }
         )
     return out

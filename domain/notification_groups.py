@@ -23,6 +23,7 @@ from core.times import iso
 from domain.accounts import account_entity
 from domain.markers import notifications_read_up_to
 from domain.post_entities import post_entities
+from domain.visibility import load_shield
 from storage import accounts as account_store
 from storage import notifications as notification_store
 from storage.notifications import GROUPABLE_TYPES
@@ -85,7 +86,9 @@ async def _results(
     """GroupedNotificationsResults for the groups' representative rows (each with its listed `group`)."""
     keyed = [row["group"] for row in rows if row["group"] == row["group_key"]]
     statuses, data = await asyncio.gather(
-        post_entities(res, [row["post_id"] for row in rows if row["post_id"] is not None], viewer_id),
+        post_entities(
+            res, [row["post_id"] for row in rows if row["post_id"] is not None], viewer_id, context="notifications"
+        ),
         notification_store.groups_data(res.db, viewer_id, keyed, sample_size=SAMPLE_ACCOUNTS_SIZE, within=within),
     )
     status_by_id = {int(status["id"]): status for status in statuses}
@@ -93,9 +96,13 @@ async def _results(
     shown = [row for row in rows if row["post_id"] is None or row["post_id"] in status_by_id]
     groups = [_group(row, data.get(row["group"]), paginated=within is not None) for row in shown]
     sample_ids = [int(i) for group in groups for i in group["sample_account_ids"]]
-    accounts = await account_store.get_accounts(res.db, sample_ids)
-    for group in groups:  # an account deleted meanwhile is no sample
-        group["sample_account_ids"] = [i for i in group["sample_account_ids"] if int(i) in accounts]
+    accounts, shield = await asyncio.gather(
+        account_store.get_accounts(res.db, sample_ids), load_shield(res, viewer_id, sample_ids, "notifications")
+    )
+    for group in groups:  # an account deleted meanwhile is no sample, nor one the viewer blocked or muted
+        group["sample_account_ids"] = [
+            i for i in group["sample_account_ids"] if int(i) in accounts and not shield.hides(int(i))
+        ]
     groups = [group for group in groups if group["sample_account_ids"]]
     if expand_accounts == "partial_avatars":
         full_ids = list(dict.fromkeys(int(group["sample_account_ids"][0]) for group in groups))

@@ -26,6 +26,7 @@ from core.times import iso
 from domain.accounts import account_entity
 from domain.event_kinds import EventKind, PostCreated, decode
 from domain.post_entities import post_entities
+from domain.visibility import load_shield
 from storage import accounts as account_store
 from storage import notifications as notification_store
 from storage import posts as post_store
@@ -195,15 +196,17 @@ async def notification_entities(res: Resources, rows: Sequence[asyncpg.Record], 
     queries. A notification whose post the viewer can no longer see is left out. Each entity carries the
     recipient as `_account_id` (for routing; `payload_json` drops it)."""
     post_ids = [row["post_id"] for row in rows if row["post_id"] is not None]
-    statuses, accounts = await asyncio.gather(
-        post_entities(res, post_ids, viewer_id),
-        account_store.get_accounts(res.db, {row["from_account_id"] for row in rows}),
+    actors = {row["from_account_id"] for row in rows}
+    statuses, accounts, shield = await asyncio.gather(
+        post_entities(res, post_ids, viewer_id, context="notifications"),
+        account_store.get_accounts(res.db, actors),
+        load_shield(res, viewer_id, actors, "notifications"),
     )
     status_by_id = {int(status["id"]): status for status in statuses}
     out: list[dict[str, Any]] = []
     for row in rows:
         account = accounts.get(row["from_account_id"])
-        if account is None:
+        if account is None or shield.hides(row["from_account_id"]):
             continue
         entity: dict[str, Any] = {
             "id": str(row["id"]),

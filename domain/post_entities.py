@@ -20,7 +20,7 @@ from core.times import iso
 from domain import media as media_domain
 from domain.accounts import account_entity
 from domain.post_text import render_html
-from domain.visibility import quote_policy, visible_ids
+from domain.visibility import ViewContext, quote_policy, visible_ids
 from storage import accounts as account_store
 from storage import likes as like_store
 from storage import posts as post_store
@@ -80,8 +80,10 @@ async def post_entities(
     source: bool = False,
     loaded: dict[int, PostRow] | None = None,
     reactions: dict[int, list[tuple[str, int, bool]]] | None = None,
+    context: ViewContext = None,
 ) -> list[dict[str, Any]]:
-    """Status entities of the posts the viewer may see, in the order of `post_ids`.
+    """Status entities of the posts the viewer may see in `context` (domain.visibility), in the order of
+    `post_ids`. Posts of suspended accounts are left out (their Account is not rendered).
 
     `source` adds `text` (the plain source), as Mastodon does only when answering a delete. `loaded`: the
     posts and the posts they show, when the caller has them already (`load_with_references`); `reactions`:
@@ -91,7 +93,7 @@ async def post_entities(
     if not ids:
         return []
     posts = loaded if loaded is not None else await load_with_references(res, ids)
-    visible = await visible_ids(res, posts, viewer_id)
+    visible = await visible_ids(res, posts, viewer_id, context)
     shown = [posts[i] for i in visible]
     content = [row for row in shown if row.reblog_of_id is None]
     # Nobody has liked (or reposted) a post whose counter is zero: the counters change in the same
@@ -108,19 +110,23 @@ async def post_entities(
         post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
         media_attachments(res, [row.id for row in shown if row.has_media]),
     )
-    context = _Context(
+    built = _Context(
         settings=res.settings,
         viewer_id=viewer_id,
         posts=posts,
         visible=visible,
-        accounts={account_id: account_entity(row, res.settings) for account_id, row in account_rows.items()},
+        accounts={
+            account_id: account_entity(row, res.settings)
+            for account_id, row in account_rows.items()
+            if row["suspended_at"] is None
+        },
         liked=liked,
         reposted=reposted,
         reactions=reactions,
         applications=apps,
         media=media,
     )
-    entities = [_status(context, posts[i], source=source) for i in ids if i in visible]
+    entities = [_status(built, posts[i], source=source) for i in ids if i in visible]
     return [entity for entity in entities if entity is not None]
 
 

@@ -370,7 +370,8 @@ async def thread_context(res: Resources, post_id: int, viewer_id: int | None) ->
         res.db, row.thread_root_id, row.thread_path, viewer_id, max_depth=max_depth, limit=descendant_limit
     )
     ancestors, descendants = await asyncio.gather(
-        post_entities(res, ancestor_ids, viewer_id), post_entities(res, descendant_ids, viewer_id)
+        post_entities(res, ancestor_ids, viewer_id, context="thread"),
+        post_entities(res, descendant_ids, viewer_id, context="thread"),
     )
     return {"ancestors": ancestors, "descendants": descendants}
 
@@ -391,7 +392,7 @@ async def profile_posts(
     if pinned:
         return [], []  # pinning is not a feature yet: nothing is pinned
     ids = await post_store.profile_post_ids(await res.reader(viewer_id), account_id, viewer_id, page, filters)
-    return await post_entities(res, ids, viewer_id), ids
+    return await post_entities(res, ids, viewer_id, context="account"), ids
 
 
 async def post_quotes(

@@ -19,11 +19,12 @@ from domain.event_kinds import PostDeleted
 from domain.post_entities import load_with_references, post_entities, referenced_ids
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
-from domain.visibility import is_public
+from domain.visibility import ViewContext, is_public
 from storage import audiences as audience_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage import presence
+from storage import safety as safety_store
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
 from storage.posts import PostRow
 from storage.resources import Resources
@@ -107,9 +108,10 @@ class PostViews:
     caches it), and changed counters may not be either (the post cache is refreshed by its own queue).
     """
 
-    def __init__(self, res: Resources, post_id: int) -> None:
+    def __init__(self, res: Resources, post_id: int, context: ViewContext = "home") -> None:
         self._res = res
         self.post_id = post_id
+        self.context = context  # home for the `user` stream, public for the public and hashtag ones
         self._tree: asyncio.Future[_Tree] | None = None
         self._rendered: dict[frozenset[tuple[str, int | str]], asyncio.Future[str | None]] = {}
 
@@ -145,27 +147,20 @@ class PostViews:
         if self.post_id not in tree.rows:
             return []
         rows = list(tree.rows.values())
-        restricted = [row for row in rows if not is_public(row.visibility)]
-        marks: dict[int, set[tuple[str, int | str]]] = {}
-        if tree.markable:
-            marks = await audience_store.viewer_marks(
-                self._res.db,
-                viewers,
-                content_ids=[row.id for row in rows if row.reblog_of_id is None],
-                restricted_ids=[row.id for row in restricted],
-                restricted_authors=[row.account_id for row in restricted],
-            )
         authors = {row.account_id for row in rows}
+        marks, shielded = await asyncio.gather(self._marks(tree, viewers), self.shielded(viewers))
         unmarked: list[int] = []  # most viewers: nothing about them changes the post
         groups: dict[frozenset[tuple[str, int | str]], list[int]] = {_UNMARKED: unmarked}
         for viewer in viewers:
             own = marks.get(viewer)
-            if own is None and viewer not in authors:
+            if own is None and viewer not in authors and viewer not in shielded:
                 unmarked.append(viewer)
                 continue
             key = set(own or ())
             if viewer in authors:
                 key.add(("a", viewer))
+            if viewer in shielded:  # a block or mute with an author: the visibility rule decides, one by one
+                key.add(("s", viewer))
             groups.setdefault(frozenset(key), []).append(viewer)
         keys = [key for key, members in groups.items() if members]
         # The unmarked group is rendered for the generic viewer, who sees it as each of them does.
@@ -173,6 +168,26 @@ class PostViews:
             *(self._render(key, GENERIC_VIEWER if key == _UNMARKED else groups[key][0]) for key in keys)
         )
         return [(text, groups[key]) for key, text in zip(keys, texts, strict=True) if text is not None]
+
+    async def _marks(self, tree: _Tree, viewers: Sequence[int]) -> dict[int, set[tuple[str, int | str]]]:
+        if not tree.markable:
+            return {}
+        rows = list(tree.rows.values())
+        restricted = [row for row in rows if not is_public(row.visibility)]
+        return await audience_store.viewer_marks(
+            self._res.db,
+            viewers,
+            content_ids=[row.id for row in rows if row.reblog_of_id is None],
+            restricted_ids=[row.id for row in restricted],
+            restricted_authors=[row.account_id for row in restricted],
+        )
+
+    async def shielded(self, viewer_ids: Sequence[int]) -> set[int]:
+        """Those of the viewers with a block or a mute involving an author of the post: the generic
+        rendering does not hold for them (domain.visibility decides for each)."""
+        tree = await self._load()
+        authors = {row.account_id for row in tree.rows.values()}
+        return await safety_store.shielded_viewers(self._res.db, viewer_ids, authors)
 
     def prefetch(self) -> asyncio.Future[str | None]:
         """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""
@@ -206,14 +221,26 @@ class PostViews:
         tree = await self._load()
         # Nothing in an unmarkable tree has reactions: post_entities need not ask.
         reactions: dict[int, list[tuple[str, int, bool]]] | None = None if tree.markable else {}
-        entities = await post_entities(self._res, [self.post_id], viewer, loaded=tree.rows, reactions=reactions)
+        entities = await post_entities(
+            self._res, [self.post_id], viewer, loaded=tree.rows, reactions=reactions, context=self.context
+        )
         return _json(entities[0]) if entities else None
 
 
-async def personalize(res: Resources, post_id: int, viewer_ids: Sequence[int]) -> dict[int, str]:
+async def personalize(
+    res: Resources, post_id: int, viewer_ids: Sequence[int], context: ViewContext = "public"
+) -> dict[int, str]:
     """The post's Status JSON for each viewer (absent when the viewer may not see it), rendered fresh."""
-    groups = await PostViews(res, post_id).payloads(viewer_ids)
+    groups = await PostViews(res, post_id, context).payloads(viewer_ids)
     return {viewer: payload for payload, group in groups for viewer in group}
+
+
+async def shielded_viewers(res: Resources, post_id: int, viewer_ids: Sequence[int]) -> set[int]:
+    """Which of the viewers of a public stream need the post rendered for themselves (their blocks and mutes
+    may hide it), rather than the one signed-in payload."""
+    if not viewer_ids:
+        return set()
+    return await PostViews(res, post_id, "public").shielded(viewer_ids)
 
 
 async def publish_home(

@@ -11,24 +11,71 @@ be seen can neither be shown nor acted on, and answers 404 either way. The rule:
 - a repost: whoever may see both the repost and its original.
 
 Queries that filter in SQL (profile posts, quotes, notifications) use its twin, `storage.posts.visible_to`;
-blocks, mutes and direct messages extend the rule here and there together.
+those lists still pass through the readers, so the viewer's own rules below apply to them too.
+
+On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the context of the read:
+- blocks, either way, and suspended authors: nowhere (a post asked for by id answers 404);
+- mutes: out of home, public, list and tag timelines, threads and streams (`TIMELINE_CONTEXTS`), and out of
+  notifications when the mute says so; a muted account's own profile and a post asked for by id still show;
+- a repost is hidden when its reposter or its original's author is, and a quote of a hidden post shows
+  the quote as `unauthorized`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ApiError
 from storage import follows as follow_store
 from storage import posts as post_store
+from storage import safety as safety_store
 from storage.posts import PostRow
 from storage.resources import Resources
 from storage.rows import Columns
+from storage.safety import Relations
 
 PUBLIC_VISIBILITIES = ("public", "unlisted")
+
+# Where a read happens (Mastodon's filter contexts); None is a post asked for by id (or a search hit, or
+# a list of likes): only blocks and suspensions apply there.
+ViewContext = str | None
+TIMELINE_CONTEXTS = frozenset({"home", "public", "thread"})
+ACCOUNT_CONTEXTS = frozenset({"home", "notifications", "public", "thread", "account"})
+
+
+@dataclass(frozen=True)
+class Shield:
+    """The authors none of whose posts (or notifications) a viewer sees in one context of reading."""
+
+    hidden: frozenset[int] = frozenset()
+
+    def hides(self, account_id: int) -> bool:
+        return account_id in self.hidden
+
+
+NO_SHIELD = Shield()
+
+
+def shield_of(relations: Relations, context: ViewContext) -> Shield:
+    """The rule of the module docstring: which related accounts are hidden in `context`."""
+    hidden = relations.blocked | relations.suspended
+    if context in TIMELINE_CONTEXTS:
+        hidden |= relations.muted
+    elif context == "notifications":
+        hidden |= relations.muted_notifications
+    return Shield(hidden)
+
+
+async def load_shield(
+    res: Resources, viewer_id: int | None, account_ids: Iterable[int], context: ViewContext
+) -> Shield:
+    """The viewer's shield over `account_ids` (one query; none for a signed-out viewer)."""
+    if viewer_id is None:
+        return NO_SHIELD
+    return shield_of(await safety_store.relations_among(res.db, viewer_id, account_ids), context)
 
 
 def is_public(visibility: str) -> bool:
@@ -55,12 +102,19 @@ def restricted_posts(posts: Mapping[int, Columns], viewer_id: int | None) -> Res
 
 
 def apply_visibility(
-    posts: Mapping[int, Columns], restricted: Restricted, following: Container[int], mentioned: Container[int]
+    posts: Mapping[int, Columns],
+    restricted: Restricted,
+    following: Container[int],
+    mentioned: Container[int],
+    shield: Shield = NO_SHIELD,
 ) -> set[int]:
-    """The rule itself, given which restricted posts mention the viewer and which of their authors the viewer
-    follows. A repost is visible when it and its original are (the original must be among `posts`)."""
+    """The rule itself, given which restricted posts mention the viewer, which of their authors the viewer
+    follows, and the viewer's shield. A repost is visible when it and its original are (the original must
+    be among `posts`)."""
 
     def own_rule(row: Columns) -> bool:
+        if row["account_id"] in shield.hidden:
+            return False
         if row["id"] not in restricted.post_ids or row["id"] in mentioned:
             return True
         return row["visibility"] == "private" and row["account_id"] in following
@@ -71,24 +125,32 @@ def apply_visibility(
     }
 
 
-async def visible_ids(res: Resources, posts: Mapping[int, Columns], viewer_id: int | None) -> set[int]:
-    """Which of the posts the viewer may see, by the rule in `storage.posts.visible_to`.
-
-    A repost is visible when it and its original are (the original must be among `posts`).
+async def visible_ids(
+    res: Resources, posts: Mapping[int, Columns], viewer_id: int | None, context: ViewContext = None
+) -> set[int]:
+    """Which of the posts the viewer may see in `context`, by the rule in `storage.posts.visible_to` and the
+    viewer's shield. A repost is visible when it and its original are (the original must be among `posts`).
     """
     restricted = restricted_posts(posts, viewer_id)
     following: Mapping[int, Any] = {}
     mentioned: set[int] = set()
-    if viewer_id is not None and restricted.post_ids:
-        following, mentioned = await asyncio.gather(
-            follow_store.follows_among(res.db, viewer_id, restricted.private_authors),
-            post_store.mentioned_in(res.db, viewer_id, restricted.post_ids),
-        )
-    return apply_visibility(posts, restricted, following, mentioned)
+    shield = NO_SHIELD
+    if viewer_id is not None:
+        authors = {row["account_id"] for row in posts.values()} - {viewer_id}
+        if restricted.post_ids:
+            following, mentioned, shield = await asyncio.gather(
+                follow_store.follows_among(res.db, viewer_id, restricted.private_authors),
+                post_store.mentioned_in(res.db, viewer_id, restricted.post_ids),
+                load_shield(res, viewer_id, authors, context),
+            )
+        elif authors:
+            shield = await load_shield(res, viewer_id, authors, context)
+    return apply_visibility(posts, restricted, following, mentioned, shield)
 
 
 async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:
-    """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak."""
+    """The post if the viewer may see it; otherwise 404, so a private post's existence does not leak (nor
+    a post of someone who blocks the viewer, who can then neither like, repost, quote nor answer it)."""
     posts = await post_store.get_posts(res.db, [post_id])
     row = posts.get(post_id)
     if row is not None and row.reblog_of_id is not None:

@@ -27,6 +27,7 @@ from handlers import (
     oauth,
     openapi,
     reposts,
+    safety,
     search,
     statuses,
     streaming,
@@ -56,6 +57,8 @@ ROUTE_MODULES = (
     markers,
     streaming,
     timelines,
+    # issue 22 (safety): blocks, mutes, notes, filters, reports, moderation
+    safety,
     web_client,
 )
 

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from config import Settings
 from core.metrics import OPEN_WEBSOCKETS
-from domain.streaming import personalize
+from domain.streaming import personalize, shielded_viewers
 from realtime.connection import CLOSE_GOING_AWAY, Connection, Payload
 from realtime.streams import Stream
 from storage import presence
@@ -519,16 +519,19 @@ class Hub:
         anonymous = Payload(message.anonymous) if message.anonymous is not None else None
         signed_in = Payload(message.signed_in) if message.signed_in is not None else None
         personal: dict[int, Payload] = {}
-        if message.personal:
-            viewers = list({c.account_id for c in conns if c.account_id is not None})
-            if viewers:
-                texts = await personalize(self.res, message.post_id, viewers)
-                shared: dict[str, Payload] = {}
-                personal = {viewer: shared.setdefault(text, Payload(text)) for viewer, text in texts.items()}
+        viewers = list({c.account_id for c in conns if c.account_id is not None})
+        # Viewers whose blocks or mutes touch the post get their own rendering (domain.visibility decides).
+        own = set(viewers) if message.personal else set()
+        if viewers and not message.personal and message.event != "delete":
+            own = await shielded_viewers(self.res, message.post_id, viewers)
+        if own:
+            texts = await personalize(self.res, message.post_id, list(own))
+            shared: dict[str, Payload] = {}
+            personal = {viewer: shared.setdefault(text, Payload(text)) for viewer, text in texts.items()}
         for conn in conns:
             if conn.account_id is None:
                 payload = anonymous
-            elif message.personal:
+            elif conn.account_id in own:
                 payload = personal.get(conn.account_id)
             else:
                 payload = signed_in

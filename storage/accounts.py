@@ -11,7 +11,7 @@ from storage.db import Executor
 
 ACCOUNT_COLUMNS = """
     id, username, display_name, note, bot, is_group, locked, discoverable, fields,
-    followers_count, following_count, posts_count, last_post_at, created_at
+    followers_count, following_count, posts_count, last_post_at, created_at, suspended_at
 """
 # What only the account's owner sees (CredentialAccount's `source`, preferences).
 CREDENTIAL_COLUMNS = f"{ACCOUNT_COLUMNS}, email, default_privacy, default_sensitive, default_language"

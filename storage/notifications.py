@@ -10,6 +10,7 @@ import asyncpg
 from core.pagination import Page
 from storage.db import Executor
 from storage.posts import visible_to
+from storage.safety import notification_allowed
 
 COLUMNS = "n.id, n.account_id, n.from_account_id, n.type, n.post_id, n.reaction, n.created_at, n.group_key"
 
@@ -61,6 +62,7 @@ SELECT w.id, w.account_id, w.from_account_id, w.type, w.post_id, w.reaction, {_G
 FROM wanted w
 WHERE w.account_id <> w.from_account_id
   AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = w.account_id)
+  AND {notification_allowed("w.account_id", "w.from_account_id", "w.post_id")}
   AND CASE w.type
     WHEN 'follow' THEN EXISTS (
         SELECT 1 FROM follows f WHERE f.account_id = w.from_account_id AND f.target_account_id = w.account_id

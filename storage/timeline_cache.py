@@ -552,3 +552,9 @@ async def exists(redis: Valkey, keys: Sequence[str]) -> list[bool]:
 
 async def memory_usage(redis: Valkey, key: str) -> int:
     return int(await redis.memory_usage(key, samples=0) or 0)
+
+
+async def forget(redis: Valkey, key: str) -> None:
+    """Drop a cached timeline: it is rebuilt from PostgreSQL on its next read (after an unmute or unblock,
+    whose posts the reads in between dropped from it)."""
+    await redis.delete(key)

@@ -18,6 +18,7 @@ import asyncpg
 from core.pagination import Page
 from storage.db import Executor
 from storage.rows import Row, columns, rows_of
+from storage.safety import NO_RELATIONS, Relations, relations_columns, relations_of
 
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
@@ -382,6 +383,7 @@ class ViewerMarks:
     reacted: dict[int, set[str]]
     following: set[int] = field(default_factory=set)
     mentioned: set[int] = field(default_factory=set)
+    relations: Relations = NO_RELATIONS  # blocks, mutes and suspensions among the authors asked about
 
 
 async def viewer_marks(
@@ -391,14 +393,16 @@ async def viewer_marks(
     *,
     followed_among: Iterable[int] = (),
     mentions_among: Iterable[int] = (),
+    related_among: Iterable[int] = (),
 ) -> ViewerMarks:
-    """The viewer's likes, reposts and reactions among `post_ids`, its follows among `followed_among` and
-    its mentions among `mentions_among`, in one round trip (index probes only)."""
+    """The viewer's likes, reposts and reactions among `post_ids`, its follows among `followed_among`, its
+    mentions among `mentions_among` and its blocks and mutes among `related_among`, in one round trip
+    (index probes only)."""
     ids = list(set(post_ids))
     if not ids:
         return ViewerMarks(set(), set(), {})
     row = await db.fetchrow(
-        """
+        f"""
         SELECT
             ARRAY(SELECT post_id FROM likes WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS liked,
             ARRAY(SELECT reblog_of_id FROM posts WHERE account_id = $1 AND reblog_of_id = ANY($2::bigint[]))
@@ -410,18 +414,27 @@ async def viewer_marks(
             ARRAY(SELECT target_account_id FROM follows
                   WHERE account_id = $1 AND target_account_id = ANY($3::bigint[])) AS following,
             ARRAY(SELECT post_id FROM post_mentions WHERE account_id = $1 AND post_id = ANY($4::bigint[]))
-                AS mentioned
+                AS mentioned,
+            {relations_columns("$1", "$5::bigint[]")}
         """,
         viewer_id,
         ids,
         list(set(followed_among)),
         list(set(mentions_among)),
+        list(set(related_among)),
     )
     assert row is not None
     reacted: dict[int, set[str]] = {}
     for post_id, name in zip(row["reacted_posts"], row["reacted_names"], strict=True):
         reacted.setdefault(post_id, set()).add(name)
-    return ViewerMarks(set(row["liked"]), set(row["reposted"]), reacted, set(row["following"]), set(row["mentioned"]))
+    return ViewerMarks(
+        set(row["liked"]),
+        set(row["reposted"]),
+        reacted,
+        set(row["following"]),
+        set(row["mentioned"]),
+        relations_of(row),
+    )
 
 
 async def quoting_post_ids(db: Executor, post_ids: Iterable[int], *, limit: int = 10_000) -> list[int]:
