@@ -23,7 +23,7 @@ class EventKind(StrEnum):
 
     POST_CREATED = "post.created"
     POST_UPDATED = "post.updated"  # counters changed
-    POST_EDITED = "post.edited"  # subscribed to and handled, but nothing records it yet (no edits)
+    POST_EDITED = "post.edited"  # a new version of a post (domain.edits.edit_post)
     POST_DELETED = "post.deleted"
     REPOST_CREATED = "repost.created"
     REPOST_DELETED = "repost.deleted"
@@ -75,8 +75,8 @@ class PostUpdated(TypedDict):
 
 
 class PostEdited(TypedDict):
-    """`post.edited`: not recorded by anything yet; the shape its consumers (search, streaming, the post
-    cache) read, and the one tests record."""
+    """`post.edited`: a post's new version is on its row (domain.edits); search, live streams (`status.update`),
+    the post cache and notifications (`update`, to who reposted or quoted it) read the post afresh."""
 
     id: int
     account_id: int

@@ -85,7 +85,7 @@ class _Checked:
     quoted: PostRow | None
 
 
-def _language(raw: str | None) -> str | None:
+def check_language(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     code = raw.strip().lower()
@@ -124,10 +124,20 @@ async def _quote_target(res: Resources, author_id: int, post_id: int | None) -> 
     return quoted
 
 
-async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Checked:
-    text = clean_text(draft.text)
-    spoiler = clean_text(draft.spoiler_text)
-    if not text and not draft.media_ids:
+@dataclass(frozen=True)
+class CheckedText:
+    """A post's text and content warning within the limits, and the text's entities with mentions resolved."""
+
+    text: str
+    spoiler_text: str
+    entities: list[dict[str, Any]]
+
+
+async def check_text(res: Resources, raw_text: str, raw_spoiler: str, *, has_media: bool) -> CheckedText:
+    """The length and blankness rules of a post's text, shared by new posts and edits."""
+    text = clean_text(raw_text)
+    spoiler = clean_text(raw_spoiler)
+    if not text and not has_media:
         raise validation_error("status", "can't be blank")
     if len(spoiler) > SPOILER_MAX:
         raise validation_error("spoiler_text", f"is too long (maximum is {SPOILER_MAX} characters)")
@@ -135,16 +145,22 @@ async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Che
     limit = res.settings.post_max_chars
     if text_length(text, spans) + len(spoiler) > limit:
         raise validation_error("status", f"is too long (maximum is {limit} characters)")
+    accounts = await account_store.find_by_usernames(res.db, mentioned_usernames(spans))
+    entities = resolve_mentions(spans, {name: (row["id"], row["username"]) for name, row in accounts.items()})
+    return CheckedText(text, spoiler, entities)
+
+
+async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Checked:
+    checked = await check_text(res, draft.text, draft.spoiler_text, has_media=bool(draft.media_ids))
+    text, spoiler, entities = checked.text, checked.spoiler_text, checked.entities
     visibility = _visibility(draft.visibility)
-    language = _language(draft.language)
+    language = check_language(draft.language)
     if (draft.lat is None) != (draft.lon is None):
         raise validation_error("lat" if draft.lat is None else "long", "must be given with the other coordinate")
     parent, quoted = await asyncio.gather(
         _reply_target(res, author_id, draft.in_reply_to_id), _quote_target(res, author_id, draft.quote_of_id)
     )
     visibility = quote_visibility(quoted, visibility)
-    accounts = await account_store.find_by_usernames(res.db, mentioned_usernames(spans))
-    entities = resolve_mentions(spans, {name: (row["id"], row["username"]) for name, row in accounts.items()})
     return _Checked(text, spoiler, entities, visibility, language, parent, quoted)
 
 

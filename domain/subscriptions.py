@@ -39,6 +39,7 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
         # Notifications (domain/notifications.py): the causes of each notification, and their undoing.
         NOTIFICATIONS_QUEUE: (
             EventKind.POST_CREATED,
+            EventKind.POST_EDITED,  # `update` to who reposted or quoted it (issue 23)
             EventKind.LIKE_CREATED,
             EventKind.LIKE_DELETED,
             EventKind.REACTION_CREATED,

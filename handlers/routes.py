@@ -15,6 +15,7 @@ from handlers import (
     announcements,
     apps,
     discovery,
+    edits,
     follows,
     health,
     instance,
@@ -45,6 +46,8 @@ ROUTE_MODULES = (
     oauth,
     accounts,
     statuses,
+    # issue 23 (conversations): edits, polls, direct messages, scheduled posts
+    edits,
     likes,
     reposts,
     follows,
