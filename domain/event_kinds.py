@@ -48,7 +48,7 @@ class PostCreated(TypedDict):
 
     id: int
     account_id: int
-    visibility: str  # public, unlisted, private
+    visibility: str  # public, unlisted, private, direct
     in_reply_to_id: int | None
     in_reply_to_account_id: int | None
     thread_root_id: int

@@ -96,10 +96,8 @@ def check_language(raw: str | None) -> str | None:
 
 def _visibility(raw: str | None) -> str:
     visibility = raw or "public"
-    if visibility == "direct":
-        raise validation_error("visibility", "direct is not supported")
     if visibility not in VISIBILITIES:
-        raise validation_error("visibility", f"must be one of {', '.join(VISIBILITIES[:3])}")
+        raise validation_error("visibility", f"must be one of {', '.join(VISIBILITIES)}")
     return visibility
 
 

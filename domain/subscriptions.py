@@ -19,6 +19,7 @@ NOTIFICATIONS_QUEUE: Final = "notifications"
 STREAMING_QUEUE: Final = "streaming"
 TIMELINE_QUEUE: Final = "timeline"
 POST_CACHE_QUEUE: Final = "post_cache"
+CONVERSATIONS_QUEUE: Final = "conversations"
 
 # queue -> the event kinds it receives, one job per event per queue
 SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
@@ -78,6 +79,8 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.REACTION_DELETED,
             EventKind.ACCOUNT_UPDATED,
         ),
+        # Direct messages (domain/conversations.py): each participant's conversations (issue 23).
+        CONVERSATIONS_QUEUE: (EventKind.POST_CREATED,),
     }
 )
 

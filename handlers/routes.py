@@ -14,6 +14,7 @@ from handlers import (
     accounts,
     announcements,
     apps,
+    conversations,
     discovery,
     edits,
     follows,
@@ -48,6 +49,7 @@ ROUTE_MODULES = (
     statuses,
     # issue 23 (conversations): edits, polls, direct messages, scheduled posts
     edits,
+    conversations,
     likes,
     reposts,
     follows,

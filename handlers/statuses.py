@@ -232,7 +232,7 @@ _CREATE_BODY = obj(
         "quote_id": {"type": "string", "description": "Akkoma's name for quoted_status_id"},
         "sensitive": _BOOL,
         "spoiler_text": _STRING,
-        "visibility": {"type": "string", "enum": ["public", "unlisted", "private"]},
+        "visibility": {"type": "string", "enum": ["public", "unlisted", "private", "direct"]},
         "language": {"type": "string", "description": "ISO 639-1"},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "long": {"type": "number", "minimum": -180, "maximum": 180},

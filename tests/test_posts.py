@@ -141,7 +141,6 @@ async def test_the_limit_follows_the_setting(make_client: ClientFactory, make_us
         ({"status": ""}, "status"),
         ({"status": "  \n "}, "status"),
         ({}, "status"),
-        ({"status": "x", "visibility": "direct"}, "visibility"),
         ({"status": "x", "visibility": "everyone"}, "visibility"),
         ({"status": "x", "language": "english"}, "language"),
         ({"status": "x", "in_reply_to_id": "abc"}, "in_reply_to_id"),
