@@ -52,22 +52,22 @@ async def test_a_direct_message_stays_out_of_every_route_but_its_participants(
     for user in (alice, bob):
         for status_id in secret:
             await expect(await client.get(f"/api/v1/statuses/{status_id}", headers=user.headers), 200)
-    for user in (carol, dave, None):
-        headers = user.headers if user else {}
+    for outsider in (carol, dave, None):
+        headers = outsider.headers if outsider else {}
         for status_id in secret:
             await expect(await client.get(f"/api/v1/statuses/{status_id}", headers=headers), 404)
             await expect(await client.get(f"/api/v1/statuses/{status_id}/context", headers=headers), 404)
             await expect(await client.get(f"/api/v1/statuses/{status_id}/history", headers=headers), 404)
         query = "&".join(f"id[]={i}" for i in secret)
-        assert await ids(client, f"/api/v1/statuses?{query}", user) == []
+        assert await ids(client, f"/api/v1/statuses?{query}", outsider) == []
         context = await expect(await client.get(f"/api/v1/statuses/{opener['id']}/context", headers=headers), 200)
         assert context["descendants"] == []
-        assert await ids(client, f"/api/v1/accounts/{alice.id}/statuses", user) == [opener["id"]]
-        assert await ids(client, f"/api/v1/accounts/{bob.id}/statuses", user) == []
+        assert await ids(client, f"/api/v1/accounts/{alice.id}/statuses", outsider) == [opener["id"]]
+        assert await ids(client, f"/api/v1/accounts/{bob.id}/statuses", outsider) == []
     # On no public, tag or home timeline, not even the participants'.
-    for user in (alice, bob, carol, dave, None):
+    for anyone in (alice, bob, carol, dave, None):
         for path in ("/api/v1/timelines/public", "/api/v1/timelines/public?local=true", "/api/v1/timelines/tag/hush"):
-            assert await ids(client, path, user) == [opener["id"]]
+            assert await ids(client, path, anyone) == [opener["id"]]
     for user in (alice, bob, carol, dave):
         assert secret.isdisjoint(await ids(client, "/api/v1/timelines/home", user))
     # The thread shows the reply to those in it.
