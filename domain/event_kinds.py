@@ -38,6 +38,7 @@ class EventKind(StrEnum):
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_UPDATED = "account.updated"
     ACCOUNT_DELETED = "account.deleted"  # subscribed to and handled, but nothing records it yet
+    POLL_VOTED = "poll.voted"  # a vote counted (domain.polls.vote)
 
 
 # The payloads. Ids are JSON integers (Snowflakes); a payload names what changed, never a whole entity.
@@ -143,6 +144,15 @@ class AccountChanged(TypedDict):
     account_id: int
 
 
+class PollVoted(TypedDict):
+    """`poll.voted`: a vote was counted on the poll of `post_id`; readers take the counts afresh."""
+
+    poll_id: int
+    post_id: int
+    post_account_id: int
+    account_id: int  # who voted
+
+
 # One (kind, payload) pair per kind: what `decode` returns, so that `match` narrows the payload.
 Event = (
     tuple[Literal[EventKind.POST_CREATED], PostCreated]
@@ -162,6 +172,7 @@ Event = (
     | tuple[Literal[EventKind.ACCOUNT_CREATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_UPDATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_DELETED], AccountChanged]
+    | tuple[Literal[EventKind.POLL_VOTED], PollVoted]
 )
 
 Payload = (
@@ -175,6 +186,7 @@ Payload = (
     | Reaction
     | Follow
     | AccountChanged
+    | PollVoted
 )
 
 

@@ -39,13 +39,12 @@ from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 
-TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request", "update")
+TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request", "update", "poll")
 # Mastodon's other types: accepted in types[]/exclude_types[] (they match nothing here), so clients that
 # name them keep working.
 MASTODON_TYPES = (
     *TYPES,
     "status",
-    "poll",
     "admin.sign_up",
     "admin.report",
     "severed_relationships",

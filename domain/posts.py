@@ -13,9 +13,11 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain import media as media_domain
+from domain import polls as poll_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
 from domain.event_kinds import EventKind, PostCounts
 from domain.events import record_event
+from domain.polls import PollDraft
 from domain.post_entities import post_entities
 from domain.post_text import (
     clean_text,
@@ -70,6 +72,7 @@ class PostDraft:
     language: str | None = None
     lat: float | None = None
     lon: float | None = None
+    poll: PollDraft | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,9 @@ async def create_post(
     if earlier is not None:
         return earlier
     checked = await _check_draft(res, author_id, draft)
+    poll = poll_domain.check_poll(draft.poll) if draft.poll is not None else None
+    if poll is not None and draft.media_ids:
+        raise validation_error("poll", "can't be attached together with media")
     post_id = res.ids.next_id()
     parent, quoted = checked.parent, checked.quoted
     mentions = mention_ids(checked.entities)
@@ -258,6 +264,8 @@ async def create_post(
         await post_store.insert_mentions(conn, post_id, mentions)
         await post_store.insert_tags(conn, post_id, post_tags)
         await attach_media(conn, author_id, post_id, draft.media_ids)
+        if poll is not None:
+            await poll_domain.add_poll(res, conn, post_id, author_id, poll)
         if parent is not None:
             counts = await post_store.add_to_counter(conn, parent.id, "replies_count", 1)
             await record_counts_changed(conn, counts, "reply")

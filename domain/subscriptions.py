@@ -61,6 +61,7 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.POST_EDITED,
             EventKind.REACTION_CREATED,
             EventKind.REACTION_DELETED,
+            EventKind.POLL_VOTED,  # throttled (domain/polls.py)
         ),
         # Home timelines (docs/timelines.md): fan-out of new posts, removal of deleted ones, follow
         # backfill/unmerge.
@@ -78,6 +79,7 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.REACTION_CREATED,
             EventKind.REACTION_DELETED,
             EventKind.ACCOUNT_UPDATED,
+            EventKind.POLL_VOTED,
         ),
         # Direct messages (domain/conversations.py): each participant's conversations (issue 23).
         CONVERSATIONS_QUEUE: (EventKind.POST_CREATED,),

@@ -28,6 +28,7 @@ from handlers import (
     notifications,
     oauth,
     openapi,
+    polls,
     reposts,
     search,
     statuses,
@@ -50,6 +51,7 @@ ROUTE_MODULES = (
     # issue 23 (conversations): edits, polls, direct messages, scheduled posts
     edits,
     conversations,
+    polls,
     likes,
     reposts,
     follows,

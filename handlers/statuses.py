@@ -14,6 +14,7 @@ from api.pagination import link_header, page_params
 from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
 from core.errors import ApiError, validation_error
 from domain import posts as post_domain
+from domain.polls import PollDraft
 from domain.post_entities import post_entities
 from domain.posts import VISIBILITIES, PostDraft
 
@@ -27,8 +28,20 @@ def _refuse_unsupported(params: Params) -> None:
     """Mastodon features Chirp lacks fail loudly rather than posting something else than was asked."""
     if params.text("scheduled_at"):
         raise validation_error("scheduled_at", "is not supported")
-    if any(name in params for name in ("poll[options]", "poll[expires_in]")):
-        raise validation_error("poll", "is not supported")
+
+
+def _poll(params: Params) -> PollDraft | None:
+    if not any(name.startswith("poll[") for name in params.names()):
+        return None
+    expires_in = None
+    if "poll[expires_in]" in params:
+        expires_in = params.integer("poll[expires_in]", default=0, low=0, high=2**31 - 1)
+    return PollDraft(
+        options=params.strings("poll[options]", max_items=100),
+        expires_in=expires_in,
+        multiple=params.boolean("poll[multiple]"),
+        hide_totals=params.boolean("poll[hide_totals]"),
+    )
 
 
 def _draft(params: Params) -> PostDraft:
@@ -44,6 +57,7 @@ def _draft(params: Params) -> PostDraft:
         language=params.text("language", max_length=16),
         lat=params.number("lat", low=-90, high=90),
         lon=params.number("long", low=-180, high=180),
+        poll=_poll(params),
     )
 
 
@@ -178,7 +192,7 @@ _STATUS_PROPERTIES: dict[str, Any] = {
     "tags": array(ref("StatusTag")),
     "emojis": array({"type": "object"}),
     "card": {"type": "null"},
-    "poll": {"type": "null"},
+    "poll": nullable(ref("Poll")),
     "reactions": array(ref("Reaction")),
     "geo": nullable(
         obj(
@@ -236,6 +250,16 @@ _CREATE_BODY = obj(
         "language": {"type": "string", "description": "ISO 639-1"},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "long": {"type": "number", "minimum": -180, "maximum": 180},
+        "poll": obj(
+            {
+                "options[]": array(_STRING),
+                "expires_in": {"type": "integer", "description": "seconds"},
+                "multiple": _BOOL,
+                "hide_totals": _BOOL,
+            },
+            required=["options[]", "expires_in"],
+            description="Limits in the instance's configuration.polls; not together with media",
+        ),
     },
     required=[],
     description="`status` is required unless media are attached.",
