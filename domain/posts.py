@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,15 @@ async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Che
     return _Checked(text, spoiler, entities, visibility, language, parent, quoted)
 
 
+async def check_draft(res: Resources, author_id: int, draft: PostDraft) -> None:
+    """What create_post would refuse, without writing (a scheduled post is checked when it is scheduled)."""
+    await _check_draft(res, author_id, draft)
+    if draft.poll is not None:
+        poll_domain.check_poll(draft.poll)
+        if draft.media_ids:
+            raise validation_error("poll", "can't be attached together with media")
+
+
 async def attach_media(conn: asyncpg.Connection, account_id: int, post_id: int, media_ids: Sequence[int]) -> None:
     """The media plug-in point for writing, inside create_post's transaction after the post row exists.
 
@@ -211,9 +220,11 @@ async def create_post(
     *,
     application_id: int | None = None,
     idempotency_key: str | None = None,
+    claim: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> int:
     """Publish a post; returns its id. With an idempotency key already used within the hour by this
-    account, returns the post made then and creates nothing."""
+    account, returns the post made then and creates nothing. `claim` runs first in the post's transaction
+    (a scheduled post takes its row there, so it is published once) and may raise to write nothing."""
     key = check_idempotency_key(idempotency_key)
     earlier = await post_store.idempotent_post(res.db, author_id, key) if key is not None else None
     if earlier is not None:
@@ -228,6 +239,8 @@ async def create_post(
     post_tags = tags(checked.entities)
 
     async def write(conn: asyncpg.Connection) -> int:
+        if claim is not None:
+            await claim(conn)
         if key is not None:
             existing = await post_store.claim_idempotency_key(conn, author_id, key, post_id, IDEMPOTENCY_TTL_SECONDS)
             if existing is not None:

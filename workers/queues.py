@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from domain.oauth import purge_expired_codes
 from domain.posts import purge_idempotency_keys
-from workers import conversations, media, notifications, polls, search, streaming, timeline
+from workers import conversations, media, notifications, polls, scheduled, search, streaming, timeline
 from workers.runner import Periodic, Queue
 
 
@@ -21,6 +21,7 @@ def all_queues() -> list[Queue]:
         *timeline.queues(),
         conversations.queue(),  # issue 23: direct messages
         polls.queue(),  # issue 23: poll ends, live counts
+        scheduled.queue(),  # issue 23: scheduled posts
     ]
 
 
