@@ -23,7 +23,7 @@ class EventKind(StrEnum):
 
     POST_CREATED = "post.created"
     POST_UPDATED = "post.updated"  # counters changed
-    POST_EDITED = "post.edited"  # subscribed to and handled, but nothing records it yet (no edits)
+    POST_EDITED = "post.edited"  # a new version of a post (domain.edits.edit_post)
     POST_DELETED = "post.deleted"
     REPOST_CREATED = "repost.created"
     REPOST_DELETED = "repost.deleted"
@@ -38,6 +38,7 @@ class EventKind(StrEnum):
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_UPDATED = "account.updated"
     ACCOUNT_DELETED = "account.deleted"  # subscribed to and handled, but nothing records it yet
+    POLL_VOTED = "poll.voted"  # a vote counted (domain.polls.vote)
 
 
 # The payloads. Ids are JSON integers (Snowflakes); a payload names what changed, never a whole entity.
@@ -48,7 +49,7 @@ class PostCreated(TypedDict):
 
     id: int
     account_id: int
-    visibility: str  # public, unlisted, private
+    visibility: str  # public, unlisted, private, direct
     in_reply_to_id: int | None
     in_reply_to_account_id: int | None
     thread_root_id: int
@@ -75,8 +76,8 @@ class PostUpdated(TypedDict):
 
 
 class PostEdited(TypedDict):
-    """`post.edited`: not recorded by anything yet; the shape its consumers (search, streaming, the post
-    cache) read, and the one tests record."""
+    """`post.edited`: a post's new version is on its row (domain.edits); search, live streams (`status.update`),
+    the post cache and notifications (`update`, to who reposted or quoted it) read the post afresh."""
 
     id: int
     account_id: int
@@ -143,6 +144,15 @@ class AccountChanged(TypedDict):
     account_id: int
 
 
+class PollVoted(TypedDict):
+    """`poll.voted`: a vote was counted on the poll of `post_id`; readers take the counts afresh."""
+
+    poll_id: int
+    post_id: int
+    post_account_id: int
+    account_id: int  # who voted
+
+
 # One (kind, payload) pair per kind: what `decode` returns, so that `match` narrows the payload.
 Event = (
     tuple[Literal[EventKind.POST_CREATED], PostCreated]
@@ -162,6 +172,7 @@ Event = (
     | tuple[Literal[EventKind.ACCOUNT_CREATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_UPDATED], AccountChanged]
     | tuple[Literal[EventKind.ACCOUNT_DELETED], AccountChanged]
+    | tuple[Literal[EventKind.POLL_VOTED], PollVoted]
 )
 
 Payload = (
@@ -175,6 +186,7 @@ Payload = (
     | Reaction
     | Follow
     | AccountChanged
+    | PollVoted
 )
 
 

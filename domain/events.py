@@ -18,6 +18,7 @@ from domain.event_kinds import (
     Follow,
     Like,
     Payload,
+    PollVoted,
     PostCreated,
     PostDeleted,
     PostEdited,
@@ -134,6 +135,10 @@ async def record_event(
 async def record_event(
     conn: asyncpg.Connection, kind: Literal[EventKind.ACCOUNT_DELETED], payload: AccountChanged
 ) -> None: ...
+
+
+@overload
+async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.POLL_VOTED], payload: PollVoted) -> None: ...
 
 
 async def record_event(conn: asyncpg.Connection, kind: EventKind, payload: Payload) -> None:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from core.ids import id_at
 from core.times import iso
+from domain import polls
 from domain.media import DESCRIPTION_MAX
 from domain.media_processing import ACCEPTED_TYPES, IMAGE_MATRIX_LIMIT
 from storage import accounts as account_store
@@ -160,8 +161,7 @@ def _statuses_configuration(settings: Settings) -> dict[str, Any]:
 
 
 def _polls_configuration() -> dict[str, Any]:
-    # Mastodon's defaults: clients assume the block exists even where polls are not offered.
-    return {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2_629_746}
+    return polls.configuration()  # Mastodon's defaults, which check_poll enforces
 
 
 def _reactions_configuration(settings: Settings) -> dict[str, Any]:

@@ -527,7 +527,7 @@ def direct_upload_entity(upload: DirectUpload, media_url: str) -> dict[str, Any]
 
 
 async def attach_media(conn: asyncpg.Connection, account_id: int, media_ids: Sequence[int], post_id: int) -> None:
-    """Attach the author's processed media to a new post, inside the post's transaction.
+    """Attach the author's processed media to a new (or edited) post, inside the post's transaction.
 
     Up to 4 images, or 1 video or GIF; each the author's own, processed, and not on another post.
     """
@@ -542,7 +542,7 @@ async def attach_media(conn: asyncpg.Connection, account_id: int, media_ids: Seq
         row = rows.get(media_id)
         if row is None or row.account_id != account_id:
             raise validation_error("media_ids", f"contains an unknown media id {media_id}")
-        if row.post_id is not None:
+        if row.post_id is not None and row.post_id != post_id:  # an edit keeps the post's own media
             raise validation_error("media_ids", f"contains media {media_id}, which is attached to another post")
         if row.state == "failed":
             raise validation_error("media_ids", f"contains media {media_id}, which could not be processed")

@@ -1,5 +1,5 @@
-"""Notifications: written from the durable events of mentions, replies, likes, reactions, reposts, quotes and
-follows (the `notifications` queue), read as Mastodon's Notification entity, pushed live after commit.
+"""Notifications: written from the durable events of mentions, replies, likes, reactions, reposts, quotes,
+edits and follows (the `notifications` queue), read as Mastodon's Notification entity, pushed live after commit.
 
 A reply is a `mention` (Mastodon replies mention the author they answer), a like a `favourite`, a repost a
 `reblog`. Nobody is notified of their own action, and one post notifies each account once (explicit
@@ -24,11 +24,12 @@ from core.errors import ApiError
 from core.pagination import Page
 from core.times import iso
 from domain.accounts import account_entity
-from domain.event_kinds import EventKind, PostCreated, decode
+from domain.event_kinds import EventKind, PostCreated, PostEdited, decode
 from domain.post_entities import post_entities
 from domain.visibility import load_shield
 from storage import accounts as account_store
 from storage import notifications as notification_store
+from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
 from storage.channels import Message, UserMessage, publish, user_channel
@@ -39,14 +40,12 @@ from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 
-TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request")
+TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request", "update", "poll")
 # Mastodon's other types: accepted in types[]/exclude_types[] (they match nothing here), so clients that
 # name them keep working.
 MASTODON_TYPES = (
     *TYPES,
     "status",
-    "poll",
-    "update",
     "admin.sign_up",
     "admin.report",
     "severed_relationships",
@@ -90,6 +89,16 @@ async def _post_created(res: Resources, event: PostCreated) -> list[NewNotificat
     ]
 
 
+async def _post_edited(res: Resources, event: PostEdited) -> list[NewNotification]:
+    """`update` to everyone who reposted or quoted the edited post (one per post and account)."""
+    author, post_id = int(event["account_id"]), int(event["id"])
+    return [
+        NewNotification(res.ids.next_id(), account, author, "update", post_id)
+        for account in await version_store.interested_accounts(res.db, post_id)
+        if account != author
+    ]
+
+
 async def _repost_author(res: Resources, original_id: int) -> int | None:
     original = await post_store.get_post(res.db, original_id)
     return original.account_id if original is not None else None
@@ -100,6 +109,8 @@ async def effects(res: Resources, job: Job) -> tuple[list[NewNotification], list
     match decode(job):
         case (EventKind.POST_CREATED, created):
             return await _post_created(res, created), []
+        case (EventKind.POST_EDITED, edited):
+            return await _post_edited(res, edited), []
         case (EventKind.LIKE_CREATED | EventKind.LIKE_DELETED as kind, like):
             author, actor, post = int(like["post_account_id"]), int(like["account_id"]), int(like["post_id"])
             if kind == EventKind.LIKE_CREATED:

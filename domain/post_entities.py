@@ -18,6 +18,7 @@ from urllib.parse import quote
 from config import Settings
 from core.times import iso
 from domain import media as media_domain
+from domain import polls as poll_domain
 from domain.accounts import account_entity
 from domain.post_text import render_html
 from domain.visibility import ViewContext, quote_policy, visible_ids
@@ -70,6 +71,7 @@ class _Context:
     reactions: Mapping[int, list[tuple[str, int, bool]]]
     applications: Mapping[int, ApplicationRow]
     media: Mapping[int, list[dict[str, Any]]]
+    polls: Mapping[int, dict[str, Any]]
 
 
 async def post_entities(
@@ -100,7 +102,7 @@ async def post_entities(
     # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
     liked_ids = [row.id for row in content if row.likes_count]
     reposted_ids = [row.id for row in content if row.reposts_count]
-    account_rows, liked, reposted, reactions, apps, media = await asyncio.gather(
+    account_rows, liked, reposted, reactions, apps, (media, polls) = await asyncio.gather(
         account_store.get_accounts(res.db, {row.account_id for row in shown}),
         like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
         post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
@@ -108,7 +110,10 @@ async def post_entities(
         if reactions is None
         else _known(reactions),
         post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
-        media_attachments(res, [row.id for row in shown if row.has_media]),
+        asyncio.gather(
+            media_attachments(res, [row.id for row in shown if row.has_media]),
+            poll_domain.poll_entities(res, [row.id for row in content], viewer_id),
+        ),
     )
     built = _Context(
         settings=res.settings,
@@ -125,6 +130,7 @@ async def post_entities(
         reactions=reactions,
         applications=apps,
         media=media,
+        polls=polls,
     )
     entities = [_status(built, posts[i], source=source) for i in ids if i in visible]
     return [entity for entity in entities if entity is not None]
@@ -230,7 +236,7 @@ def _status(
         "tags": _tags(settings, entities),
         "emojis": [],
         "card": None,
-        "poll": None,
+        "poll": context.polls.get(row.id),
         "reactions": [] if repost else _reactions(context, row),
         # Chirp extension: where the post was written, when the author said so.
         "geo": geo,

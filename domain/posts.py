@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +13,11 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain import media as media_domain
+from domain import polls as poll_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
 from domain.event_kinds import EventKind, PostCounts
 from domain.events import record_event
+from domain.polls import PollDraft
 from domain.post_entities import post_entities
 from domain.post_text import (
     clean_text,
@@ -70,6 +72,7 @@ class PostDraft:
     language: str | None = None
     lat: float | None = None
     lon: float | None = None
+    poll: PollDraft | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class _Checked:
     quoted: PostRow | None
 
 
-def _language(raw: str | None) -> str | None:
+def check_language(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     code = raw.strip().lower()
@@ -96,10 +99,8 @@ def _language(raw: str | None) -> str | None:
 
 def _visibility(raw: str | None) -> str:
     visibility = raw or "public"
-    if visibility == "direct":
-        raise validation_error("visibility", "direct is not supported")
     if visibility not in VISIBILITIES:
-        raise validation_error("visibility", f"must be one of {', '.join(VISIBILITIES[:3])}")
+        raise validation_error("visibility", f"must be one of {', '.join(VISIBILITIES)}")
     return visibility
 
 
@@ -124,10 +125,20 @@ async def _quote_target(res: Resources, author_id: int, post_id: int | None) -> 
     return quoted
 
 
-async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Checked:
-    text = clean_text(draft.text)
-    spoiler = clean_text(draft.spoiler_text)
-    if not text and not draft.media_ids:
+@dataclass(frozen=True)
+class CheckedText:
+    """A post's text and content warning within the limits, and the text's entities with mentions resolved."""
+
+    text: str
+    spoiler_text: str
+    entities: list[dict[str, Any]]
+
+
+async def check_text(res: Resources, raw_text: str, raw_spoiler: str, *, has_media: bool) -> CheckedText:
+    """The length and blankness rules of a post's text, shared by new posts and edits."""
+    text = clean_text(raw_text)
+    spoiler = clean_text(raw_spoiler)
+    if not text and not has_media:
         raise validation_error("status", "can't be blank")
     if len(spoiler) > SPOILER_MAX:
         raise validation_error("spoiler_text", f"is too long (maximum is {SPOILER_MAX} characters)")
@@ -135,17 +146,32 @@ async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Che
     limit = res.settings.post_max_chars
     if text_length(text, spans) + len(spoiler) > limit:
         raise validation_error("status", f"is too long (maximum is {limit} characters)")
+    accounts = await account_store.find_by_usernames(res.db, mentioned_usernames(spans))
+    entities = resolve_mentions(spans, {name: (row["id"], row["username"]) for name, row in accounts.items()})
+    return CheckedText(text, spoiler, entities)
+
+
+async def _check_draft(res: Resources, author_id: int, draft: PostDraft) -> _Checked:
+    checked = await check_text(res, draft.text, draft.spoiler_text, has_media=bool(draft.media_ids))
+    text, spoiler, entities = checked.text, checked.spoiler_text, checked.entities
     visibility = _visibility(draft.visibility)
-    language = _language(draft.language)
+    language = check_language(draft.language)
     if (draft.lat is None) != (draft.lon is None):
         raise validation_error("lat" if draft.lat is None else "long", "must be given with the other coordinate")
     parent, quoted = await asyncio.gather(
         _reply_target(res, author_id, draft.in_reply_to_id), _quote_target(res, author_id, draft.quote_of_id)
     )
     visibility = quote_visibility(quoted, visibility)
-    accounts = await account_store.find_by_usernames(res.db, mentioned_usernames(spans))
-    entities = resolve_mentions(spans, {name: (row["id"], row["username"]) for name, row in accounts.items()})
     return _Checked(text, spoiler, entities, visibility, language, parent, quoted)
+
+
+async def check_draft(res: Resources, author_id: int, draft: PostDraft) -> None:
+    """What create_post would refuse, without writing (a scheduled post is checked when it is scheduled)."""
+    await _check_draft(res, author_id, draft)
+    if draft.poll is not None:
+        poll_domain.check_poll(draft.poll)
+        if draft.media_ids:
+            raise validation_error("poll", "can't be attached together with media")
 
 
 async def attach_media(conn: asyncpg.Connection, account_id: int, post_id: int, media_ids: Sequence[int]) -> None:
@@ -194,20 +220,27 @@ async def create_post(
     *,
     application_id: int | None = None,
     idempotency_key: str | None = None,
+    claim: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> int:
     """Publish a post; returns its id. With an idempotency key already used within the hour by this
-    account, returns the post made then and creates nothing."""
+    account, returns the post made then and creates nothing. `claim` runs first in the post's transaction
+    (a scheduled post takes its row there, so it is published once) and may raise to write nothing."""
     key = check_idempotency_key(idempotency_key)
     earlier = await post_store.idempotent_post(res.db, author_id, key) if key is not None else None
     if earlier is not None:
         return earlier
     checked = await _check_draft(res, author_id, draft)
+    poll = poll_domain.check_poll(draft.poll) if draft.poll is not None else None
+    if poll is not None and draft.media_ids:
+        raise validation_error("poll", "can't be attached together with media")
     post_id = res.ids.next_id()
     parent, quoted = checked.parent, checked.quoted
     mentions = mention_ids(checked.entities)
     post_tags = tags(checked.entities)
 
     async def write(conn: asyncpg.Connection) -> int:
+        if claim is not None:
+            await claim(conn)
         if key is not None:
             existing = await post_store.claim_idempotency_key(conn, author_id, key, post_id, IDEMPOTENCY_TTL_SECONDS)
             if existing is not None:
@@ -244,6 +277,8 @@ async def create_post(
         await post_store.insert_mentions(conn, post_id, mentions)
         await post_store.insert_tags(conn, post_id, post_tags)
         await attach_media(conn, author_id, post_id, draft.media_ids)
+        if poll is not None:
+            await poll_domain.add_poll(res, conn, post_id, author_id, poll)
         if parent is not None:
             counts = await post_store.add_to_counter(conn, parent.id, "replies_count", 1)
             await record_counts_changed(conn, counts, "reply")

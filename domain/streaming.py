@@ -22,6 +22,7 @@ from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from domain.visibility import ViewContext, is_public
 from storage import audiences as audience_store
 from storage import likes as like_store
+from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
 from storage import safety as safety_store
@@ -464,6 +465,15 @@ async def missed_home(
         return [], True, newest[0].post_id if newest else after_id
     missed = [(int(entity["id"]), _json(entity)) for entity in entities]
     return missed, False, max((post_id for post_id, _ in missed), default=after_id)
+
+
+async def missed_edits(res: Resources, account_id: int, after_id: int, limit: int) -> list[tuple[int, str]]:
+    """Posts a reconnecting `user` stream got before `after_id` and that were edited since: (post id, current
+    Status JSON) for a `status.update` each, oldest edit first. An edit seen live before the connection
+    dropped may come again (a `status.update` is idempotent); newer posts are replayed whole instead."""
+    post_ids = await version_store.edited_since(res.db, account_id, after_id, limit)
+    entities = await post_entities(res, post_ids, account_id)
+    return [(int(entity["id"]), _json(entity)) for entity in entities]
 
 
 async def warm_home(res: Resources, account_id: int) -> None:

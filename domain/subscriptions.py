@@ -19,6 +19,7 @@ NOTIFICATIONS_QUEUE: Final = "notifications"
 STREAMING_QUEUE: Final = "streaming"
 TIMELINE_QUEUE: Final = "timeline"
 POST_CACHE_QUEUE: Final = "post_cache"
+CONVERSATIONS_QUEUE: Final = "conversations"
 
 # queue -> the event kinds it receives, one job per event per queue
 SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
@@ -39,6 +40,7 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
         # Notifications (domain/notifications.py): the causes of each notification, and their undoing.
         NOTIFICATIONS_QUEUE: (
             EventKind.POST_CREATED,
+            EventKind.POST_EDITED,  # `update` to who reposted or quoted it (issue 23)
             EventKind.LIKE_CREATED,
             EventKind.LIKE_DELETED,
             EventKind.REACTION_CREATED,
@@ -59,6 +61,7 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.POST_EDITED,
             EventKind.REACTION_CREATED,
             EventKind.REACTION_DELETED,
+            EventKind.POLL_VOTED,  # throttled (domain/polls.py)
         ),
         # Home timelines (docs/timelines.md): fan-out of new posts, removal of deleted ones, follow
         # backfill/unmerge.
@@ -76,7 +79,10 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
             EventKind.REACTION_CREATED,
             EventKind.REACTION_DELETED,
             EventKind.ACCOUNT_UPDATED,
+            EventKind.POLL_VOTED,
         ),
+        # Direct messages (domain/conversations.py): each participant's conversations (issue 23).
+        CONVERSATIONS_QUEUE: (EventKind.POST_CREATED,),
     }
 )
 

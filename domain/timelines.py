@@ -22,6 +22,7 @@ from core.pagination import Page
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
 from domain.event_kinds import PostDeleted
 from domain.post_text import clean_text, normalize_tag
+from domain.visibility import on_timelines
 from storage import presence, timeline_cache
 from storage import safety as safety_store
 from storage import timelines as timeline_store
@@ -211,7 +212,7 @@ class PostDelivery:
 
 def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, replies: Mapping[int, str]) -> str:
     """Comma-separated follower ids whose home timeline the post goes to (besides the author's)."""
-    if post.visibility == "direct":
+    if not on_timelines(post.visibility):
         return ""
     if post.reply_to_other:
         return replies.get(post.id, "")
@@ -250,7 +251,7 @@ async def fan_out_posts(
     posts, followers = plan.posts, plan.followers
     if not posts:
         return []
-    replies = [p for p in posts if p.reply_to_other and p.visibility != "direct"]
+    replies = [p for p in posts if p.reply_to_other and on_timelines(p.visibility)]
     audiences: dict[int, str] = {}
     if replies:
         from_author, from_target = await asyncio.gather(
@@ -260,7 +261,7 @@ async def fan_out_posts(
         audiences = {**from_author, **from_target}
     deliveries: list[Delivery] = []
     for post in posts:
-        if post.visibility == "direct":
+        if not on_timelines(post.visibility):
             continue
         keys = [home_key(post.account_id)]
         follower_keys = _keys(timeline_cache.HOME_PREFIX, _audience(post, followers.get(post.account_id), audiences))

@@ -10,6 +10,9 @@ be seen can neither be shown nor acted on, and answers 404 either way. The rule:
 - direct posts: the author and the accounts the post mentions;
 - a repost: whoever may see both the repost and its original.
 
+Where a post goes is the rule's other half: `on_timelines` keeps direct posts off every timeline (home, list,
+tag, public), so they reach only their conversations (domain.conversations) and mention notifications.
+
 Queries that filter in SQL (profile posts, quotes, notifications) use its twin, `storage.posts.visible_to`;
 those lists still pass through the readers, so the viewer's own rules below apply to them too.
 
@@ -76,6 +79,12 @@ async def load_shield(
     if viewer_id is None:
         return NO_SHIELD
     return shield_of(await safety_store.relations_among(res.db, viewer_id, account_ids), context)
+
+
+def on_timelines(visibility: str) -> bool:
+    """Whether a post of this visibility goes on anyone's home, list or (if public) tag and public timeline.
+    Direct posts do not: they reach their readers as conversations and mention notifications only (issue 23)."""
+    return visibility != "direct"
 
 
 def is_public(visibility: str) -> bool:

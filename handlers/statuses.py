@@ -12,10 +12,13 @@ from api.keys import RESOURCES
 from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
 from api.pagination import link_header, page_params
 from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
-from core.errors import ApiError, validation_error
+from core.errors import ApiError
 from domain import posts as post_domain
+from domain.polls import PollDraft
 from domain.post_entities import post_entities
 from domain.posts import VISIBILITIES, PostDraft
+from domain.scheduled import schedule_post
+from handlers.scheduled import scheduled_at
 
 routes = web.RouteTableDef()
 
@@ -23,12 +26,18 @@ MAX_BATCH = 40  # ids per GET /api/v1/statuses
 MAX_MEDIA = 20  # media_ids per post accepted as input; the media capability sets the real limit
 
 
-def _refuse_unsupported(params: Params) -> None:
-    """Mastodon features Chirp lacks fail loudly rather than posting something else than was asked."""
-    if params.text("scheduled_at"):
-        raise validation_error("scheduled_at", "is not supported")
-    if any(name in params for name in ("poll[options]", "poll[expires_in]")):
-        raise validation_error("poll", "is not supported")
+def _poll(params: Params) -> PollDraft | None:
+    if not any(name.startswith("poll[") for name in params.names()):
+        return None
+    expires_in = None
+    if "poll[expires_in]" in params:
+        expires_in = params.integer("poll[expires_in]", default=0, low=0, high=2**31 - 1)
+    return PollDraft(
+        options=params.strings("poll[options]", max_items=100),
+        expires_in=expires_in,
+        multiple=params.boolean("poll[multiple]"),
+        hide_totals=params.boolean("poll[hide_totals]"),
+    )
 
 
 def _draft(params: Params) -> PostDraft:
@@ -44,6 +53,7 @@ def _draft(params: Params) -> PostDraft:
         language=params.text("language", max_length=16),
         lat=params.number("lat", low=-90, high=90),
         lon=params.number("long", low=-180, high=180),
+        poll=_poll(params),
     )
 
 
@@ -59,7 +69,12 @@ async def one_status(request: web.Request, post_id: int, viewer_id: int | None) 
 async def create_status(request: web.Request) -> web.Response:
     user = await require_user(request, "write:statuses")
     params = await read_params(request)
-    _refuse_unsupported(params)
+    when = scheduled_at(params)
+    if when is not None:  # issue 23: a ScheduledStatus, published by the scheduled queue at its time
+        entity = await schedule_post(
+            request.app[RESOURCES], user.account_id, _draft(params), when, application_id=user.app_id
+        )
+        return json_response(entity)
     post_id = await post_domain.create_post(
         request.app[RESOURCES],
         user.account_id,
@@ -178,7 +193,7 @@ _STATUS_PROPERTIES: dict[str, Any] = {
     "tags": array(ref("StatusTag")),
     "emojis": array({"type": "object"}),
     "card": {"type": "null"},
-    "poll": {"type": "null"},
+    "poll": nullable(ref("Poll")),
     "reactions": array(ref("Reaction")),
     "geo": nullable(
         obj(
@@ -232,10 +247,21 @@ _CREATE_BODY = obj(
         "quote_id": {"type": "string", "description": "Akkoma's name for quoted_status_id"},
         "sensitive": _BOOL,
         "spoiler_text": _STRING,
-        "visibility": {"type": "string", "enum": ["public", "unlisted", "private"]},
+        "visibility": {"type": "string", "enum": ["public", "unlisted", "private", "direct"]},
         "language": {"type": "string", "description": "ISO 639-1"},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "long": {"type": "number", "minimum": -180, "maximum": 180},
+        "scheduled_at": {"type": "string", "format": "date-time", "description": "at least 5 minutes ahead"},
+        "poll": obj(
+            {
+                "options[]": array(_STRING),
+                "expires_in": {"type": "integer", "description": "seconds"},
+                "multiple": _BOOL,
+                "hide_totals": _BOOL,
+            },
+            required=["options[]", "expires_in"],
+            description="Limits in the instance's configuration.polls; not together with media",
+        ),
     },
     required=[],
     description="`status` is required unless media are attached.",
@@ -247,7 +273,12 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/statuses": {
         "post": operation(
             "Publish a post",
-            {"200": ok(ref("Status")), **errors(400, 401, 403, 404, 409, 415, 422, 429)},
+            {
+                "200": ok(
+                    {"anyOf": [ref("Status"), ref("ScheduledStatus")]}, "The post (a ScheduledStatus with scheduled_at)"
+                ),
+                **errors(400, 401, 403, 404, 409, 415, 422, 429),
+            },
             scopes=["write:statuses"],
             request_body=body(_CREATE_BODY),
             parameters=[

@@ -55,6 +55,7 @@ SSE_HEADERS = {
 SSE_STREAMS = {
     "user": "user",
     "user/notification": "user:notification",
+    "direct": "direct",
     "public": "public",
     "public/local": "public:local",
     "public/remote": "public:remote",
@@ -254,7 +255,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    r"/api/v1/streaming/{path:(user|user/notification|public|public/local|public/remote|hashtag|hashtag/local)}"
+    r"/api/v1/streaming/{path:(user|user/notification|direct|public|public/local|public/remote|hashtag|hashtag/local)}"
 )
 async def sse(request: web.Request) -> web.StreamResponse:
     return await serve_sse(request, _sse_stream_name(request, request.match_info["path"]))
@@ -339,7 +340,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/v1/streaming/{path}": {
         "get": operation(
-            "A stream as server-sent events: user, user/notification, public, public/local, public/remote, "
+            "A stream as server-sent events: user, user/notification, direct, public, public/local, public/remote, "
             "hashtag, hashtag/local",
             {"200": _EVENT_STREAM, **errors(400, 401, 403)},
             parameters=[

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from realtime.streams import USER, USER_NOTIFICATION, Stream
+from realtime.streams import DIRECT, USER, USER_NOTIFICATION, Stream
 
 log = logging.getLogger("chirp.streaming")
 
@@ -161,7 +161,7 @@ class Connection:
 
     @property
     def wants_user_channel(self) -> bool:
-        return self.wants_home or (USER_NOTIFICATION, None) in self.streams
+        return self.wants_home or (USER_NOTIFICATION, None) in self.streams or (DIRECT, None) in self.streams
 
     def cursor(self) -> Cursor:
         return Cursor(self.cursor_home, self.cursor_notifications)
@@ -224,6 +224,11 @@ class Connection:
             stream = self.streams.get(_HOME_STREAM)
             if stream is not None:
                 self._home_event(stream, event, event_id, payload)
+            return
+        if event == b"conversation":  # the direct stream's own; it moves no cursor
+            stream = self.streams.get((DIRECT, None))
+            if stream is not None:
+                self.send(stream, event, payload)
             return
         if kind == "n" or event == b"update":
             if self._seen(kind, event_id):

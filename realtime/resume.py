@@ -1,5 +1,5 @@
-"""Resuming a user stream without gaps: what a client missed since its cursor, from its home timeline and
-its notifications, sent before anything live.
+"""Resuming a user stream without gaps: what a client missed since its cursor, from its home timeline, its
+notifications and the edits of posts it had already received, sent before anything live.
 
 The order that makes it exact: the connection holds live events back, subscribes (and waits for Valkey to
 confirm) and records its presence, and only then reads what it missed; anything published after the read
@@ -14,7 +14,7 @@ import logging
 import orjson
 
 from domain.notifications import missed_notifications
-from domain.streaming import missed_home
+from domain.streaming import missed_edits, missed_home
 from realtime.connection import Connection, Payload
 from storage.resources import Resources
 
@@ -50,6 +50,9 @@ async def catch_up(res: Resources, conn: Connection, *, limit: int) -> None:
         for kind, event_id, text in events:
             conn.replayed_event(kind, b"update" if kind == "h" else b"notification", event_id, Payload(text))
             replayed.add((kind, event_id))
+        if conn.wants_home:  # posts received before the cursor and edited since: their current version
+            for post_id, text in await missed_edits(res, account, cursor.home, limit):
+                conn.replayed_event("h", b"status.update", post_id, Payload(text))
     except Exception:
         # The stream stays open and live; what could not be replayed is in the client's next REST read.
         log.exception("replay for a reconnecting stream failed")

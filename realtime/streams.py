@@ -15,10 +15,11 @@ from storage.channels import PUBLIC_CHANNEL, tag_channel, user_channel
 
 USER = "user"
 USER_NOTIFICATION = "user:notification"
+DIRECT = "direct"  # the user's conversations (`conversation` events), fed by the user's own channel
 HASHTAG_STREAMS = ("hashtag", "hashtag:local")
 PUBLIC_STREAMS = ("public", "public:local", "public:media", "public:local:media")
 REMOTE_STREAMS = ("public:remote", "public:remote:media")
-USER_STREAMS = (USER, USER_NOTIFICATION)
+USER_STREAMS = (USER, USER_NOTIFICATION, DIRECT)
 ALL_STREAMS = (*USER_STREAMS, *PUBLIC_STREAMS, *REMOTE_STREAMS, *HASHTAG_STREAMS)
 TAG_MAX = 100
 

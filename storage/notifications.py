@@ -60,7 +60,7 @@ WITH wanted AS (
 INSERT INTO notifications AS ins (id, account_id, from_account_id, type, post_id, reaction, group_key)
 SELECT w.id, w.account_id, w.from_account_id, w.type, w.post_id, w.reaction, {_GROUP_KEY}
 FROM wanted w
-WHERE w.account_id <> w.from_account_id
+WHERE (w.account_id <> w.from_account_id OR w.type = 'poll')  -- a poll's end notifies its author too
   AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = w.account_id)
   AND {notification_allowed("w.account_id", "w.from_account_id", "w.post_id")}
   AND CASE w.type

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from domain.oauth import purge_expired_codes
 from domain.posts import purge_idempotency_keys
-from workers import media, notifications, search, streaming, timeline
+from workers import conversations, media, notifications, polls, scheduled, search, streaming, timeline
 from workers.runner import Periodic, Queue
 
 
 def all_queues() -> list[Queue]:
-    return [media.queue(), search.queue(), notifications.queue(), streaming.queue(), *timeline.queues()]
+    return [
+        media.queue(),
+        search.queue(),
+        notifications.queue(),
+        streaming.queue(),
+        *timeline.queues(),
+        conversations.queue(),  # issue 23: direct messages
+        polls.queue(),  # issue 23: poll ends, live counts
+        scheduled.queue(),  # issue 23: scheduled posts
+    ]
 
 
 def all_periodic() -> list[Periodic]:

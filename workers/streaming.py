@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from domain.cached_posts import VALKEY_DOWN
 from domain.event_kinds import EventKind, decode
+from domain.polls import counts_turn
 from domain.streaming import publish_post_deleted, publish_posts_changed, publish_posts_created
 from domain.subscriptions import STREAMING_QUEUE
 from storage.jobs import Job
@@ -38,6 +39,9 @@ async def _publish(res: Resources, jobs: list[Job]) -> None:
                 changed.append(int(post["id"]))
             case (EventKind.REACTION_CREATED | EventKind.REACTION_DELETED, reaction):
                 changed.append(int(reaction["post_id"]))
+            case (EventKind.POLL_VOTED, voted):
+                if await counts_turn(res, int(voted["post_id"])):  # throttled: one per window, and a last
+                    changed.append(int(voted["post_id"]))
     await publish_posts_created(res, created_run)
     await publish_posts_changed(res, changed)
 

@@ -85,6 +85,8 @@ async def run_post_cache_jobs(res: Resources, jobs: list[Job]) -> None:
                 changed.add(int(post["id"]))
             case (EventKind.REACTION_CREATED | EventKind.REACTION_DELETED, reaction):
                 changed.add(int(reaction["post_id"]))
+            case (EventKind.POLL_VOTED, voted):
+                changed.add(int(voted["post_id"]))
             case (EventKind.POST_DELETED, gone):
                 deleted.add(int(gone["id"]))
             case (EventKind.ACCOUNT_UPDATED, account):
