@@ -18,6 +18,7 @@ from domain.accounts import account_entity
 from domain.event_kinds import EventKind
 from domain.events import record_event
 from storage import accounts as account_store
+from storage import endorsements as endorsement_store
 from storage import follow_requests as request_store
 from storage import follows as follow_store
 from storage.db import in_transaction
@@ -143,6 +144,7 @@ async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str,
         if removed is None:
             return
         await follow_store.add_follow_counts(conn, account_id, target_id, -1)
+        await endorsement_store.delete_endorsement(conn, account_id, target_id)  # one endorses whom one follows
         await record_event(
             conn, EventKind.FOLLOW_DELETED, {"id": removed, "account_id": account_id, "target_account_id": target_id}
         )
@@ -185,6 +187,9 @@ async def relationships(res: Resources, account_id: int, target_ids: Sequence[in
                 "note": "",
             }
         )
+    endorsed = await endorsement_store.endorsed_among(res.db, account_id, [int(r["id"]) for r in out])
+    for relationship in out:
+        relationship["endorsed"] = int(relationship["id"]) in endorsed
     return out
 
 

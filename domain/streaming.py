@@ -21,7 +21,7 @@ from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from domain.visibility import is_public
 from storage import audiences as audience_store
-from storage import likes as like_store
+from storage import bookmarks as bookmark_store
 from storage import posts as post_store
 from storage import presence
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
@@ -78,7 +78,7 @@ class PostViews:
         # The post's own reactions are asked for alongside it: one round trip less for a post that shows no
         # other (the usual new post); the posts it shows are asked about once they are known.
         rows, reacted = await asyncio.gather(
-            load_with_references(self._res, [self.post_id]), like_store.have_reactions(db, [self.post_id])
+            load_with_references(self._res, [self.post_id]), bookmark_store.have_marks(db, [self.post_id])
         )
         content = [row for row in rows.values() if row.reblog_of_id is None]
         others = [row.id for row in content if row.id != self.post_id]
@@ -86,7 +86,7 @@ class PostViews:
             reacted
             or any(not is_public(row.visibility) for row in rows.values())
             or any(row.likes_count or row.reposts_count for row in content)
-            or (bool(others) and await like_store.have_reactions(db, others))
+            or (bool(others) and await bookmark_store.have_marks(db, others))
         )
         return _Tree(rows, markable)
 

@@ -14,6 +14,7 @@ from handlers import (
     accounts,
     announcements,
     apps,
+    bookmarks,  # organizing (issue 24)
     discovery,
     follows,
     health,
@@ -56,6 +57,8 @@ ROUTE_MODULES = (
     markers,
     streaming,
     timelines,
+    # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
+    bookmarks,
     web_client,
 )
 

@@ -382,6 +382,8 @@ class ViewerMarks:
     reacted: dict[int, set[str]]
     following: set[int] = field(default_factory=set)
     mentioned: set[int] = field(default_factory=set)
+    bookmarked: set[int] = field(default_factory=set)
+    pinned: set[int] = field(default_factory=set)
 
 
 async def viewer_marks(
@@ -410,7 +412,9 @@ async def viewer_marks(
             ARRAY(SELECT target_account_id FROM follows
                   WHERE account_id = $1 AND target_account_id = ANY($3::bigint[])) AS following,
             ARRAY(SELECT post_id FROM post_mentions WHERE account_id = $1 AND post_id = ANY($4::bigint[]))
-                AS mentioned
+                AS mentioned,
+            ARRAY(SELECT post_id FROM bookmarks WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS bookmarked,
+            ARRAY(SELECT post_id FROM pins WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS pinned
         """,
         viewer_id,
         ids,
@@ -421,7 +425,15 @@ async def viewer_marks(
     reacted: dict[int, set[str]] = {}
     for post_id, name in zip(row["reacted_posts"], row["reacted_names"], strict=True):
         reacted.setdefault(post_id, set()).add(name)
-    return ViewerMarks(set(row["liked"]), set(row["reposted"]), reacted, set(row["following"]), set(row["mentioned"]))
+    return ViewerMarks(
+        set(row["liked"]),
+        set(row["reposted"]),
+        reacted,
+        set(row["following"]),
+        set(row["mentioned"]),
+        set(row["bookmarked"]),
+        set(row["pinned"]),
+    )
 
 
 async def quoting_post_ids(db: Executor, post_ids: Iterable[int], *, limit: int = 10_000) -> list[int]:
