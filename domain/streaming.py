@@ -25,6 +25,7 @@ from storage import bookmarks as bookmark_store
 from storage import posts as post_store
 from storage import presence
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
+from storage.lists import list_channel
 from storage.posts import PostRow
 from storage.resources import Resources
 
@@ -327,6 +328,17 @@ class HomeUpdates:
     ) -> int:
         async with self._limit:
             return await publish_home(self._res, "update", views.post_id, recipients, views, online)
+
+
+async def publish_list_updates(res: Resources, deliveries: Sequence[PostDelivery]) -> None:
+    """`update` on the `list` streams of the list timelines that now hold each post (after they hold it).
+    Rendered per viewer by the receiving process (the list's owner sees their own bookmarks and likes)."""
+    messages: list[tuple[str, Message]] = []
+    for delivery in deliveries:
+        for _, list_id in delivery.lists:
+            message = PublicMessage("update", delivery.post_id, delivery.post_id, None, None, personal=True)
+            messages.append((list_channel(list_id), message))
+    await publish(res.redis, messages)
 
 
 async def missed_home(

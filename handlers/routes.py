@@ -20,6 +20,7 @@ from handlers import (
     health,
     instance,
     likes,
+    lists,  # organizing (issue 24)
     markers,
     media,
     media_upload,
@@ -59,6 +60,7 @@ ROUTE_MODULES = (
     timelines,
     # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
     bookmarks,
+    lists,
     web_client,
 )
 
