@@ -44,7 +44,9 @@ from storage.resources import Resources
 from storage.timelines import ViewerMarks
 
 # Fields the assembly writes after the cached ones: the nested account and posts, and the viewer's.
-_ASSEMBLED = frozenset({"account", "reblog", "quote", "favourited", "reblogged", "reactions", "quote_approval"})
+_ASSEMBLED = frozenset(
+    {"account", "reblog", "quote", "favourited", "reblogged", "reactions", "quote_approval", "bookmarked", "pinned"}
+)
 _NO_MARKS = ViewerMarks(set(), set(), {})
 # Valkey being away costs latency, never an answer: hydration then reads PostgreSQL alone.
 # A shard of a Valkey Cluster failing over (ClusterDownError, TRYAGAIN, a slot without a primary for a
@@ -232,6 +234,8 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
             # A repost wrapper answers for its original, as post_entities does.
             "favourited": original_id in marks.liked,
             "reblogged": original_id in marks.reposted,
+            "bookmarked": original_id in marks.bookmarked,
+            "pinned": False,
             "reactions": [],
             "quote_approval": approval,
         }
@@ -244,6 +248,8 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
             "quote": _quote(view, header, shallow=shallow),
             "favourited": liked,
             "reblogged": post_id in marks.reposted,
+            "bookmarked": post_id in marks.bookmarked,
+            "pinned": post_id in marks.pinned,
             "reactions": [
                 {"name": name, "count": count, "me": liked if name == "like" else name in reacted}
                 for name, count in header["rx"]

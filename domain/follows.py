@@ -7,6 +7,7 @@ followed, and nothing private is shown, until it says yes. Unfollowing withdraws
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,11 +16,15 @@ import asyncpg
 from core.errors import ApiError
 from core.pagination import Page
 from domain.accounts import account_entity
+from domain.cached_posts import VALKEY_DOWN
 from domain.event_kinds import EventKind
 from domain.events import record_event
+from domain.lists import left_list
 from storage import accounts as account_store
+from storage import endorsements as endorsement_store
 from storage import follow_requests as request_store
 from storage import follows as follow_store
+from storage import lists as list_store
 from storage import safety as safety_store
 from storage.db import in_transaction
 from storage.resources import Resources
@@ -140,17 +145,22 @@ async def unfollow(res: Resources, account_id: int, target_id: int) -> dict[str,
     """Stop following an account, or withdraw the request to; idempotent. Returns the Relationship."""
     await _existing_account(res, target_id)
 
-    async def write(conn: asyncpg.Connection) -> None:
+    async def write(conn: asyncpg.Connection) -> list[int]:
         await withdraw_request(conn, account_id, target_id)
         removed = await follow_store.delete_follow(conn, account_id, target_id)
         if removed is None:
-            return
+            return []
         await follow_store.add_follow_counts(conn, account_id, target_id, -1)
+        await endorsement_store.delete_endorsement(conn, account_id, target_id)  # one endorses whom one follows
         await record_event(
             conn, EventKind.FOLLOW_DELETED, {"id": removed, "account_id": account_id, "target_account_id": target_id}
         )
+        return await list_store.leave_lists(conn, account_id, target_id)  # lists hold only followed accounts
 
-    await in_transaction(res.db, write)
+    left = await in_transaction(res.db, write)
+    if left:
+        with contextlib.suppress(*VALKEY_DOWN):  # the follow is gone; the lists' timelines follow when they can
+            await left_list(res, account_id, left, [target_id])
     return (await relationships(res, account_id, [target_id]))[0]
 
 
@@ -189,6 +199,9 @@ async def relationships(res: Resources, account_id: int, target_ids: Sequence[in
                 "note": marks.notes.get(target, ""),
             }
         )
+    endorsed = await endorsement_store.endorsed_among(res.db, account_id, [int(r["id"]) for r in out])
+    for relationship in out:
+        relationship["endorsed"] = int(relationship["id"]) in endorsed
     return out
 
 

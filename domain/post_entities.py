@@ -23,6 +23,7 @@ from domain.accounts import account_entity
 from domain.post_text import render_html
 from domain.visibility import ViewContext, quote_policy, visible_ids
 from storage import accounts as account_store
+from storage import bookmarks as bookmark_store
 from storage import likes as like_store
 from storage import posts as post_store
 from storage.posts import ApplicationRow, PostRow
@@ -72,6 +73,8 @@ class _Context:
     applications: Mapping[int, ApplicationRow]
     media: Mapping[int, list[dict[str, Any]]]
     polls: Mapping[int, dict[str, Any]]
+    bookmarked: set[int]
+    pinned: set[int]
 
 
 async def post_entities(
@@ -102,18 +105,24 @@ async def post_entities(
     # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
     liked_ids = [row.id for row in content if row.likes_count]
     reposted_ids = [row.id for row in content if row.reposts_count]
-    account_rows, liked, reposted, reactions, apps, (media, polls) = await asyncio.gather(
-        account_store.get_accounts(res.db, {row.account_id for row in shown}),
-        like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
-        post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
-        like_store.reaction_counts(res.db, [row.id for row in content], viewer_id)
-        if reactions is None
-        else _known(reactions),
-        post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
+    # The viewer's bookmarks and pins go alongside (a nested gather: its typing stops at six).
+    (account_rows, liked, reposted, reactions, apps, (media, polls)), (bookmarked, pinned) = await asyncio.gather(
         asyncio.gather(
-            media_attachments(res, [row.id for row in shown if row.has_media]),
-            poll_domain.poll_entities(res, [row.id for row in content], viewer_id),
+            account_store.get_accounts(res.db, {row.account_id for row in shown}),
+            like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
+            post_store.reposted_by(res.db, viewer_id, reposted_ids) if viewer_id is not None else _known(set[int]()),
+            like_store.reaction_counts(res.db, [row.id for row in content], viewer_id)
+            if reactions is None
+            else _known(reactions),
+            post_store.applications(res.db, {row.application_id for row in shown if row.application_id}),
+            asyncio.gather(
+                media_attachments(res, [row.id for row in shown if row.has_media]),
+                poll_domain.poll_entities(res, [row.id for row in content], viewer_id),
+            ),
         ),
+        bookmark_store.marks_of(res.db, viewer_id, [row.id for row in content])
+        if viewer_id is not None
+        else _known((set[int](), set[int]())),
     )
     built = _Context(
         settings=res.settings,
@@ -131,6 +140,8 @@ async def post_entities(
         applications=apps,
         media=media,
         polls=polls,
+        bookmarked=bookmarked,
+        pinned=pinned,
     )
     entities = [_status(built, posts[i], source=source) for i in ids if i in visible]
     return [entity for entity in entities if entity is not None]
@@ -223,8 +234,8 @@ def _status(
         "favourited": inner["favourited"] if inner else row.id in context.liked,
         "reblogged": inner["reblogged"] if inner else row.id in context.reposted,
         "muted": False,
-        "bookmarked": False,
-        "pinned": False,
+        "bookmarked": inner["bookmarked"] if inner else row.id in context.bookmarked,
+        "pinned": row.id in context.pinned,
         "content": render_html(row.text, entities, settings.base_url),
         "reblog": inner,
         "quote": _quote(context, row, shallow=shallow_quote),

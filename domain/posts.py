@@ -12,6 +12,7 @@ import asyncpg
 
 from core.errors import ApiError, validation_error
 from core.pagination import Page
+from domain import bookmarks
 from domain import media as media_domain
 from domain import polls as poll_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
@@ -424,8 +425,9 @@ async def profile_posts(
     """One page of an account's posts as the viewer may see them, and the page's cursor ids."""
     if await account_store.get_account(res.db, account_id) is None:
         raise ApiError(404, "Record not found")
-    if pinned:
-        return [], []  # pinning is not a feature yet: nothing is pinned
+    if pinned:  # at most five: one page, and nothing past it
+        paged = page.max_id is not None or page.lower is not None
+        return ([], []) if paged else await bookmarks.pinned_posts(res, account_id, viewer_id)
     ids = await post_store.profile_post_ids(await res.reader(viewer_id), account_id, viewer_id, page, filters)
     return await post_entities(res, ids, viewer_id, context="account"), ids
 

@@ -21,12 +21,14 @@ from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from domain.visibility import ViewContext, is_public
 from storage import audiences as audience_store
+from storage import bookmarks as bookmark_store
 from storage import likes as like_store
 from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
 from storage import safety as safety_store
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
+from storage.lists import list_channel
 from storage.posts import PostRow
 from storage.resources import Resources
 
@@ -127,7 +129,7 @@ class PostViews:
         # The post's own reactions are asked for alongside it: one round trip less for a post that shows no
         # other (the usual new post); the posts it shows are asked about once they are known.
         rows, reacted = await asyncio.gather(
-            load_with_references(self._res, [self.post_id]), like_store.have_reactions(db, [self.post_id])
+            load_with_references(self._res, [self.post_id]), bookmark_store.have_marks(db, [self.post_id])
         )
         content = [row for row in rows.values() if row.reblog_of_id is None]
         others = [row.id for row in content if row.id != self.post_id]
@@ -135,7 +137,7 @@ class PostViews:
             reacted
             or any(not is_public(row.visibility) for row in rows.values())
             or any(row.likes_count or row.reposts_count for row in content)
-            or (bool(others) and await like_store.have_reactions(db, others))
+            or (bool(others) and await bookmark_store.have_marks(db, others))
         )
         return _Tree(rows, markable)
 
@@ -452,6 +454,17 @@ class HomeUpdates:
     ) -> int:
         async with self._limit:
             return await publish_home(self._res, "update", views.post_id, recipients, views, online)
+
+
+async def publish_list_updates(res: Resources, deliveries: Sequence[PostDelivery]) -> None:
+    """`update` on the `list` streams of the list timelines that now hold each post (after they hold it).
+    Rendered per viewer by the receiving process (the list's owner sees their own bookmarks and likes)."""
+    messages: list[tuple[str, Message]] = []
+    for delivery in deliveries:
+        for _, list_id in delivery.lists:
+            message = PublicMessage("update", delivery.post_id, delivery.post_id, None, None, personal=True)
+            messages.append((list_channel(list_id), message))
+    await publish(res.redis, messages)
 
 
 async def missed_home(

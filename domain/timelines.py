@@ -23,11 +23,13 @@ from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_j
 from domain.event_kinds import PostDeleted
 from domain.post_text import clean_text, normalize_tag
 from domain.visibility import on_timelines
+from storage import lists as list_store
 from storage import presence, timeline_cache
 from storage import safety as safety_store
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
 from storage.keys import tagged_csv
+from storage.lists import list_key, list_of_key
 from storage.resources import Resources
 from storage.timeline_cache import Delivery, Entry, Followed, Range, author_key, home_key
 from storage.timelines import FanOutPost, TimelinePostRow
@@ -65,9 +67,12 @@ def _bounds(page: Page, count: int) -> Bounds:
     return Bounds(page.lower, page.max_id, page.limit, count, newest_first=not page.ascending)
 
 
-async def _home_page(res: Resources, account_id: int, page: Page, *, hydrate: bool) -> HomePage | None:
+async def _home_page(
+    res: Resources, account_id: int, page: Page, *, hydrate: bool, key: str | None = None
+) -> HomePage | None:
     """The page as one script call reads it (home timeline merged with followed high-follower accounts);
-    None when the home timeline is missing. Missing author timelines are built here."""
+    None when the home timeline is missing. Missing author timelines are built here. `key`: another
+    timeline of the same layout to read (a list timeline, domain/lists.py)."""
     count = page.limit + _SLACK
     skip_missing = False
     for _ in range(8):
@@ -78,6 +83,7 @@ async def _home_page(res: Resources, account_id: int, page: Page, *, hydrate: bo
             ttl=_ttl_seconds(res),
             hydrate=hydrate,
             skip_missing=skip_missing,
+            key=key,
         )
         if isinstance(found, MissingAuthors):
             await build_author_timelines(res, found.author_ids)
@@ -88,6 +94,9 @@ async def _home_page(res: Resources, account_id: int, page: Page, *, hydrate: bo
             continue
         return found
     return found if isinstance(found, HomePage) else None
+
+
+read_timeline_page = _home_page  # for list timelines (domain/lists.py), which share the layout and the read
 
 
 async def _home(res: Resources, account_id: int, page: Page, *, hydrate: bool) -> HomePage:
@@ -208,6 +217,8 @@ class PostDelivery:
     # The author's followers merge the post into their timelines when they read them (a high-follower
     # author's post, not a reply to someone else): their live updates go by who is connected.
     merged: bool = False
+    # The list timelines (owner, list) holding the post now, for the `list` streams.
+    lists: tuple[tuple[int, int], ...] = ()
 
 
 def _audience(post: FanOutPost, followers: timeline_store.FollowerLists | None, replies: Mapping[int, str]) -> str:
@@ -259,11 +270,19 @@ async def fan_out_posts(
             timeline_store.reply_audiences(res.db, [p for p in replies if p.high_follower], from_target=True),
         )
         audiences = {**from_author, **from_target}
+    in_lists = await list_store.list_audiences(
+        res.db,
+        [
+            list_store.ListPost(p.id, p.account_id, p.in_reply_to_account_id, p.reblog_of_id is not None)
+            for p in posts
+            if p.visibility != "direct"
+        ],
+    )
     deliveries: list[Delivery] = []
     for post in posts:
         if not on_timelines(post.visibility):
             continue
-        keys = [home_key(post.account_id)]
+        keys = [home_key(post.account_id), *(list_key(owner, lst) for owner, lst in in_lists.get(post.id, ()))]
         follower_keys = _keys(timeline_cache.HOME_PREFIX, _audience(post, followers.get(post.account_id), audiences))
         if follower_keys:
             keys.append(follower_keys)
@@ -271,6 +290,7 @@ async def fan_out_posts(
             keys.append(author_key(post.account_id))
         deliveries.append(Delivery(Entry(post.id, post.account_id, post.reblog_of_id), ",".join(keys)))
     recipients: dict[int, list[int]] = {d.entry.post_id: [] for d in deliveries}
+    listed: dict[int, list[tuple[int, int]]] = {d.entry.post_id: [] for d in deliveries}
     merged = {p.id for p in posts if p.high_follower and not p.reply_to_other}
     for slice_ in _slices(deliveries):
         lookup = presence.online_lookup(res.redis, _home_owner_ids(slice_)) if written is not None else []
@@ -282,6 +302,7 @@ async def fan_out_posts(
             connected = _among(online, owners) if online is not None else None
             post_id, author_id, original_id = d.entry
             done.append(PostDelivery(post_id, author_id, original_id, owners, connected, post_id in merged))
+            listed[post_id] += [list_of_key(k) for k in keys if k.startswith(list_store.LIST_PREFIX)]
         for delivery in done:
             recipients[delivery.post_id] += delivery.recipients
         if written is not None:
@@ -289,7 +310,13 @@ async def fan_out_posts(
     # Authors who crossed the fan-out threshold, either way: after the live updates, which need not wait.
     await _update_promotions(res, posts)
     return [
-        PostDelivery(d.entry.post_id, d.entry.author_id, d.entry.reblog_of_id, recipients[d.entry.post_id])
+        PostDelivery(
+            d.entry.post_id,
+            d.entry.author_id,
+            d.entry.reblog_of_id,
+            recipients[d.entry.post_id],
+            lists=tuple(listed[d.entry.post_id]),
+        )
         for d in deliveries
     ]
 

@@ -14,6 +14,7 @@ from handlers import (
     accounts,
     announcements,
     apps,
+    bookmarks,
     conversations,
     discovery,
     edits,
@@ -21,6 +22,7 @@ from handlers import (
     health,
     instance,
     likes,
+    lists,  # organizing (issue 24)
     markers,
     media,
     media_upload,
@@ -68,6 +70,9 @@ ROUTE_MODULES = (
     timelines,
     # issue 22 (safety): blocks, mutes, notes, filters, reports, moderation
     safety,
+    # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
+    bookmarks,
+    lists,
     web_client,
 )
 

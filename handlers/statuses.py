@@ -341,7 +341,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                 query("exclude_reblogs", _BOOL),
                 query("only_media", _BOOL),
                 query("tagged", _STRING, description="Only posts with this hashtag"),
-                query("pinned", _BOOL, description="Pinned posts (none: pinning is not supported)"),
+                query("pinned", _BOOL, description="Only the pinned posts (at most five, newest pin first)"),
             ],
             tags=_TAGS,
         )

@@ -24,6 +24,7 @@ from api.keys import HUB, SETTINGS
 from api.openapi import errors, operation, path, query
 from core.errors import ApiError
 from core.ids import id_at
+from domain import lists
 from domain.streaming import warm_home
 from realtime.connection import (
     CLOSE_BAD_REQUEST,
@@ -38,7 +39,7 @@ from realtime.connection import (
     close_websocket,
 )
 from realtime.hub import Hub
-from realtime.streams import USER, Stream, StreamError, parse_stream
+from realtime.streams import LIST, USER, Stream, StreamError, parse_stream
 
 log = logging.getLogger("chirp.streaming")
 routes = web.RouteTableDef()
@@ -61,14 +62,25 @@ SSE_STREAMS = {
     "public/remote": "public:remote",
     "hashtag": "hashtag",
     "hashtag/local": "hashtag:local",
+    "list": "list",
 }
 
 
 # who may have which stream ---------------------------------------------------------------------------
 
 
+async def check_list(hub: Hub, viewer: Viewer | None, stream: Stream) -> None:
+    """A `list` stream is its owner's alone (404 for anyone else's, as the list's routes answer)."""
+    if stream.name != LIST or viewer is None or viewer.account_id is None:
+        return
+    try:
+        await lists.owned_list(hub.res, viewer.account_id, int(stream.tag or 0))
+    except ApiError:
+        raise StreamError(404, "Record not found") from None
+
+
 def check_access(viewer: Viewer | None, stream: Stream) -> None:
-    if stream.is_user:
+    if stream.is_user or stream.name == LIST:
         if viewer is None:
             raise StreamError(401, "Missing access token")
         if viewer.account_id is None:
@@ -115,6 +127,12 @@ async def attach(hub: Hub, conn: Connection, stream: Stream, *, resume: bool) ->
                 await warm_home(hub.res, conn.account_id)
         except (RedisError, OSError) as exc:
             log.warning("home timeline not warmed for a new stream: %s", exc)
+    elif stream.name == LIST and conn.account_id is not None:
+        try:  # the fan-out writes (and so streams) only cached list timelines
+            async with hub.setup_limit:
+                await lists.warm_list(hub.res, conn.account_id, int(stream.tag or 0))
+        except (RedisError, OSError, ApiError) as exc:
+            log.warning("list timeline not warmed for a new stream: %s", exc)
 
 
 # websocket -----------------------------------------------------------------------------------------
@@ -148,8 +166,9 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         viewer = await authenticate(request, token)
         if request.query.get("stream"):
-            initial = parse_stream(request.query.get("stream"), request.query.get("tag"))
+            initial = parse_stream(request.query.get("stream"), request.query.get("tag"), request.query.get("list"))
             check_access(viewer, initial)
+            await check_list(hub, viewer, initial)
         cursor = resume_cursor(request)
         refusal = hub.refusal(*_who(viewer))
         if refusal is not None:
@@ -213,9 +232,10 @@ async def _command(hub: Hub, conn: Connection, viewer: Viewer | None, text: str)
     kind = command.get("type")
     try:
         tag = command.get("tag")
-        stream = parse_stream(_str(command.get("stream")), _str(tag))
+        stream = parse_stream(_str(command.get("stream")), _str(tag), _str(command.get("list")))
         if kind == "subscribe":
             check_access(viewer, stream)
+            await check_list(hub, viewer, stream)
             limit = hub.settings.stream_max_subscriptions
             if stream.key not in conn.streams and len(conn.streams) >= limit:
                 conn.send_error(f"Too many subscriptions on this connection (the limit is {limit})", 429)
@@ -255,7 +275,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    r"/api/v1/streaming/{path:(user|user/notification|direct|public|public/local|public/remote|hashtag|hashtag/local)}"
+    r"/api/v1/streaming/{path:(user|user/notification|direct|public|public/local|public/remote|hashtag|hashtag/local|list)}"
 )
 async def sse(request: web.Request) -> web.StreamResponse:
     return await serve_sse(request, _sse_stream_name(request, request.match_info["path"]))
@@ -265,8 +285,9 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
     hub = request.app[HUB]
     viewer = await authenticate(request)
     try:
-        stream = parse_stream(stream_name, request.query.get("tag"))
+        stream = parse_stream(stream_name, request.query.get("tag"), request.query.get("list"))
         check_access(viewer, stream)
+        await check_list(hub, viewer, stream)
         cursor = resume_cursor(request)
     except StreamError as exc:
         raise ApiError(exc.status, exc.message) from None
@@ -325,6 +346,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             parameters=[
                 query("stream", _STRING, description="user, user:notification, public, public:local, hashtag, ..."),
                 query("tag", _STRING),
+                query("list", _STRING),
                 query("access_token", _STRING),
                 *_RESUME,
             ],
@@ -341,11 +363,12 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/streaming/{path}": {
         "get": operation(
             "A stream as server-sent events: user, user/notification, direct, public, public/local, public/remote, "
-            "hashtag, hashtag/local",
+            "hashtag, hashtag/local, list",
             {"200": _EVENT_STREAM, **errors(400, 401, 403)},
             parameters=[
                 path("path", "The stream, e.g. user or public/local"),
                 query("tag", _STRING, description="For the hashtag streams"),
+                query("list", _STRING, description="For the list stream: one of your lists' id"),
                 query("only_media", {"type": "boolean"}),
                 *_RESUME,
             ],

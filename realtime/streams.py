@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from core.ids import parse_id
 from domain.post_text import normalize_tag
 from storage.channels import PUBLIC_CHANNEL, tag_channel, user_channel
+from storage.lists import list_channel
 
 USER = "user"
 USER_NOTIFICATION = "user:notification"
@@ -20,7 +22,8 @@ HASHTAG_STREAMS = ("hashtag", "hashtag:local")
 PUBLIC_STREAMS = ("public", "public:local", "public:media", "public:local:media")
 REMOTE_STREAMS = ("public:remote", "public:remote:media")
 USER_STREAMS = (USER, USER_NOTIFICATION, DIRECT)
-ALL_STREAMS = (*USER_STREAMS, *PUBLIC_STREAMS, *REMOTE_STREAMS, *HASHTAG_STREAMS)
+LIST = "list"  # one of the viewer's lists (its owner checked by the handler: handlers/streaming.py)
+ALL_STREAMS = (*USER_STREAMS, *PUBLIC_STREAMS, *REMOTE_STREAMS, *HASHTAG_STREAMS, LIST)
 TAG_MAX = 100
 
 
@@ -64,8 +67,8 @@ class Stream:
         return (self.channel,) if self.channel is not None else ()
 
 
-def parse_stream(name: str | None, tag: str | None = None) -> Stream:
-    """The stream a client asked for by Mastodon's name (and `tag` for hashtag streams)."""
+def parse_stream(name: str | None, tag: str | None = None, list_id: str | None = None) -> Stream:
+    """The stream a client asked for by Mastodon's name (and `tag` for hashtag streams, `list_id` for a list)."""
     if not name:
         raise StreamError(400, "Missing stream")
     if name not in ALL_STREAMS:
@@ -75,5 +78,10 @@ def parse_stream(name: str | None, tag: str | None = None) -> Stream:
         if not normalized or len(normalized) > TAG_MAX:
             raise StreamError(400, "Missing or invalid tag")
         return Stream(name, normalized, orjson.dumps([name, normalized]), tag_channel(normalized), False)
+    if name == LIST:
+        ident = parse_id(list_id or "")
+        if ident is None:
+            raise StreamError(400, "Missing or invalid list")
+        return Stream(name, str(ident), orjson.dumps([name, str(ident)]), list_channel(ident), False)
     channel = PUBLIC_CHANNEL if name in PUBLIC_STREAMS else None
     return Stream(name, None, orjson.dumps([name]), channel, name.endswith(":media"))

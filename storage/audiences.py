@@ -23,7 +23,7 @@ async def viewer_marks(
 ) -> dict[int, set[tuple[str, int | str]]]:
     """For each viewer who has any: the facts about them that change how a post renders for them.
 
-    Liked (`l`), reposted (`r`) or reacted (`x:name`) to one of `content_ids`; follows one of
+    Liked (`l`), reposted (`r`), bookmarked (`b`) or reacted (`x:name`) to one of `content_ids`; follows one of
     `restricted_authors` (`f`); mentioned in one of `restricted_ids` (`m`). One statement, each part a
     range of a primary key or unique index, whatever the number of viewers.
     """
@@ -43,6 +43,9 @@ async def viewer_marks(
         UNION ALL
         SELECT account_id, 'm', post_id FROM post_mentions
             WHERE account_id = ANY($1::bigint[]) AND post_id = ANY($3::bigint[])
+        UNION ALL
+        SELECT account_id, 'b', post_id FROM bookmarks
+            WHERE account_id = ANY($1::bigint[]) AND post_id = ANY($2::bigint[])
         """,
         list(viewer_ids),
         list(set(content_ids)),

@@ -165,11 +165,20 @@ class MissingAuthors:
 
 
 async def read_home_page(
-    redis: Valkey, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool = False
+    redis: Valkey,
+    account_id: int,
+    bounds: Bounds,
+    *,
+    ttl: int,
+    hydrate: bool,
+    skip_missing: bool = False,
+    key: str | None = None,
 ) -> HomePage | MissingAuthors | None:
-    """One page of a built home timeline (refreshing the TTLs it reads); None when it is not built."""
+    """One page of a built home timeline (refreshing the TTLs it reads); None when it is not built.
+    `key`: another timeline of the same layout to read instead (a list timeline, storage/lists.py)."""
+    key = key or home_key(account_id)
     if not one_shard(redis):
-        return await _read_by_slot(redis, account_id, bounds, ttl=ttl, hydrate=hydrate, skip_missing=skip_missing)
+        return await _read_by_slot(redis, key, bounds, ttl=ttl, hydrate=hydrate, skip_missing=skip_missing)
     args: Sequence[str | int | bytes] = [
         ttl,
         "(0" if bounds.lower is None else f"{bounds.lower}",
@@ -182,7 +191,7 @@ async def read_home_page(
         "1" if hydrate else "0",
         "1" if skip_missing else "0",
     ]
-    result = await HOME_PAGE.run(redis, [home_key(account_id)], args)
+    result = await HOME_PAGE.run(redis, [key], args)
     if result[0] == 0:
         return None
     if result[0] == 1:
@@ -193,7 +202,7 @@ async def read_home_page(
 
 
 async def _read_by_slot(
-    redis: Valkey, account_id: int, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool
+    redis: Valkey, key: str, bounds: Bounds, *, ttl: int, hydrate: bool, skip_missing: bool
 ) -> HomePage | MissingAuthors | None:
     """The same page as HOME_PAGE answers, read one slot per call: the home timeline first, then the
     followed authors' timelines (one pipeline), merged here; then the pieces, slot by slot."""
@@ -203,7 +212,7 @@ async def _read_by_slot(
         bounds.count,
         bounds.newest_first,
     )
-    home = await timeline_cache.read(redis, home_key(account_id), span, ttl=ttl)
+    home = await timeline_cache.read(redis, key, span, ttl=ttl)
     if home is None:
         return None
     sources: list[tuple[Slice, bool]] = [(home, True)]  # first: on equal ids the home timeline's copy wins

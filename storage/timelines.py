@@ -23,6 +23,12 @@ from storage.safety import NO_RELATIONS, Relations, relations_columns, relations
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
 
+# The follow `f` (owner → author) is of an account in one of the owner's exclusive lists (storage/lists.py):
+# the author's posts go to that list, not to the owner's home timeline.
+_EXCLUSIVE_MEMBER = """EXISTS (
+    SELECT 1 FROM list_accounts xa JOIN lists xl ON xl.id = xa.list_id
+    WHERE xa.account_id = f.target_account_id AND xa.owner_id = f.account_id AND xl.exclusive)"""
+
 # An account's followers as text (`FollowerLists`), aggregated over its rows of `follows`.
 _FOLLOWER_LISTS = """string_agg(account_id::text, ',') AS everyone,
     coalesce(string_agg(account_id::text, ',') FILTER (WHERE show_reposts), '') AS reposts"""
@@ -84,8 +90,12 @@ async def fan_out_plan(db: Executor, post_ids: Sequence[int], max_followers: int
             WHERE p.id = ANY($1::bigint[])
         ), lists AS (
             SELECT target_account_id AS account_id, {_FOLLOWER_LISTS}
-            FROM follows
+            FROM follows f
             WHERE target_account_id IN (SELECT account_id FROM p WHERE NOT high_follower AND NOT reply_to_other)
+              -- members of the follower's exclusive lists (a hashed set, looked up once per batch)
+              AND (f.account_id, f.target_account_id) NOT IN (
+                  SELECT xa.owner_id, xa.account_id FROM list_accounts xa JOIN lists xl ON xl.id = xa.list_id
+                  WHERE xl.exclusive AND xa.account_id IN (SELECT account_id FROM p))
             GROUP BY target_account_id
         )
         SELECT p.id, p.account_id, p.reblog_of_id, p.in_reply_to_account_id, p.visibility, p.high_follower,
@@ -205,7 +215,7 @@ def _home_rows_sql(*, one_author: bool) -> str:
         WITH followed AS (
             SELECT f.target_account_id AS id, f.show_reposts, a.followers_count > $3 AS high
             FROM follows f JOIN accounts a ON a.id = f.target_account_id
-            WHERE f.account_id = $1 {author_filter}
+            WHERE f.account_id = $1 {author_filter} AND NOT {_EXCLUSIVE_MEMBER}
             {own}
         )
         SELECT {_TIMELINE_POST_COLUMNS}
@@ -258,10 +268,10 @@ async def backfill_rows(
 async def followed_high_follower(db: Executor, account_id: int, max_followers: int) -> list[asyncpg.Record]:
     """(id, show_reposts) of the accounts `account_id` follows that have more than `max_followers` followers."""
     rows: list[asyncpg.Record] = await db.fetch(
-        """
+        f"""
         SELECT f.target_account_id AS id, f.show_reposts
         FROM follows f JOIN accounts a ON a.id = f.target_account_id
-        WHERE f.account_id = $1 AND a.followers_count > $2
+        WHERE f.account_id = $1 AND a.followers_count > $2 AND NOT {_EXCLUSIVE_MEMBER}
         """,
         account_id,
         max_followers,
@@ -384,6 +394,8 @@ class ViewerMarks:
     following: set[int] = field(default_factory=set)
     mentioned: set[int] = field(default_factory=set)
     relations: Relations = NO_RELATIONS  # blocks, mutes and suspensions among the authors asked about
+    bookmarked: set[int] = field(default_factory=set)
+    pinned: set[int] = field(default_factory=set)
 
 
 async def viewer_marks(
@@ -415,6 +427,8 @@ async def viewer_marks(
                   WHERE account_id = $1 AND target_account_id = ANY($3::bigint[])) AS following,
             ARRAY(SELECT post_id FROM post_mentions WHERE account_id = $1 AND post_id = ANY($4::bigint[]))
                 AS mentioned,
+            ARRAY(SELECT post_id FROM bookmarks WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS bookmarked,
+            ARRAY(SELECT post_id FROM pins WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS pinned,
             {relations_columns("$1", "$5::bigint[]")}
         """,
         viewer_id,
@@ -434,6 +448,8 @@ async def viewer_marks(
         set(row["following"]),
         set(row["mentioned"]),
         relations_of(row),
+        set(row["bookmarked"]),
+        set(row["pinned"]),
     )
 
 

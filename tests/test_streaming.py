@@ -129,8 +129,8 @@ async def test_subscription_errors_are_reported_on_the_socket(client: Client, ma
     assert json.loads((await anonymous.receive(timeout=WAIT)).data)["status"] == 400
     await anonymous.close()
     ws = await connect(client, alice.token)
-    await ws.send_json({"type": "subscribe", "stream": "list", "list": "1"})
-    assert json.loads((await ws.receive(timeout=WAIT)).data)["status"] == 400
+    await ws.send_json({"type": "subscribe", "stream": "list", "list": "1"})  # not a list of alice's
+    assert json.loads((await ws.receive(timeout=WAIT)).data)["status"] == 404
     await ws.close()
 
 

@@ -58,6 +58,7 @@ async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timeline
         deliveries = await timelines.fan_out_posts(res, created, written=updates.written)
     finally:
         await updates.finish()
+    await streaming.publish_list_updates(res, deliveries)
 
     await timelines.remove_posts(res, deleted)
     await timelines.apply_follows(res, follows)
