@@ -350,6 +350,14 @@ async def test_the_hydration_reads_a_page_in_a_constant_number_of_queries(
             self.statements += 1
             return await self.pool.fetch(*args)
 
+        async def fetchrow(self, *args: Any) -> Any:
+            self.statements += 1
+            return await self.pool.fetchrow(*args)
+
+        async def fetchval(self, *args: Any) -> Any:
+            self.statements += 1
+            return await self.pool.fetchval(*args)
+
     async def count_queries(post_ids: list[int]) -> int:
         counting = CountingPool(res.db)
         entities = await post_entities(dataclasses.replace(res, db=counting), post_ids, alice.account_id)
