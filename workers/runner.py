@@ -1,7 +1,8 @@
 """The job runner: claims batches of jobs from the PostgreSQL queue and hands them to their queue's handler.
 
-At-least-once: a job is deleted only after its handler returns, so a crash or SIGKILL mid-batch leaves it
-leased, and it runs again when the lease runs out. Handlers are therefore idempotent. A batch that fails
+At-least-once: a job is deleted only after its handler returns (by the next claim's statement, or before
+the loop waits idle or stops), so a crash or SIGKILL mid-batch leaves it leased, and it runs again when the
+lease runs out. Handlers are therefore idempotent. A batch that fails
 is retried job by job, so one poisoned job is retried (with backoff) and finally dead-lettered alone.
 
 A store outage (storage/outages.py) is not the job's fault: its batch goes back without spending an
