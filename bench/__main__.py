@@ -20,6 +20,7 @@ SCENARIOS = {
     "middleware": "bench.middleware",
     "mixed": "bench.mixed",
     "posting": "bench.posting",
+    "poll_votes": "bench.poll_votes",
     "scale_out": "bench.scale_out",
     "search": "bench.search",
     "seed": "bench.seed",

@@ -11,6 +11,7 @@ import { avatar } from './components/account.js';
 import { composer } from './components/compose.js';
 import { ICONS } from './components/icons.js';
 import { removeStatus, updateStatus } from './components/status.js';
+import * as conversations from './screens/conversations.js';
 import * as followRequests from './screens/follow_requests.js';
 import * as home from './screens/home.js';
 import * as notifications from './screens/notifications.js';
@@ -29,6 +30,7 @@ const ROUTES = [
   { pattern: /^\/search$/, screen: () => search, nav: 'search' },
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
   { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
+  { pattern: /^\/conversations$/, screen: () => conversations, nav: 'conversations' },
 ];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
@@ -132,6 +134,7 @@ function buildNav() {
     });
     items.push(
       notificationsLink,
+      navLink('conversations', '/conversations', 'Messages', ICONS.pen),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(

@@ -8,6 +8,7 @@ import { session } from '../state.js';
 import { displayName } from './account.js';
 import { attachAutocomplete } from './autocomplete.js';
 import { ICONS } from './icons.js';
+import { pollFields } from './poll.js';
 import { mediaKind, uploadChunked } from './upload.js';
 
 const URL_PATTERN = /https?:\/\/[^\s<>"]+/gi;
@@ -101,9 +102,15 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
     h('option', { value: 'public' }, 'Public'),
     h('option', { value: 'unlisted' }, 'Unlisted'),
     h('option', { value: 'private' }, 'Followers only'),
+    h('option', { value: 'direct' }, 'Mentioned people only'),
   );
+  // A poll, and a time to publish later (issue 23): each off until asked for.
+  const poll = pollFields(session.instance?.configuration?.polls);
+  const pollToggle = h('button', { type: 'button', class: 'icon-button', 'aria-pressed': 'false', title: 'Add a poll', onclick: () => pollToggle.setAttribute('aria-pressed', String(poll.toggle())) }, 'Poll');
+  const when = h('input', { type: 'datetime-local', class: 'compose-schedule', 'aria-label': 'Publish at (optional)' });
   visibility.value = replyTo && replyTo.visibility === 'private' ? 'private' : session.me?.source?.privacy || 'public';
-  if (!['public', 'unlisted', 'private'].includes(visibility.value)) visibility.value = 'public';
+  if (replyTo?.visibility === 'direct') visibility.value = 'direct';
+  if (!['public', 'unlisted', 'private', 'direct'].includes(visibility.value)) visibility.value = 'public';
   const submit = h('button', { type: 'submit', class: 'primary' }, replyTo ? 'Reply' : 'Post');
   const previews = h('ul', { class: 'attachments', 'aria-label': 'Attachments' });
   const error = h('p', { class: 'form-error', role: 'alert' });
@@ -127,6 +134,7 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
     h('label', { class: 'visually-hidden', for: textarea.id }, replyTo ? 'Reply text' : 'Post text'),
     h('div', { class: 'compose-field' }, textarea, attachAutocomplete(textarea)),
     previews,
+    poll.el,
     error,
     h(
       'div',
@@ -134,7 +142,9 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
       h('label', { class: 'icon-button', for: fileInput.id, title: 'Add images or a video' }, icon(ICONS.image), h('span', { class: 'visually-hidden' }, 'Add images or a video')),
       fileInput,
       warningToggle,
+      pollToggle,
       visibility,
+      when,
       counter,
       submit,
     ),
@@ -252,9 +262,20 @@ export function composer({ replyTo = null, quote = null, onPosted = () => {}, au
           ...(warningText() ? { spoiler_text: warningText() } : {}),
           ...(replyTo ? { in_reply_to_id: replyTo.id } : {}),
           ...(quote ? { quoted_status_id: quote.id } : {}),
+          ...(poll.value() ? { poll: poll.value() } : {}),
+          ...(when.value ? { scheduled_at: new Date(when.value).toISOString() } : {}),
         },
       });
       key = idempotencyKey();
+      poll.reset();
+      pollToggle.setAttribute('aria-pressed', 'false');
+      if (status.scheduled_at) {
+        when.value = '';
+        textarea.value = '';
+        for (const item of [...attachments]) removeAttachment(item);
+        toast(`Scheduled for ${new Date(status.scheduled_at).toLocaleString()}.`);
+        return;
+      }
       textarea.value = '';
       warning.value = '';
       showWarning(false);

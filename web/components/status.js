@@ -5,7 +5,9 @@ import { api, token } from '../api.js';
 import { fullDate, h, icon, safeHTML, timeAgo, toast, formatCount, clear } from '../dom.js';
 import { REACTIONS, REACTION_EMOJI, REACTION_LABEL, isMe, ui } from '../state.js';
 import { avatar, displayName, profilePath } from './account.js';
+import { editedMark, editPost } from './edit.js';
 import { ICONS } from './icons.js';
+import { pollBlock } from './poll.js';
 
 const cards = new Map(); // post id -> Set of live card records { el, refresh }
 
@@ -212,6 +214,20 @@ function actionBar(status) {
         icon(ICONS.smile),
       ),
     ),
+    isMe(status.account) && !status.reblog
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'action action-edit',
+            'aria-label': 'Edit',
+            title: 'Edit',
+            dataset: { action: 'edit' },
+            onclick: () => editPost(status, updateStatus),
+          },
+          icon(ICONS.pen),
+        )
+      : null,
     isMe(status.account)
       ? h(
           'button',
@@ -379,10 +395,12 @@ export function statusCard(entity, { focused = false, onRemove = null } = {}) {
             h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
             h('a', { class: 'time', href: statusPath(status) }, focused ? fullDate(status.created_at) : timeAgo(status.created_at)),
             status.visibility !== 'public' ? h('span', { class: 'visibility' }, status.visibility) : null,
+            editedMark(status),
           ),
           replyLine(status),
           body(status),
           mediaGrid(status.media_attachments),
+          pollBlock(status, (poll) => updateStatus({ ...status, poll })),
           quoteBlock(status),
           parts.reactions,
           parts.actions,
@@ -393,6 +411,11 @@ export function statusCard(entity, { focused = false, onRemove = null } = {}) {
 
   /** Counts, flags and reactions changed: swap just those parts, keeping focus on the same control. */
   function refresh(next) {
+    if (next.edited_at !== status.edited_at || JSON.stringify(next.poll) !== JSON.stringify(status.poll)) {
+      status = next; // a new version or new poll counts: the whole card, not just its actions
+      render();
+      return;
+    }
     if (signature(next) === signature(status)) return;
     status = next;
     if (el.querySelector('.reaction-menu')) return; // redrawn when the menu closes, not under the reader's hand
