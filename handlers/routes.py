@@ -15,6 +15,7 @@ from handlers import (
     announcements,
     apps,
     discovery,
+    filters,
     follows,
     health,
     instance,
@@ -59,6 +60,7 @@ ROUTE_MODULES = (
     timelines,
     # issue 22 (safety): blocks, mutes, notes, filters, reports, moderation
     safety,
+    filters,
     web_client,
 )
 
