@@ -27,6 +27,7 @@ from handlers import (
     notifications,
     oauth,
     openapi,
+    reports,
     reposts,
     safety,
     search,
@@ -61,6 +62,7 @@ ROUTE_MODULES = (
     # issue 22 (safety): blocks, mutes, notes, filters, reports, moderation
     safety,
     filters,
+    reports,
     web_client,
 )
 
