@@ -73,7 +73,8 @@ async def relations_among(db: Executor, viewer_id: int | None, account_ids: Iter
     ids = list(set(account_ids))
     if not ids:
         return NO_RELATIONS
-    return relations_of(await db.fetchrow(RELATIONS_SQL, viewer_id, ids))
+    rows = await db.fetch(RELATIONS_SQL, viewer_id, ids)  # one row
+    return relations_of(rows[0] if rows else None)
 
 
 async def shielded_viewers(db: Executor, viewer_ids: Sequence[int], author_ids: Iterable[int]) -> set[int]:
