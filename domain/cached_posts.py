@@ -35,8 +35,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from domain.accounts import account_entity
+from domain.filters import subject_text
 from domain.post_entities import post_entities
-from domain.visibility import Restricted, ViewContext, apply_visibility, quote_policy, restricted_posts, shield_of
+from domain.visibility import (
+    NO_SHIELD,
+    Restricted,
+    Shield,
+    ViewContext,
+    apply_visibility,
+    filter_verdict,
+    quote_policy,
+    restricted_posts,
+    shield_of,
+)
 from storage import accounts as account_store
 from storage import post_cache
 from storage import timelines as timeline_store
@@ -45,7 +56,18 @@ from storage.timelines import ViewerMarks
 
 # Fields the assembly writes after the cached ones: the nested account and posts, and the viewer's.
 _ASSEMBLED = frozenset(
-    {"account", "reblog", "quote", "favourited", "reblogged", "reactions", "quote_approval", "bookmarked", "pinned"}
+    {
+        "account",
+        "reblog",
+        "quote",
+        "favourited",
+        "reblogged",
+        "reactions",
+        "quote_approval",
+        "bookmarked",
+        "pinned",
+        "filtered",
+    }
 )
 _NO_MARKS = ViewerMarks(set(), set(), {})
 # Valkey being away costs latency, never an answer: hydration then reads PostgreSQL alone.
@@ -115,6 +137,7 @@ def _piece(entity: Mapping[str, Any], *, shallow: bool) -> _Built | None:
         "rows": rows,
         "rx": [[r["name"], r["count"]] for r in entity["reactions"]],
         "qa": {k: v for k, v in entity["quote_approval"].items() if k != "current_user"},
+        "tx": subject_text(entity["spoiler_text"], entity["content"]),  # what keyword filters match
     }
     return _Built(header, refs, list(dict.fromkeys(accounts)))
 
@@ -189,6 +212,16 @@ class _View:
     accounts: Mapping[int, bytes]
     visible: set[int]
     marks: ViewerMarks
+    shield: Shield = NO_SHIELD
+
+
+def _filtered(view: _View, post_id: int, piece: _Piece) -> list[dict[str, Any]] | None:
+    """The viewer's filters on a post (domain.visibility.filter_verdict); None when one hides it."""
+    text = piece.header.get("tx")
+    if text is None:  # a piece cached before the filters came
+        body = orjson.loads(piece.body)
+        text = subject_text(body["spoiler_text"], body["content"])
+    return filter_verdict(view.shield, post_id, text, author_id=piece.header["a"], viewer_id=view.viewer_id)
 
 
 def _current_user(view: _View, header: Mapping[str, Any]) -> str:
@@ -223,6 +256,13 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
     marks = view.marks
     approval = {**header["qa"], "current_user": _current_user(view, header)}
     original_id = header["r"]
+    filtered: list[dict[str, Any]] | None = []
+    if view.shield.filters and not shallow:
+        content_id = original_id if original_id is not None else post_id
+        content = view.pieces.get(content_id)
+        filtered = _filtered(view, content_id, content) if content is not None else []
+        if filtered is None:
+            return None  # a hide filter matched
     if original_id is not None:
         inner = _render(view, original_id)
         if inner is None:
@@ -256,6 +296,8 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
             ],
             "quote_approval": approval,
         }
+    if filtered:
+        tail["filtered"] = filtered
     return piece.body[:-1] + b"," + orjson.dumps(tail)[1:]
 
 
@@ -312,7 +354,7 @@ async def cached_post_json(
         marks = await _marks(res, viewer_id, shown, restricted, authors)
         shield = shield_of(marks.relations, context)
         visible = apply_visibility(posts, restricted, marks.following, marks.mentioned, shield)
-        view = _View(viewer_id, pieces, found.accounts, visible, marks)
+        view = _View(viewer_id, pieces, found.accounts, visible, marks, shield)
         rendered = {post_id: _render(view, post_id) for post_id in complete}
     missing = [i for i in ids if i not in rendered]
     fallen_back = await _fallback(res, missing, viewer_id, context) if missing else {}

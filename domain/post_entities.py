@@ -20,8 +20,9 @@ from core.times import iso
 from domain import media as media_domain
 from domain import polls as poll_domain
 from domain.accounts import account_entity
+from domain.filters import subject_text
 from domain.post_text import render_html
-from domain.visibility import ViewContext, quote_policy, visible_ids
+from domain.visibility import NO_SHIELD, Shield, ViewContext, filter_verdict, quote_policy, visibility_of
 from storage import accounts as account_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
@@ -75,6 +76,7 @@ class _Context:
     polls: Mapping[int, dict[str, Any]]
     bookmarked: set[int]
     pinned: set[int]
+    shield: Shield = NO_SHIELD
 
 
 async def post_entities(
@@ -98,7 +100,7 @@ async def post_entities(
     if not ids:
         return []
     posts = loaded if loaded is not None else await load_with_references(res, ids)
-    visible = await visible_ids(res, posts, viewer_id, context)
+    visible, shield = await visibility_of(res, posts, viewer_id, context)
     shown = [posts[i] for i in visible]
     content = [row for row in shown if row.reblog_of_id is None]
     # Nobody has liked (or reposted) a post whose counter is zero: the counters change in the same
@@ -142,6 +144,7 @@ async def post_entities(
         polls=polls,
         bookmarked=bookmarked,
         pinned=pinned,
+        shield=shield,
     )
     entities = [_status(built, posts[i], source=source) for i in ids if i in visible]
     return [entity for entity in entities if entity is not None]
@@ -252,9 +255,21 @@ def _status(
         # Chirp extension: where the post was written, when the author said so.
         "geo": geo,
     }
+    if context.shield.filters and not shallow_quote:
+        filtered = inner.get("filtered") if inner is not None else _filtered(context, row, entity)
+        if filtered is None and inner is None:
+            return None  # a hide filter matched
+        if filtered:
+            entity["filtered"] = filtered
     if source:
         entity["text"] = row.text
     return entity
+
+
+def _filtered(context: _Context, row: PostRow, entity: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The viewer's filters on the post (domain.visibility.filter_verdict); None when one hides it."""
+    text = subject_text(row.spoiler_text, entity["content"])
+    return filter_verdict(context.shield, row.id, text, author_id=row.account_id, viewer_id=context.viewer_id)
 
 
 def _application(context: _Context, row: PostRow) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ApiError
+from domain.filters import CompiledFilter, compile_filters
 from storage import follows as follow_store
 from storage import posts as post_store
 from storage import safety as safety_store
@@ -51,9 +52,11 @@ ACCOUNT_CONTEXTS = frozenset({"home", "notifications", "public", "thread", "acco
 
 @dataclass(frozen=True)
 class Shield:
-    """The authors none of whose posts (or notifications) a viewer sees in one context of reading."""
+    """The authors none of whose posts (or notifications) a viewer sees in one context of reading, and the
+    viewer's keyword filters for that context."""
 
     hidden: frozenset[int] = frozenset()
+    filters: tuple[CompiledFilter, ...] = ()
 
     def hides(self, account_id: int) -> bool:
         return account_id in self.hidden
@@ -63,13 +66,36 @@ NO_SHIELD = Shield()
 
 
 def shield_of(relations: Relations, context: ViewContext) -> Shield:
-    """The rule of the module docstring: which related accounts are hidden in `context`."""
+    """The rule of the module docstring: which related accounts are hidden in `context`, which filters apply."""
     hidden = relations.blocked | relations.suspended
     if context in TIMELINE_CONTEXTS:
         hidden |= relations.muted
     elif context == "notifications":
         hidden |= relations.muted_notifications
-    return Shield(hidden)
+    filters: tuple[CompiledFilter, ...] = ()
+    if context is not None and relations.filters != "[]":
+        filters = tuple(f for f in compile_filters(relations.filters) if context in f.context)
+    return Shield(hidden, filters)
+
+
+def filter_verdict(
+    shield: Shield, post_id: int, text: str, *, author_id: int, viewer_id: int | None
+) -> list[dict[str, Any]] | None:
+    """A post's `filtered` for the viewer (FilterResults of warn and blur filters), or None when a hide
+    filter matches it: then it is left out of the list, and so out of every stream. `text` is
+    `domain.filters.subject_text` of the post; a repost is judged by its original. One's own posts are
+    never filtered (as Mastodon)."""
+    results: list[dict[str, Any]] = []
+    if author_id == viewer_id:
+        return results
+    for compiled in shield.filters:
+        result = compiled.result(post_id, text)
+        if result is None:
+            continue
+        if compiled.action == "hide":
+            return None
+        results.append(result)
+    return results
 
 
 async def load_shield(
@@ -140,6 +166,13 @@ async def visible_ids(
     """Which of the posts the viewer may see in `context`, by the rule in `storage.posts.visible_to` and the
     viewer's shield. A repost is visible when it and its original are (the original must be among `posts`).
     """
+    return (await visibility_of(res, posts, viewer_id, context))[0]
+
+
+async def visibility_of(
+    res: Resources, posts: Mapping[int, Columns], viewer_id: int | None, context: ViewContext = None
+) -> tuple[set[int], Shield]:
+    """`visible_ids`, and the viewer's shield (for the filters a reader applies to what it renders)."""
     restricted = restricted_posts(posts, viewer_id)
     following: Mapping[int, Any] = {}
     mentioned: set[int] = set()
@@ -154,7 +187,7 @@ async def visible_ids(
             )
         elif authors:
             shield = await load_shield(res, viewer_id, authors, context)
-    return apply_visibility(posts, restricted, following, mentioned, shield)
+    return apply_visibility(posts, restricted, following, mentioned, shield), shield
 
 
 async def visible_post(res: Resources, post_id: int, viewer_id: int | None) -> PostRow:

@@ -18,6 +18,7 @@ from handlers import (
     conversations,
     discovery,
     edits,
+    filters,
     follows,
     health,
     instance,
@@ -31,6 +32,7 @@ from handlers import (
     oauth,
     openapi,
     polls,
+    reports,
     reposts,
     safety,
     scheduled,
@@ -68,8 +70,10 @@ ROUTE_MODULES = (
     markers,
     streaming,
     timelines,
-    # issue 22 (safety): blocks, mutes, notes, filters, reports, moderation
+    # issue 22 (safety): blocks, mutes, notes, filters, reports
     safety,
+    filters,
+    reports,
     # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
     bookmarks,
     lists,

@@ -15,6 +15,7 @@ import asyncpg
 
 from core.pagination import Page
 from storage.db import Executor
+from storage.filters import LIVE_FILTER, filters_column
 
 _LIVE_MUTE = "(m.expires_at IS NULL OR m.expires_at > now())"
 
@@ -28,6 +29,7 @@ class Relations:
     muted: frozenset[int]
     muted_notifications: frozenset[int]
     suspended: frozenset[int]
+    filters: str = "[]"  # the viewer's live keyword filters, as JSON (storage/filters.py)
 
 
 NO_RELATIONS = Relations(frozenset(), frozenset(), frozenset(), frozenset())
@@ -46,7 +48,8 @@ def relations_columns(viewer: str, accounts: str) -> str:
     ARRAY(SELECT m.target_account_id FROM mutes m
           WHERE m.account_id = {viewer} AND m.target_account_id = ANY({accounts}) AND m.notifications
             AND {_LIVE_MUTE}) AS muted_notifications,
-    ARRAY(SELECT a.id FROM accounts a WHERE a.id = ANY({accounts}) AND a.suspended_at IS NOT NULL) AS suspended
+    ARRAY(SELECT a.id FROM accounts a WHERE a.id = ANY({accounts}) AND a.suspended_at IS NOT NULL) AS suspended,
+    {filters_column(viewer)}
     """
 
 
@@ -61,6 +64,7 @@ def relations_of(row: asyncpg.Record | None) -> Relations:
         frozenset(row["muted"]),
         frozenset(row["muted_notifications"]),
         frozenset(row["suspended"]),
+        row["filters"],
     )
 
 
@@ -69,12 +73,13 @@ async def relations_among(db: Executor, viewer_id: int | None, account_ids: Iter
     ids = list(set(account_ids))
     if not ids:
         return NO_RELATIONS
-    return relations_of(await db.fetchrow(RELATIONS_SQL, viewer_id, ids))
+    rows = await db.fetch(RELATIONS_SQL, viewer_id, ids)  # one row
+    return relations_of(rows[0] if rows else None)
 
 
 async def shielded_viewers(db: Executor, viewer_ids: Sequence[int], author_ids: Iterable[int]) -> set[int]:
-    """Which of many viewers have any block (either way) or live mute with any of `author_ids`: the viewers a
-    live event must be rendered for one by one. One statement whatever the number of viewers."""
+    """Which of many viewers have any block (either way) or live mute with any of `author_ids`, or any live
+    keyword filter: the viewers a live event must be rendered for one by one. One statement for them all."""
     if not viewer_ids:
         return set()
     rows = await db.fetch(
@@ -86,6 +91,8 @@ async def shielded_viewers(db: Executor, viewer_ids: Sequence[int], author_ids: 
         UNION
         SELECT m.account_id FROM mutes m
             WHERE m.account_id = ANY($1::bigint[]) AND m.target_account_id = ANY($2::bigint[]) AND {_LIVE_MUTE}
+        UNION
+        SELECT f.account_id FROM filters f WHERE f.account_id = ANY($1::bigint[]) AND {LIVE_FILTER}
         """,
         list(viewer_ids),
         list(set(author_ids)),

@@ -389,3 +389,21 @@ async def test_reposts_by_the_hidden_account_leave_home_too(
     assert repost["id"] in await home(client, alice)
     await expect(await client.post(f"/api/v1/accounts/{bob.id}/{action}", headers=alice.headers), 200)
     assert repost["id"] not in await home(client, alice)
+
+
+async def test_remove_from_followers_ends_their_follow_and_a_note_is_private(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await follow(client, bob, alice)
+    removed = await expect(
+        await client.post(f"/api/v1/accounts/{bob.id}/remove_from_followers", headers=alice.headers), 200
+    )
+    assert removed["followed_by"] is False
+    assert await res.db.fetchval("SELECT followers_count FROM accounts WHERE id = $1", alice.account_id) == 0
+    noted = await expect(
+        await client.post(f"/api/v1/accounts/{bob.id}/note", json={"comment": "from work"}, headers=alice.headers), 200
+    )
+    assert noted["note"] == "from work"
+    assert (await relationship(client, bob, alice))["note"] == ""
+    await expect(await client.post(f"/api/v1/accounts/{alice.id}/remove_from_followers", headers=alice.headers), 422)

@@ -59,3 +59,33 @@ async def test_mastodon_py_sees_a_wrong_password_as_an_error(base_url: str) -> N
 
     with pytest.raises(MastodonIllegalArgumentError, match="invalid_grant"):
         await asyncio.to_thread(wrong_password)
+
+
+async def test_mastodon_py_blocks_mutes_and_reads_the_relationships(base_url: str) -> None:
+    def run() -> None:
+        api, _ = sign_up_and_in(base_url)
+        client_id, client_secret = Mastodon.create_app("chirp-test-2", api_base_url=base_url)
+        registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
+        bob_token = registrar.create_account("bob", PASSWORD, "bob@example.test", agreement=True)
+        bob = Mastodon(access_token=bob_token, api_base_url=base_url)
+        bob_id = bob.account_verify_credentials().id
+        api.account_follow(bob_id)
+        blocked = api.account_block(bob_id)
+        assert blocked.blocking and not blocked.following
+        assert [a.id for a in api.blocks()] == [bob_id]
+        assert bob.account_relationships(api.me().id)[0].blocked_by
+        api.account_unblock(bob_id)
+        muted = api.account_mute(bob_id, notifications=False, duration=600)
+        assert muted.muting and not muted.muting_notifications
+        mutes = api.mutes()
+        assert [a.id for a in mutes] == [bob_id] and mutes[0].mute_expires_at is not None
+        api.account_unmute(bob_id)
+        assert api.mutes() == []
+        note = api.account_note_set(bob_id, "met at the conference")
+        assert note.note == "met at the conference"
+        post = api.status_post("a thread")
+        assert api.status_mute(post.id).muted is True
+        assert api.status_unmute(post.id).muted is False
+        assert api.domain_blocks() == []
+
+    await asyncio.to_thread(run)
