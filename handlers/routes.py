@@ -32,6 +32,7 @@ from handlers import (
     search,
     statuses,
     streaming,
+    tags,  # organizing (issue 24)
     timelines,
     web_client,
 )
@@ -61,6 +62,7 @@ ROUTE_MODULES = (
     # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
     bookmarks,
     lists,
+    tags,
     web_client,
 )
 
