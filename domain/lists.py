@@ -218,7 +218,7 @@ async def list_timeline(res: Resources, owner_id: int, list_id: int, page: Page)
     except VALKEY_DOWN:
         raise ApiError(503, "List timelines are unavailable for a moment", headers={"Retry-After": "5"}) from None
     entries = found.entries
-    shown = await cached_post_json(res, [e.post_id for e in entries], owner_id, hydrated=found.hydrated)
+    shown = await cached_post_json(res, [e.post_id for e in entries], owner_id, hydrated=found.hydrated, context="home")
     if len(shown) < len(entries):  # gone or no longer visible: out of the page and the timeline
         kept = {post_id for post_id, _ in shown}
         stale = [Delivery(e, list_key(owner_id, list_id)) for e in entries if e.post_id not in kept]

@@ -26,6 +26,7 @@ from domain.visibility import on_timelines
 from storage import lists as list_store
 from storage import presence, timeline_cache
 from storage import safety as safety_store
+from storage import tags as tag_store
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
 from storage.keys import tagged_csv
@@ -162,7 +163,7 @@ async def rebuild_home(res: Resources, account_id: int) -> Built:
     key = home_key(account_id)
     if await timeline_cache.begin_build(res.redis, key):
         return Built([], [])
-    rows, followed_rows = await asyncio.gather(
+    rows, followed_rows, tagged_rows = await asyncio.gather(
         timeline_store.home_rows(
             res.db,
             account_id,
@@ -171,7 +172,11 @@ async def rebuild_home(res: Resources, account_id: int) -> Built:
             cutoff_id=_high_follower_cutoff(res),
         ),
         timeline_store.followed_high_follower(res.db, account_id, settings.fanout_max_followers),
+        tag_store.followed_tag_rows(res.db, account_id, settings.timeline_size),  # followed hashtags' posts
     )
+    if tagged_rows:  # each post once, newest first, the newest `timeline_size` of both
+        by_id = {row.id: row for row in (*tagged_rows, *rows)}
+        rows = sorted(by_id.values(), key=lambda row: row.id, reverse=True)[: settings.timeline_size]
     entries = [_entry(row) for row in rows]
     followed = [Followed(row["id"], row["show_reposts"]) for row in followed_rows]
     await timeline_cache.finish_build(
@@ -278,12 +283,18 @@ async def fan_out_posts(
             if p.visibility != "direct"
         ],
     )
+    tag_followers = await tag_store.tag_audiences(
+        res.db, [p.id for p in posts if p.visibility == "public" and p.reblog_of_id is None]
+    )
     deliveries: list[Delivery] = []
     for post in posts:
         if not on_timelines(post.visibility):
             continue
         keys = [home_key(post.account_id), *(list_key(owner, lst) for owner, lst in in_lists.get(post.id, ()))]
-        follower_keys = _keys(timeline_cache.HOME_PREFIX, _audience(post, followers.get(post.account_id), audiences))
+        audience = _audience(post, followers.get(post.account_id), audiences)
+        if post.id in tag_followers:
+            audience = _with_tag_followers(audience, post.account_id, tag_followers[post.id])
+        follower_keys = _keys(timeline_cache.HOME_PREFIX, audience)
         if follower_keys:
             keys.append(follower_keys)
         if not post.reply_to_other:
@@ -319,6 +330,15 @@ async def fan_out_posts(
         )
         for d in deliveries
     ]
+
+
+def _with_tag_followers(audience: str, author_id: int, tag_followers: Sequence[int]) -> str:
+    """The audience (comma-separated ids) with the followers of the post's hashtags added, each id once: a
+    follower of both the author and a tag gets the post (and its live update) once."""
+    have = set(audience.split(",")) if audience else set()
+    have.add(str(author_id))
+    more = [str(a) for a in tag_followers if str(a) not in have]
+    return ",".join(part for part in (audience, ",".join(more)) if part)
 
 
 def _slices(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:

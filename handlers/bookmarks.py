@@ -56,12 +56,14 @@ async def unpin(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/v1/accounts/{id:\d+}/endorse")
+@routes.post(r"/api/v1/accounts/{id:\d+}/pin")  # Mastodon's name before 4.4 (Mastodon.py's account_pin)
 async def endorse(request: web.Request) -> web.Response:
     user = await require_user(request, "write:accounts")
     return json_response(await endorsement_domain.endorse(request.app[RESOURCES], user.account_id, path_id(request)))
 
 
 @routes.post(r"/api/v1/accounts/{id:\d+}/unendorse")
+@routes.post(r"/api/v1/accounts/{id:\d+}/unpin")
 async def unendorse(request: web.Request) -> web.Response:
     user = await require_user(request, "write:accounts")
     return json_response(await endorsement_domain.unendorse(request.app[RESOURCES], user.account_id, path_id(request)))
@@ -124,6 +126,8 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/statuses/{id}/unpin": _status_action("Unpin a post (idempotent)", "write:accounts"),
     "/api/v1/accounts/{id}/endorse": _account_action("Feature an account you follow on your profile"),
     "/api/v1/accounts/{id}/unendorse": _account_action("Stop featuring an account"),
+    "/api/v1/accounts/{id}/pin": _account_action("Feature an account you follow (the name before Mastodon 4.4)"),
+    "/api/v1/accounts/{id}/unpin": _account_action("Stop featuring an account (the name before Mastodon 4.4)"),
     "/api/v1/endorsements": {
         "get": operation(
             "Accounts you feature on your profile",

@@ -39,6 +39,7 @@ from handlers import (
     search,
     statuses,
     streaming,
+    tags,  # organizing (issue 24)
     timelines,
     web_client,
 )
@@ -77,6 +78,7 @@ ROUTE_MODULES = (
     # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
     bookmarks,
     lists,
+    tags,
     web_client,
 )
 

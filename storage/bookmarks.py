@@ -71,7 +71,7 @@ async def marks_of(db: Executor, account_id: int, post_ids: Iterable[int]) -> tu
     ids = list(set(post_ids))
     if not ids:
         return set(), set()
-    row = await db.fetchrow(
+    rows = await db.fetch(  # one row
         """
         SELECT
             ARRAY(SELECT post_id FROM bookmarks WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS bookmarked,
@@ -80,8 +80,7 @@ async def marks_of(db: Executor, account_id: int, post_ids: Iterable[int]) -> tu
         account_id,
         ids,
     )
-    assert row is not None
-    return set(row["bookmarked"]), set(row["pinned"])
+    return set(rows[0]["bookmarked"]), set(rows[0]["pinned"])
 
 
 # pins ---------------------------------------------------------------------------------------------------
