@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-fast fuzz lint install stack clean
+.PHONY: run run-ha test test-fast fuzz lint install stack clean
 
 # The first run: each step counted, pip's own progress (each download with its size), each step's time.
 $(STAMP): pyproject.toml
@@ -26,6 +26,10 @@ PORTS_ARG := $(if $(PORTS),--ports $(PORTS))
 
 run: install
 	@$(BIN)/chirp run $(PORTS_ARG)
+
+# The highly-available topology on this machine: HAProxy, 2 APIs, 2 workers, Valkey Cluster, PG replica, PgBouncer.
+run-ha: install
+	@$(BIN)/chirp run --topology ha
 
 # pytest-xdist workers, each with servers of its own (tests/conftest.py); TEST_WORKERS=1 runs in one process.
 TEST_WORKERS ?= 2

@@ -331,6 +331,10 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from app.launcher import run_system
 
+    if args.topology == "ha":
+        from app.topology import run_ha
+
+        return run_ha(_settings(args))
     return run_system(_settings(args), workers=args.workers, ports=args.ports)
 
 
@@ -361,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     listen_options(run)
     run.add_argument("--ports", metavar="auto|BASE", help=PORTS_HELP)
     run.add_argument("--workers", type=int, default=1, help="background worker processes to start (default 1)")
+    run.add_argument(
+        "--topology",
+        choices=("single", "ha"),
+        default="single",
+        help="ha: HAProxy, 2 API processes, 2 workers, a Valkey Cluster, a PostgreSQL replica and PgBouncer, "
+        "in a fresh directory (app/topology.py)",
+    )
     serve = add("serve", cmd_serve, "run one API process against the configured stores")
     listen_options(serve)
     serve.add_argument("--reuse-port", action="store_true", help="share the port with other API processes")

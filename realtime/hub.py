@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from config import Settings
 from core.metrics import OPEN_WEBSOCKETS
@@ -119,7 +119,8 @@ class Hub:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=STOP_SECONDS)
-        with contextlib.suppress(RedisError, OSError):
+        # RedisClusterException: no node of a cluster answers (it is no RedisError); presence then expires.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
             await presence.leave(self.res.redis, self.node_id, list(self._present))
 
     def schedule_close(self, coro: Awaitable[Any]) -> None:

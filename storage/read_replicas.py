@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 
 import asyncpg
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from storage.keys import Valkey, wrote_key
 
@@ -100,7 +100,7 @@ class ReadRoutes:
     async def _written(self, account_id: int) -> int:
         try:
             raw = await self.redis.get(wrote_key(account_id))
-        except (RedisError, OSError):
+        except (RedisError, RedisClusterException, OSError):
             return 1 << 62  # unknown: only the primary is sure to have it
         return int(raw) if raw is not None else -1
 
@@ -109,5 +109,6 @@ class ReadRoutes:
         if self._turn is None:
             return
         position = int(await self.primary.fetchval(_WRITTEN))
-        with contextlib.suppress(RedisError, OSError):  # Valkey away: the request itself fails anyway
+        # Valkey away: the write is done; its author may read a replica that lacks it for a moment.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
             await self.redis.set(wrote_key(account_id), position, ex=WROTE_SECONDS)

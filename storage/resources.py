@@ -6,6 +6,7 @@ Each opener is an async context manager, so the API wraps them in `cleanup_ctx` 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
 
 from config import Settings
 from core.ids import IdGenerator
@@ -118,9 +120,16 @@ async def open_redis(settings: Settings) -> AsyncIterator[Valkey]:
     """One Valkey, or a Valkey Cluster found from the node REDIS_URL names (CHIRP_VALKEY_CLUSTER)."""
     client: Valkey
     if settings.valkey_cluster:
-        client = RedisCluster.from_url(
+        cluster = RedisCluster.from_url(
             settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
         )
+        # The slot map and the command table, before the first request: redis-py fills them on the first
+        # command otherwise, and requests arriving together at a fresh process (one restarted behind a
+        # balancer) raced it: AttributeError "'AsyncCommandsParser' object has no attribute 'node'" (500).
+        # A cluster away at start is found on the first command instead, as before.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await cluster.initialize()
+        client = cluster
     else:
         # One retry on a fresh connection: after Valkey restarts, every pooled connection is dead, and without
         # it the first command on each (the first /readyz, the first timeline read) failed although Valkey was
