@@ -100,8 +100,10 @@ class _Built:
 
 def _piece(entity: Mapping[str, Any], *, shallow: bool) -> _Built | None:
     """The piece of one post's entity, rendered at full depth unless `shallow` (inside a quote, where its
-    own quote is only an id). None when it cannot be cached: it shows something as this viewer sees it, or
-    (shallow) it lacks the row of the post it quotes."""
+    own quote is only an id). None when it cannot be cached: it shows something as this viewer sees it (a
+    poll, its own or its quoted post's), or (shallow) it lacks the row of the post it quotes."""
+    if entity.get("poll") is not None:
+        return None  # a poll shows each viewer their own vote, and its totals to its author only
     rows = [_row(entity)]
     refs: list[int] = []
     accounts = [int(entity["account"]["id"])]
@@ -114,6 +116,8 @@ def _piece(entity: Mapping[str, Any], *, shallow: bool) -> _Built | None:
             return None
         if quote_state == "accepted":
             quoted = quote["quoted_status"]
+            if quoted.get("poll") is not None:
+                return None
             quoted_id = int(quoted["id"])
             rows.append(_row(quoted))
             refs.append(quoted_id)

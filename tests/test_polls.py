@@ -70,6 +70,29 @@ async def test_multiple_choice_and_hidden_totals(client: Client, make_user: User
     assert [o["votes_count"] for o in own["options"]] == [1, 0, 1]  # but not from its author
 
 
+async def test_home_timelines_show_each_reader_their_own_vote(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    """Home is read through the post cache; a poll shows something as each viewer sees it (voted,
+    own_votes, totals hidden from all but the author), so it is rendered for the reader, warm or cold."""
+    alice, bob, carol = [await make_user(n) for n in ("alice", "bob", "carol")]
+    for reader in (bob, carol):
+        await follow(client, reader, alice)
+    status = await poll_post(client, alice, hide_totals=True)
+    await run_queues(res)
+    await cast(client, bob, status["poll"]["id"], [2])
+    await run_queues(res)
+    for _ in range(2):  # the first read fills the post cache; the second reads from it
+        polls = {}
+        for reader in (alice, bob, carol):
+            home = await expect(await client.get("/api/v1/timelines/home", headers=reader.headers), 200)
+            polls[reader.account_id] = next(s["poll"] for s in home if s["id"] == status["id"])
+        assert polls[bob.account_id]["voted"] is True and polls[bob.account_id]["own_votes"] == [2]
+        assert polls[carol.account_id]["voted"] is False and polls[carol.account_id]["own_votes"] == []
+        assert [o["votes_count"] for o in polls[carol.account_id]["options"]] == [None, None, None]
+        assert [o["votes_count"] for o in polls[alice.account_id]["options"]] == [0, 0, 1]
+
+
 @pytest.mark.parametrize(
     ("poll", "field"),
     [
