@@ -55,12 +55,21 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
 
 
+def _with_retry_after(request: web.Request, status: int, headers: dict[str, str]) -> dict[str, str]:
+    """Every 503 says when to come back, also those a domain function raises itself (search's timeout)."""
+    if status != 503 or any(name.lower() == "retry-after" for name in headers):
+        return headers
+    return {**headers, "Retry-After": str(request.app[SETTINGS].store_retry_after_seconds)}
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await _handle(request, handler)
     except ApiError as exc:
-        return json_error(exc.status, exc.message, headers=exc.headers, **exc.extra)
+        return json_error(
+            exc.status, exc.message, headers=_with_retry_after(request, exc.status, exc.headers), **exc.extra
+        )
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like pass through untouched
             raise

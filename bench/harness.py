@@ -72,6 +72,16 @@ def bench_stack(
     *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
 ) -> Iterator[dict[str, str]]:
     """Start throwaway servers, prepare them as `chirp migrate` does, yield the environment for Chirp."""
+    with bench_servers(only=only, extra_env=extra_env) as (env, _running):
+        yield env
+
+
+@contextlib.contextmanager
+def bench_servers(
+    *, only: Sequence[str] = ALL_SERVERS, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[dict[str, str], Any]]:
+    """As `bench_stack`, also yielding the running servers (`stack.RunningStack`: `.servers[name].stop()`
+    and `.start()`), for a scenario that stops them."""
     from app.launcher import stack_environment
     from config import Settings
     from stack import install_binaries, start_stack
@@ -90,7 +100,7 @@ def bench_stack(
             }
             if {"postgres", "s3", "meilisearch"} <= set(only):
                 asyncio.run(prepare_stores(Settings.from_env(env)))
-            yield env
+            yield env, running
         finally:
             running.stop()
 

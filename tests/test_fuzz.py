@@ -24,6 +24,9 @@ from config import Settings
 EXAMPLES = int(os.environ.get("CHIRP_FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("CHIRP_FUZZ_SEED", "20"))
 TIME_LIMIT = float(os.environ.get("CHIRP_FUZZ_SECONDS", "90"))
+# CHIRP_FUZZ_CHECKS=not_a_server_error,response_schema_conformance adds the response-schema check; not on by
+# default yet: with seed 20 it finds one answer that does not match its schema (docs/reliability.md).
+CHECKS = os.environ.get("CHIRP_FUZZ_CHECKS", "not_a_server_error")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
@@ -39,7 +42,7 @@ async def test_schemathesis_finds_no_server_error_in_any_operation(
             "run",
             f"{base_url}/openapi.json",
             "--checks",
-            "not_a_server_error",
+            CHECKS,
             "--max-examples",
             str(EXAMPLES),
             "--seed",
