@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_streaming_processes import REPO, free_port
+from processes import REPO, free_port
 
 from config import Settings
 from storage import presence
