@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import REPO_ROOT, Report, free_port, log, percentiles, spawn_api, spawn_worker
+from bench.harness import REPO_ROOT, Report, free_port, log, meili_indexing_budget, percentiles, spawn_api, spawn_worker
 
 GUARD = 60.0  # seconds: a run that does not recover within this fails
 
@@ -219,7 +219,13 @@ def main(argv: list[str]) -> int:
     report = Report("failover", params={k: v for k, v in vars(args).items() if k != "tiny"})
     only = {"postgres", "meilisearch", "s3"}
     with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:
-        running = start_stack(Path(root) / "stack", persistent=False, only=sorted(only), log=log)
+        running = start_stack(
+            Path(root) / "stack",
+            persistent=False,
+            only=sorted(only),
+            log=log,
+            meili_indexing_mb=meili_indexing_budget(),
+        )
         processes: list[Any] = []
         try:
             primary = running.servers["postgres"]

@@ -62,7 +62,7 @@ def free_port() -> int:
 MEILI_INDEXING_ENV = "CHIRP_BENCH_MEILI_INDEXING_MB"
 
 
-def _meili_indexing_mb() -> int | None:
+def meili_indexing_budget() -> int | None:
     raw = os.environ.get(MEILI_INDEXING_ENV, "")
     return int(raw) if raw.isdigit() else None
 
@@ -90,7 +90,9 @@ def bench_servers(
     install_binaries(REPO_ROOT, log=log)
     with tempfile.TemporaryDirectory(prefix="chirp-bench-") as root:
         log(f"starting {', '.join(only)}")
-        running = start_stack(Path(root), persistent=False, only=only, log=log, meili_indexing_mb=_meili_indexing_mb())
+        running = start_stack(
+            Path(root), persistent=False, only=only, log=log, meili_indexing_mb=meili_indexing_budget()
+        )
         try:
             env = {
                 **stack_environment(running.urls, set(only)),
