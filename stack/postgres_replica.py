@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 
 from . import probes
-from .errors import StackError
 from .ports import pick_free_ports
 from .servers import DATABASE, PostgresServer, Server, _own
 
@@ -51,21 +49,7 @@ class PostgresReplica(PostgresServer):
         argv += ["-U", "postgres", "-D", str(scratch), "-R", "-X", "stream", "-c", "fast"]
         argv += [] if self._ctx.persistent else ["--no-sync"]
         self._ctx.log(f"postgres replica: base backup of :{self.primary.port}")
-        account = self._account
-        result = subprocess.run(
-            argv,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            user=account.uid if account else None,
-            group=account.gid if account else None,
-            extra_groups=[] if account else None,
-        )
-        if result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines()[-10:]
-            raise StackError("postgres replica: pg_basebackup failed:\n" + "\n".join(f"    {x}" for x in lines))
+        self._run_tool(argv, "postgres replica: pg_basebackup", timeout=300)
         scratch.rename(self.data_dir)
 
     def command(self) -> list[str]:

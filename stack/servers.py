@@ -413,13 +413,18 @@ class PostgresServer(Server):
         argv += ["-E", "UTF8", "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--locale=C"]
         argv += ["--no-instructions"] + ([] if self._ctx.persistent else ["--no-sync"])
         self._ctx.log(f"postgres: creating a new cluster in {display_path(self.data_dir)}")
+        self._run_tool(argv, "postgres: initdb", timeout=120)
+        os.rename(scratch, self.data_dir)
+
+    def _run_tool(self, argv: list[str], what: str, *, timeout: float) -> None:
+        """Run one of PostgreSQL's tools as the account that owns the data; StackError with its last lines."""
         account = self._account
         result = subprocess.run(
             argv,
             cwd=self.home,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
             user=account.uid if account else None,
             group=account.gid if account else None,
@@ -427,8 +432,7 @@ class PostgresServer(Server):
         )
         if result.returncode != 0:
             lines = (result.stderr or result.stdout).strip().splitlines()[-10:]
-            raise StackError("postgres: initdb failed:\n" + "\n".join(f"    {line}" for line in lines))
-        os.rename(scratch, self.data_dir)
+            raise StackError(f"{what} failed:\n" + "\n".join(f"    {line}" for line in lines))
 
     def _socket_dir(self) -> str:
         # Unix socket paths are limited to 107 bytes; past that, TCP only ("" disables the socket).
