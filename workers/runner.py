@@ -55,6 +55,9 @@ class Unavailable(Exception):
 
 
 UNAVAILABLE_RETRY_SECONDS = 2.0
+# The LISTEN connection is checked with a round trip this often, and opened again this long after a failure.
+LISTEN_CHECK_SECONDS = 5.0
+LISTEN_RETRY_SECONDS = 1.0
 # While the database is away a queue loop waits this long, doubling each failure up to the ceiling.
 OUTAGE_BACKOFF_FIRST = 0.25
 OUTAGE_BACKOFF_CEILING = 15.0
@@ -177,6 +180,9 @@ class JobRunner:
         delay = UNAVAILABLE_RETRY_SECONDS * random.uniform(0.5, 1.0)
         await job_store.release(self._res.db, [job.id for job in jobs], retry_in=delay)
         JOBS_DONE.labels(queue.name, "retry").inc(len(jobs))
+        # Nothing will NOTIFY for these: without a wake-up of their own they would wait for the next poll
+        # (CHIRP_JOB_POLL_SECONDS) after the store came back, not the retry delay.
+        asyncio.get_running_loop().call_later(delay, self._wake[queue.name].set)
 
     async def _failed(self, job: Job) -> None:
         """Called from an `except` block: records the exception in hand against the job."""
@@ -212,8 +218,11 @@ class JobRunner:
                 # finished but not yet deleted are deleted by a later claim (or run again: at least once).
                 failures += 1
                 log.warning("queue %s cannot reach the database (%d in a row): %s", queue.name, failures, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), outage_backoff(failures))
+                # Woken early when the listener is back (PostgreSQL is then reachable) or on stop.
+                wake.clear()
+                if not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), outage_backoff(failures))
                 continue
             failures = 0
             if ran >= queue.batch_size:
@@ -237,7 +246,13 @@ class JobRunner:
                 await asyncio.wait_for(stop.wait(), periodic.interval)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """Wake a queue's loops as soon as a job is committed, instead of on the next poll."""
+        """Wake a queue's loops as soon as a job is committed, instead of on the next poll.
+
+        A connection of its own, never one lent by the pool (a pooled connection can be taken back under
+        the listener, and its callbacks then stop: "connection released back to pool"). When it drops (the
+        server restarted, the backend was terminated, the network went away) it is opened again at once,
+        and every queue is woken: a job committed while nobody listened is claimed now, not at the poll.
+        """
 
         def on_notify(_conn: object, _pid: int, _channel: str, queue: str) -> None:
             event = self._wake.get(queue)
@@ -246,17 +261,41 @@ class JobRunner:
 
         while not stop.is_set():
             try:
-                # A connection of its own, to PostgreSQL itself: LISTEN holds a session, which a pooler in
-                # transaction mode would hand to other clients between queries (the wake-ups were lost).
-                conn = await asyncpg.connect(self._res.settings.session_database_url, timeout=5)
-                try:
-                    await conn.add_listener(job_store.NOTIFY_CHANNEL, on_notify)
-                    while not stop.is_set() and not conn.is_closed():
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), 5)
-                finally:
-                    await conn.close(timeout=2)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                await self._listen_once(stop, on_notify)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("job notifications lost (%s); polling until the database is back", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2)
+                    await asyncio.wait_for(stop.wait(), LISTEN_RETRY_SECONDS)
+
+    async def _listen_once(self, stop: asyncio.Event, on_notify: Callable[..., None]) -> None:
+        """One LISTEN session, until it drops or `stop`; raises what opening or checking it met."""
+        # To PostgreSQL itself: LISTEN holds a session, which a pooler in transaction mode would hand to
+        # other clients between queries (the wake-ups were lost).
+        conn = await asyncpg.connect(self._res.settings.session_database_url, timeout=5)
+        dropped = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: dropped.set())
+            await conn.add_listener(job_store.NOTIFY_CHANNEL, on_notify)
+            for event in self._wake.values():
+                event.set()  # what was committed while nobody listened
+            while not stop.is_set() and not dropped.is_set() and not conn.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop, dropped), LISTEN_CHECK_SECONDS)
+                if not stop.is_set() and not dropped.is_set():
+                    # A half-open connection (no FIN ever came) looks open: a round trip proves it is not.
+                    await conn.fetchval("SELECT 1", timeout=LISTEN_CHECK_SECONDS)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+        if not stop.is_set():
+            log.warning("job notifications lost (the LISTEN connection dropped); listening again")
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Returns once any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
