@@ -109,6 +109,32 @@ def operation(
     return op
 
 
+def _kit_responses(route: str, op: Spec) -> Spec:
+    """The answers the HTTP kit gives any operation of this shape, whatever its handler documents: the
+    parameter parser's 400/422 (malformed bodies, bad UTF-8, refused characters), the body limits' 408/413,
+    a path id's 404, the token check's 401/403, the rate limit's 429 and a store outage's 503."""
+    statuses = [429, 503]
+    if op.get("parameters") or op.get("requestBody") or "{" in route:
+        statuses += [400, 422]
+    if op.get("requestBody"):
+        statuses += [408, 413]
+    if "{" in route:
+        statuses.append(404)
+    if op.get("security"):
+        statuses += [401, 403]
+    return errors(*sorted(statuses))
+
+
+def with_kit_responses(route: str, item: Spec) -> Spec:
+    """`item` with every operation's kit responses added where the operation does not document its own."""
+    return {
+        method: {**op, "responses": _kit_responses(route, op) | op["responses"]}
+        if isinstance(op, dict) and "responses" in op
+        else op
+        for method, op in item.items()
+    }
+
+
 def build_document(modules: Iterable[ModuleType], *, version: str, scopes: Iterable[str]) -> Spec:
     """Every module's OPENAPI_PATHS and OPENAPI_COMPONENTS in one OpenAPI 3.1 document; clashes are errors."""
     paths: Spec = {}
@@ -131,7 +157,7 @@ def build_document(modules: Iterable[ModuleType], *, version: str, scopes: Itera
             "version": version,
             "description": "Chirp's HTTP API: the Mastodon client API where the features overlap.",
         },
-        "paths": dict(sorted(paths.items())),
+        "paths": {route: with_kit_responses(route, item) for route, item in sorted(paths.items())},
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {

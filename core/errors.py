@@ -44,6 +44,16 @@ class ApiError(Exception):
         super().__init__(f"{status} {self.message}")
 
 
-def validation_error(field: str, problem: str) -> ApiError:
+class FieldInvalid(ApiError):
+    """A 422 about one field, which keeps the field and the problem apart for callers that answer in a
+    shape of their own (registration's `details`)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(422, f"Validation failed: {field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def validation_error(field: str, problem: str) -> FieldInvalid:
     """422 naming the field, in Mastodon's wording: `Validation failed: status is too long`."""
-    return ApiError(422, f"Validation failed: {field} {problem}")
+    return FieldInvalid(field, problem)

@@ -13,7 +13,7 @@ from api.auth import optional_viewer, require_user, require_viewer
 from api.http import Params, json_response, public_origin, read_params
 from api.keys import RESOURCES
 from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
-from core.errors import ApiError, validation_error
+from core.errors import ApiError, FieldInvalid, validation_error
 from core.ids import parse_id
 from domain import accounts as account_domain
 from domain import follow_requests as request_domain
@@ -33,17 +33,36 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 async def register(request: web.Request) -> web.Response:
     """Sign up with an application's token; answers with a token for the new account."""
     viewer = await require_viewer(request, "write:accounts")
-    params = await read_params(request)
+    username, email, password, agreement = _registration(await read_params(request))
     issued = await account_domain.register_account(
         request.app[RESOURCES],
         app_id=viewer.app_id,
         scopes=tuple(sorted(viewer.scopes)),
-        username=params.text("username") or "",
-        email=params.text("email") or "",
-        password=params.text("password") or "",
-        agreement=params.boolean("agreement"),
+        username=username,
+        email=email,
+        password=password,
+        agreement=agreement,
     )
     return json_response(token_entity(issued), headers={"Cache-Control": "no-store"})
+
+
+def _registration(params: Params) -> tuple[str, str, str, bool]:
+    """The sign-up fields; a field the parser refuses (a NUL, a list) is answered as every registration
+    problem is, in Mastodon's shape with `details` (one 422 naming each refused field)."""
+    errors = account_domain.FieldErrors()
+    texts: dict[str, str] = {}
+    for name in ("username", "email", "password"):
+        try:
+            texts[name] = params.text(name) or ""
+        except FieldInvalid as exc:
+            errors.add(exc.field, "ERR_INVALID", exc.problem)
+    agreement = False
+    try:
+        agreement = params.boolean("agreement")
+    except FieldInvalid as exc:
+        errors.add(exc.field, "ERR_INVALID", exc.problem)
+    errors.raise_if_any()
+    return texts["username"], texts["email"], texts["password"], agreement
 
 
 @routes.get("/api/v1/accounts/verify_credentials")

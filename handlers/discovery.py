@@ -161,7 +161,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/.well-known/host-meta": {
         "get": operation(
             "Where WebFinger is (XRD; JSON with format=json)",
-            {"200": {"description": "XRD", "content": {"application/xrd+xml": {"schema": _STRING}}}},
+            {
+                "200": {
+                    "description": "XRD, or JRD with format=json",
+                    "content": {
+                        "application/xrd+xml": {"schema": _STRING},
+                        JRD: {"schema": {"type": "object", "properties": {"links": {"type": "array"}}}},
+                    },
+                }
+            },
             parameters=[query("format", {"type": "string", "enum": ["json"]})],
             tags=_TAGS,
         )
