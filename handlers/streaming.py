@@ -38,8 +38,9 @@ from realtime.connection import (
     WebSocketConnection,
     close_websocket,
 )
-from realtime.hub import Hub
+from realtime.hub import Hub, TooManyStreams
 from realtime.streams import LIST, USER, Stream, StreamError, parse_stream
+from storage.stream_leases import Lease
 
 log = logging.getLogger("chirp.streaming")
 routes = web.RouteTableDef()
@@ -163,6 +164,7 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
     viewer: Viewer | None = None
     initial: Stream | None = None
     cursor: Cursor | None = None
+    lease: Lease | None = None
     try:
         viewer = await authenticate(request, token)
         if request.query.get("stream"):
@@ -170,9 +172,9 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
             check_access(viewer, initial)
             await check_list(hub, viewer, initial)
         cursor = resume_cursor(request)
-        refusal = hub.refusal(*_who(viewer))
-        if refusal is not None:
-            failure = (CLOSE_TOO_MANY, refusal)
+        lease = await hub.admit(*_who(viewer))
+    except TooManyStreams as exc:
+        failure = (CLOSE_TOO_MANY, str(exc))
     except ApiError as exc:
         failure = (CLOSE_CODES.get(exc.status, CLOSE_UNAUTHORIZED), exc.message)
     except StreamError as exc:
@@ -186,9 +188,14 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=COMMAND_MAX_BYTES,
         timeout=5.0,
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        hub.release(lease)
+        raise
     transport = request.transport
     if failure is not None or transport is None:
+        hub.release(lease)
         code, reason = failure or (CLOSE_BAD_REQUEST, "connection lost")
         await close_websocket(ws, code, reason)
         return ws
@@ -201,6 +208,7 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
         limits(request),
     )
     conn.token_id = viewer.token_id if viewer else None
+    conn.lease = lease
     conn.on_close = lambda _conn, code, reason: hub.schedule_close(close_websocket(ws, code, reason))
     hub.add(conn)
     try:
@@ -291,16 +299,22 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
         cursor = resume_cursor(request)
     except StreamError as exc:
         raise ApiError(exc.status, exc.message) from None
-    refusal = hub.refusal(*_who(viewer))
-    if refusal is not None:
-        raise ApiError(429, refusal)
+    try:
+        lease = await hub.admit(*_who(viewer))
+    except TooManyStreams as exc:
+        raise ApiError(429, str(exc)) from None
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.version >= HttpVersion11:
         response.enable_chunked_encoding()
-    await response.prepare(request)
-    await response.write(b":)\n\n")  # sends the headers now: the client knows the stream is open
+    try:
+        await response.prepare(request)
+        await response.write(b":)\n\n")  # sends the headers now: the client knows the stream is open
+    except BaseException:
+        hub.release(lease)
+        raise
     transport = request.transport
     if transport is None:
+        hub.release(lease)
         return response
     conn = SSEConnection(
         transport,
@@ -311,6 +325,7 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
         chunked=response.chunked,
     )
     conn.token_id = viewer.token_id if viewer else None
+    conn.lease = lease
     hub.add(conn)
     try:
         await attach(hub, conn, stream, resume=cursor is not None)

@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 
 from realtime.streams import DIRECT, USER, USER_NOTIFICATION, Stream
+from storage.stream_leases import Lease
 
 log = logging.getLogger("chirp.streaming")
 
@@ -119,6 +120,7 @@ class Connection:
         "cursor_home",
         "cursor_notifications",
         "keepalive_at",
+        "lease",
         "limits",
         "on_close",
         "scopes",
@@ -140,6 +142,7 @@ class Connection:
         self.transport: asyncio.Transport | None = transport
         self.account_id = account_id
         self.token_id: int | None = None  # set by the handler, for the per-token limit
+        self.lease: Lease | None = None  # its place in the limits across processes (set by the handler)
         self.scopes = scopes
         self.streams: dict[tuple[str, str | None], Stream] = {}
         self.cursor_home = cursor.home

@@ -17,12 +17,15 @@ connections.
   depends on the viewer go through one ordered lane that renders them per viewer first.
 - Presence: users with a user stream here are listed in this process's presence set, refreshed while
   connected (storage/presence.py).
+- Limits: streams per account and per token are counted here and, across processes, in Valkey leases
+  renewed with the presence (storage/stream_leases.py); while Valkey is away only this process's count holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -38,11 +41,12 @@ from core.metrics import OPEN_WEBSOCKETS
 from domain.streaming import personalize, shielded_viewers
 from realtime.connection import CLOSE_GOING_AWAY, Connection, Payload
 from realtime.streams import Stream
-from storage import presence
+from storage import presence, stream_leases
 from storage.channels import HomeMessage, PublicMessage, UserMessage, decode, hub_channel, node_channel, user_channel
 from storage.keys import by_slot
 from storage.pubsub import Shards, is_sharded, open_shards, pubsub_messages
 from storage.resources import Resources
+from storage.stream_leases import Lease
 
 log = logging.getLogger("chirp.streaming")
 
@@ -54,6 +58,10 @@ SETUP_CONCURRENCY = 32  # streams warming up or replaying at once
 STOP_SECONDS = 5.0  # how long shutdown waits for the hub's tasks
 
 Catchup = Callable[[Connection], Awaitable[None]]
+
+
+class TooManyStreams(Exception):
+    """One more stream would pass CHIRP_STREAM_MAX_PER_USER or _PER_TOKEN; the message says which."""
 
 
 class Hub:
@@ -70,6 +78,7 @@ class Hub:
         # Open streams per account and per token, for the limits (CHIRP_STREAM_MAX_PER_USER / _PER_TOKEN).
         self._per_account: Counter[int] = Counter()
         self._per_token: Counter[int] = Counter()
+        self._lease_serials = itertools.count()
         # channel → connections fed by it (public, tag and user channels); account → `user` streams here
         self._by_channel: dict[str, set[Connection]] = {}
         self._home: dict[int, set[Connection]] = {}
@@ -150,6 +159,47 @@ class Hub:
             return f"Too many streams for this access token (the limit is {settings.stream_max_per_token})"
         return None
 
+    async def admit(self, account_id: int | None, token_id: int | None) -> Lease | None:
+        """A lease for one more stream of this account and token, counted across every API process; raises
+        TooManyStreams when it would be one too many (here or anywhere). None: nothing to count (an
+        anonymous stream), or Valkey is away and this process's own count admitted it."""
+        refusal = self.refusal(account_id, token_id)
+        if refusal is not None:
+            raise TooManyStreams(refusal)
+        if token_id is None:
+            return None
+        settings = self.settings
+        lease = stream_leases.lease_for(account_id, token_id, self.node_id, next(self._lease_serials))
+        try:
+            verdict = await stream_leases.admit(
+                self.res.redis,
+                lease,
+                max_per_account=settings.stream_max_per_user if account_id is not None else stream_leases.NO_LIMIT,
+                max_per_token=settings.stream_max_per_token,
+                ttl=settings.stream_presence_ttl_seconds,
+            )
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("stream limits counted on this process only (Valkey: %s)", exc)
+            return None
+        if verdict == 1:
+            raise TooManyStreams(f"Too many streams for this account (the limit is {settings.stream_max_per_user})")
+        if verdict == 2:
+            raise TooManyStreams(
+                f"Too many streams for this access token (the limit is {settings.stream_max_per_token})"
+            )
+        return lease
+
+    def release(self, lease: Lease | None) -> None:
+        """Give a lease back (in the background; if Valkey is away it simply expires)."""
+        if lease is not None:
+            self._spawn(self._give_back(lease), "release")
+
+    async def _give_back(self, lease: Lease) -> None:
+        try:
+            await stream_leases.release(self.res.redis, lease)
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("stream lease left to expire (Valkey: %s)", exc)
+
     def add(self, conn: Connection) -> None:
         # Keep-alives (websocket pings, SSE comments) are spread over the interval: sockets opened together
         # (a reconnect storm) would otherwise ping together, and 10,000 pings and pongs in one burst held up
@@ -170,6 +220,8 @@ class Hub:
         self.connections.discard(conn)
         _count_down(self._per_account, conn.account_id)
         _count_down(self._per_token, conn.token_id)
+        self.release(conn.lease)
+        conn.lease = None
         OPEN_WEBSOCKETS.dec()
 
     async def subscribe(self, conn: Connection, stream: Stream) -> bool:
@@ -562,6 +614,7 @@ class Hub:
             if now >= next_presence:
                 next_presence = now + settings.stream_presence_ttl_seconds / 3
                 await self._rewrite_presence()
+                await self._renew_leases()
 
     async def _rewrite_presence(self) -> bool:
         try:
@@ -573,6 +626,13 @@ class Hub:
             log.warning("presence not refreshed: %s", exc)
             return False
 
+    async def _renew_leases(self) -> None:
+        leases = [conn.lease for conn in self.connections if conn.lease is not None]
+        try:
+            await stream_leases.renew(self.res.redis, leases, self.settings.stream_presence_ttl_seconds)
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("stream leases not renewed: %s", exc)
+
     async def _resync(self) -> None:
         """After a reconnect: wait for the re-subscriptions, record presence again (a restarted Valkey lost
         it), then replay to every user stream what it missed."""
@@ -580,6 +640,7 @@ class Hub:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT)
         await self._rewrite_presence()
+        await self._renew_leases()
         catch_up = self.catch_up
         if catch_up is None:
             return

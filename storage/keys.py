@@ -38,6 +38,9 @@ ACCOUNT_PREFIX = "ac:"
 ONLINE_PREFIX = "on:"
 NODE_PRESENCE_PREFIX = "pn:"
 NODES_KEY = "chirp:nodes"
+# Open streams per account and per token without an account, counted across processes (storage/stream_leases.py).
+STREAM_LEASES_PREFIX = "sl:"
+TOKEN_STREAM_LEASES_PREFIX = "slt:"
 # Read-your-writes: where in the WAL an account last wrote (storage/read_replicas.py).
 WROTE_PREFIX = "wrote:"
 # Sharded pub/sub channels (storage/channels.py).
@@ -90,6 +93,14 @@ def online_key(account_id: int | str) -> str:
 
 def wrote_key(account_id: int) -> str:
     return tagged(WROTE_PREFIX, account_id)
+
+
+def stream_leases_key(account_id: int) -> str:
+    return tagged(STREAM_LEASES_PREFIX, account_id)
+
+
+def token_stream_leases_key(token_id: int) -> str:
+    return tagged(TOKEN_STREAM_LEASES_PREFIX, token_id)
 
 
 def node_presence_key(node_id: int) -> str:
