@@ -6,8 +6,8 @@ each shard's load is within 20% of the mean.
 - Two targets started here: one Valkey (the baseline, the same-run ceiling) and a 3-primary + 3-replica
   Valkey Cluster (stack/valkey_cluster.py); both with the same `--accounts` cached home timelines.
 - The load: `--posts` posts by random authors, each to `--followers` random followers' timelines, through
-  the real write path's Valkey half (`storage.timeline_cache.fan_out`, with the presence lookup appended as
-  the worker does), in batches of `--batch` posts, `--concurrency` batches at a time (the worker's
+  the real write path's Valkey half (`storage.timeline_cache.fan_out`, with the presence lookup read in the
+  same calls as the worker does), in batches of `--batch` posts, `--concurrency` batches at a time (the worker's
   concurrency). PostgreSQL is not involved: this measures what sharding Valkey costs and spreads.
 - Per shard: commands processed, Valkey CPU seconds and keys held, each against the shards' mean.
 
@@ -74,8 +74,7 @@ async def _fan_out(valkey: Any, accounts: list[int], args: argparse.Namespace, s
         while not queue.empty():
             batch = queue.get_nowait()
             owners = [k[4:-1] for d in batch for k in d.keys.split(",")]
-            lookup = presence.online_lookup(valkey, owners)
-            delivered, _ = await timeline_cache.fan_out(valkey, batch, args.cap, then=lookup)
+            delivered, _ = await timeline_cache.fan_out(valkey, batch, args.cap, reads=presence.online_keys(owners))
             inserted += sum(len(keys) for keys in delivered)
 
     started = time.perf_counter()
