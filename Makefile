@@ -29,7 +29,7 @@ run: install
 
 # The highly-available topology on this machine: HAProxy, 2 APIs, 2 workers, Valkey Cluster, PG replica, PgBouncer.
 run-ha: install
-	@$(BIN)/chirp run --topology ha
+	@$(BIN)/chirp run --topology ha $(PORTS_ARG)
 
 # pytest-xdist workers, each with servers of its own (tests/conftest.py); TEST_WORKERS=1 runs in one process.
 TEST_WORKERS ?= 2

@@ -332,9 +332,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from app.launcher import run_system
 
     if args.topology == "ha":
-        from app.topology import run_ha
+        from app.topology import ha_settings, run_ha
 
-        return run_ha(_settings(args))
+        return run_ha(ha_settings(_settings(args), args.ports))
     return run_system(_settings(args), workers=args.workers, ports=args.ports)
 
 

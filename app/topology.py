@@ -17,6 +17,7 @@ It prints the environment (`export ...`) that reaches the same stores, and the p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import shutil
@@ -58,6 +59,18 @@ def haproxy_config(port: int, api_ports: list[int], stats_port: int) -> str:
     index = next(i for i, line in enumerate(lines) if line.strip().startswith("default-server"))
     lines[index + 1 : index + 1] = servers
     return head + marker + "\n".join(lines)
+
+
+def ha_settings(settings: Settings, ports: str | None) -> Settings:
+    """`--ports` for the topology: its servers are always on free ports of their own, so only the API's
+    (HAProxy's) port moves: `auto` picks a free one (printed in the "running at" line), a number names it."""
+    if ports is None:
+        return settings
+    if ports == "auto":
+        return dataclasses.replace(settings, port=pick_free_ports(1)[0])
+    if not ports.isdigit() or not 1 <= int(ports) <= 65535:
+        raise SystemExit(f"chirp: --ports: expected auto or a port number, got {ports!r}")
+    return dataclasses.replace(settings, port=int(ports))
 
 
 def run_ha(settings: Settings) -> int:

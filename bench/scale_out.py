@@ -6,8 +6,8 @@ each shard's load is within 20% of the mean.
 - Two targets started here: one Valkey (the baseline, the same-run ceiling) and a 3-primary + 3-replica
   Valkey Cluster (stack/valkey_cluster.py); both with the same `--accounts` cached home timelines.
 - The load: `--posts` posts by random authors, each to `--followers` random followers' timelines, through
-  the real write path's Valkey half (`storage.timeline_cache.fan_out`, with the presence lookup appended as
-  the worker does), in batches of `--batch` posts, `--concurrency` batches at a time (the worker's
+  the real write path's Valkey half (`storage.timeline_cache.fan_out`, with the presence lookup read in the
+  same calls as the worker does), in batches of `--batch` posts, `--concurrency` batches at a time (the worker's
   concurrency). PostgreSQL is not involved: this measures what sharding Valkey costs and spreads.
 - Per shard: commands processed, Valkey CPU seconds and keys held, each against the shards' mean.
 
@@ -74,8 +74,7 @@ async def _fan_out(valkey: Any, accounts: list[int], args: argparse.Namespace, s
         while not queue.empty():
             batch = queue.get_nowait()
             owners = [k[4:-1] for d in batch for k in d.keys.split(",")]
-            lookup = presence.online_lookup(valkey, owners)
-            delivered, _ = await timeline_cache.fan_out(valkey, batch, args.cap, then=lookup)
+            delivered, _ = await timeline_cache.fan_out(valkey, batch, args.cap, reads=presence.online_keys(owners))
             inserted += sum(len(keys) for keys in delivered)
 
     started = time.perf_counter()
@@ -102,38 +101,184 @@ def _spread(values: list[float]) -> float:
     return max(abs(v - mean) for v in values) / mean if mean else 0.0
 
 
+class _Recorder:
+    """Wraps `storage.keys.pipeline` to keep every command a load sends (for the raw replay)."""
+
+    def __init__(self) -> None:
+        from storage import keys
+
+        self.keys = keys
+        self.real = keys.pipeline
+        self.batches: list[list[tuple[str, tuple[Any, ...]]]] = []
+
+    async def __call__(self, valkey: Any, commands: Any) -> list[Any]:
+        self.batches.append([(key, tuple(args)) for key, args in commands])
+        return await self.real(valkey, commands)
+
+
+def _patched(name: str, replacement: Any) -> Any:
+    """Swap `storage.timeline_cache.pipeline` (what the fan-out sends through) for a run."""
+    import contextlib
+
+    from storage import timeline_cache
+
+    @contextlib.contextmanager
+    def swap() -> Any:
+        saved = getattr(timeline_cache, name)
+        setattr(timeline_cache, name, replacement)
+        try:
+            yield
+        finally:
+            setattr(timeline_cache, name, saved)
+
+    return swap()
+
+
+async def _redis_py_cluster_pipeline(valkey: Any, commands: Any) -> list[Any]:
+    """The previous transport (before the per-node packing in storage/keys.py): redis-py's cluster pipeline."""
+    pipe = valkey.pipeline(transaction=False)
+    for _, args in commands:
+        pipe.execute_command(*args)
+    return list(await pipe.execute(raise_on_error=False))
+
+
+async def _raw_replay(valkey: Any, batches: list[list[tuple[str, tuple[Any, ...]]]], concurrency: int) -> float:
+    """The floor: the very commands Chirp sent, packed before the clock starts, written per node on plain
+    sockets (one per node and worker) and their replies counted with hiredis, no Chirp and no redis-py.
+    Seconds for all of them."""
+    import hiredis
+    from redis.asyncio.cluster import RedisCluster
+
+    from storage.keys import pack_command, slot
+
+    if isinstance(valkey, RedisCluster):
+        nodes: list[tuple[str, int]] = [(str(n.host), int(n.port)) for n in valkey.get_primaries()]
+        owner = {s: (ns[0].host, ns[0].port) for s, ns in valkey.nodes_manager.slots_cache.items()}
+        placed = [{addr: [c for k, c in batch if owner[slot(k)] == addr] for addr in nodes} for batch in batches]
+    else:
+        address = valkey.connection_pool.connection_kwargs
+        addr = (address.get("host", "127.0.0.1"), address.get("port", 6379))
+        nodes = [addr]
+        placed = [{addr: [c for _, c in batch]} for batch in batches]
+    payloads = [
+        {a: (b"".join(map(pack_command, cmds)), len(cmds)) for a, cmds in batch.items() if cmds} for batch in placed
+    ]
+    queue: asyncio.Queue[dict[Any, tuple[bytes, int]]] = asyncio.Queue()
+    for p in payloads:
+        queue.put_nowait(p)
+    errors = 0
+
+    async def exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], payload: bytes, count: int) -> None:
+        nonlocal errors
+        reader, writer = conn
+        writer.write(payload)
+        parser = hiredis.Reader()
+        got = 0
+        while got < count:
+            parser.feed(await reader.read(1 << 16))
+            while (reply := parser.gets()) is not False:
+                got += 1
+                errors += isinstance(reply, hiredis.ReplyError)
+
+    async def worker() -> None:
+        conns = {a: await asyncio.open_connection(*a) for a in nodes}
+        try:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                await asyncio.gather(*(exchange(conns[a], payload, n) for a, (payload, n) in batch.items()))
+        finally:
+            for _, writer in conns.values():
+                writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{errors} error replies in the raw replay")
+    return seconds
+
+
+async def _measure(
+    name: str, url: str, is_cluster: bool, accounts: list[int], args: argparse.Namespace, report: Report
+) -> dict[str, float]:
+    """Inserts/s of Chirp's fan-out on one target (alternating with the previous transport on a cluster),
+    then the raw replay of the commands it sent."""
+    valkey = await _open(url, is_cluster)
+    rates: dict[str, list[float]] = {}
+    try:
+        await _seed(valkey, accounts, args.cap)
+        await _fan_out(valkey, accounts, argparse.Namespace(**{**vars(args), "posts": args.batch * 2}), 1)  # warm
+        before = await _shard_stats(valkey) if is_cluster else {}
+        variants = [("chirp", None)] + (
+            [("redis-py cluster pipeline", _redis_py_cluster_pipeline)] if is_cluster else []
+        )
+        for round_ in range(args.rounds):
+            for variant, transport in variants:
+                if transport is None:
+                    inserted, seconds = await _fan_out(valkey, accounts, args, 7 + round_)
+                else:
+                    with _patched("pipeline", transport):
+                        inserted, seconds = await _fan_out(valkey, accounts, args, 7 + round_)
+                rates.setdefault(variant, []).append(inserted / seconds)
+                log(f"{name}, {variant}, round {round_ + 1}: {inserted:,} inserts in {seconds:.2f} s")
+        if is_cluster:
+            after = await _shard_stats(valkey)
+            per_shard = {
+                shard: {k: after[shard][k] - before[shard][k] for k in ("commands", "cpu_s")}
+                | {"keys": after[shard]["keys"]}
+                for shard in after
+            }
+            report.extra["per_shard"] = per_shard
+            for what in ("commands", "cpu_s", "keys"):
+                spread = _spread([s[what] for s in per_shard.values()])
+                report.figure(f"shard {what}: largest distance from the mean", spread * 100, "%", goal="<= 20%")
+        recorder = _Recorder()
+        with _patched("pipeline", recorder):
+            inserted, _ = await _fan_out(valkey, accounts, args, 7)
+        commands = sum(len(b) for b in recorder.batches)
+        seconds = await _raw_replay(valkey, recorder.batches, args.concurrency)
+        log(f"{name}, raw replay: {commands:,} commands ({commands / inserted:.3f} per insert) in {seconds:.2f} s")
+        report.extra[f"{name}_commands_per_insert"] = commands / inserted
+        result = {variant: sum(r) / len(r) for variant, r in rates.items()}
+        result["raw"] = inserted / seconds
+        return result
+    finally:
+        await valkey.aclose()
+
+
 async def _run(args: argparse.Namespace, single_url: str, cluster_url: str, report: Report) -> None:
     accounts = list(range(10_000_000, 10_000_000 + args.accounts))
-    results: dict[str, float] = {}
-    for name, url, is_cluster in (("single", single_url, False), ("cluster", cluster_url, True)):
-        valkey = await _open(url, is_cluster)
-        try:
-            await _seed(valkey, accounts, args.cap)
-            await _fan_out(valkey, accounts, argparse.Namespace(**{**vars(args), "posts": args.batch * 2}), 1)  # warm
-            before = await _shard_stats(valkey) if is_cluster else {}
-            inserted, seconds = await _fan_out(valkey, accounts, args, 7)
-            results[name] = inserted / seconds
-            log(f"{name}: {inserted:,} inserts in {seconds:.2f} s")
-            if is_cluster:
-                after = await _shard_stats(valkey)
-                per_shard = {
-                    shard: {k: after[shard][k] - before[shard][k] for k in ("commands", "cpu_s")}
-                    | {"keys": after[shard]["keys"]}
-                    for shard in after
-                }
-                report.extra["per_shard"] = per_shard
-                for what in ("commands", "cpu_s", "keys"):
-                    spread = _spread([s[what] for s in per_shard.values()])
-                    report.figure(f"shard {what}: largest distance from the mean", spread * 100, "%", goal="<= 20%")
-        finally:
-            await valkey.aclose()
+    single = await _measure("single", single_url, False, accounts, args, report)
+    cluster = await _measure("cluster", cluster_url, True, accounts, args, report)
+    report.extra["inserts_per_s"] = {"single": single, "cluster": cluster}
     report.figure(
         "fan-out inserts/s, 3-shard cluster",
-        results["cluster"],
+        cluster["chirp"],
         "inserts/s",
-        ceiling=results["single"],
+        ceiling=single["chirp"],
         ceiling_name="one Valkey, same run",
         goal=">= 85% of one Valkey",
+    )
+    report.figure(
+        "fan-out inserts/s, 3-shard cluster, previous transport (redis-py cluster pipeline)",
+        cluster["redis-py cluster pipeline"],
+        "inserts/s",
+        ceiling=single["chirp"],
+        ceiling_name="one Valkey, same run",
+    )
+    report.figure(
+        "raw replay of the cluster's commands (no Chirp, no redis-py)",
+        cluster["raw"],
+        "inserts/s",
+        ceiling=single["raw"],
+        ceiling_name="raw replay of one Valkey's commands, same run",
+    )
+    report.figure(
+        "fan-out inserts/s, 3-shard cluster, against its raw replay",
+        cluster["chirp"],
+        "inserts/s",
+        ceiling=cluster["raw"],
+        ceiling_name="raw replay on the cluster, same run",
     )
 
 
@@ -145,6 +290,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--cap", type=int, default=800)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each variant")
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
     args = parser.parse_args(argv)
     if args.tiny:

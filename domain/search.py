@@ -268,9 +268,11 @@ async def search(res: Resources, viewer_id: int | None, request: SearchRequest) 
             planned.append(("hashtags", hashtags))
     results = await _run(res, [params for _, params in planned])
     hits = {kind: found for (kind, _), found in zip(planned, results, strict=True)}
+    # Hydration reads only (nothing of it is cached): a replica fresh enough for the viewer's own writes.
+    reading = res.reading_from(await res.reader(viewer_id)) if any(hits.values()) else res
     found_statuses, found_accounts, found_hashtags = await asyncio.gather(
-        _statuses(res, viewer_id, hits.get("statuses", []), request),
-        _accounts(res, hits.get("accounts", [])),
-        _hashtags(res, hits.get("hashtags", [])),
+        _statuses(reading, viewer_id, hits.get("statuses", []), request),
+        _accounts(reading, hits.get("accounts", [])),
+        _hashtags(reading, hits.get("hashtags", [])),
     )
     return {"accounts": found_accounts, "statuses": found_statuses, "hashtags": found_hashtags}

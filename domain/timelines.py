@@ -163,16 +163,19 @@ async def rebuild_home(res: Resources, account_id: int) -> Built:
     key = home_key(account_id)
     if await timeline_cache.begin_build(res.redis, key):
         return Built([], [])
+    # Marked first, then a replica that has every post committed before the mark (posts fanned out after
+    # it land in the marked key): the rebuild misses nothing a primary read would have had.
+    db = await res.current_reader()
     rows, followed_rows, tagged_rows = await asyncio.gather(
         timeline_store.home_rows(
-            res.db,
+            db,
             account_id,
             limit=settings.timeline_size,
             max_followers=settings.fanout_max_followers,
             cutoff_id=_high_follower_cutoff(res),
         ),
-        timeline_store.followed_high_follower(res.db, account_id, settings.fanout_max_followers),
-        tag_store.followed_tag_rows(res.db, account_id, settings.timeline_size),  # followed hashtags' posts
+        timeline_store.followed_high_follower(db, account_id, settings.fanout_max_followers),
+        tag_store.followed_tag_rows(db, account_id, settings.timeline_size),  # followed hashtags' posts
     )
     if tagged_rows:  # each post once, newest first, the newest `timeline_size` of both
         by_id = {row.id: row for row in (*tagged_rows, *rows)}
@@ -192,7 +195,7 @@ async def build_author_timelines(res: Resources, author_ids: Sequence[int]) -> N
     wanted = [a for a, built in zip(author_ids, already, strict=True) if not built]
     if not wanted:
         return
-    rows = await timeline_store.author_rows(res.db, wanted, res.settings.timeline_size)
+    rows = await timeline_store.author_rows(await res.current_reader(), wanted, res.settings.timeline_size)
     by_author: dict[int, list[Entry]] = {a: [] for a in wanted}
     for row in rows:
         by_author[row.account_id].append(_entry(row))
@@ -304,9 +307,9 @@ async def fan_out_posts(
     listed: dict[int, list[tuple[int, int]]] = {d.entry.post_id: [] for d in deliveries}
     merged = {p.id for p in posts if p.high_follower and not p.reply_to_other}
     for slice_ in _slices(deliveries):
-        lookup = presence.online_lookup(res.redis, _home_owner_ids(slice_)) if written is not None else []
-        delivered, answers = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size, then=lookup)
-        online = presence.online_from(lookup, answers) if written is not None else None
+        lookup = presence.online_keys(_home_owner_ids(slice_)) if written is not None else []
+        delivered, answers = await timeline_cache.fan_out(res.redis, slice_, settings.timeline_size, reads=lookup)
+        online = presence.online_from_values(lookup, answers) if written is not None else None
         done = []
         for d, keys in zip(slice_, delivered, strict=True):
             owners = _home_owners(keys)

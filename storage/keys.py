@@ -17,12 +17,25 @@ Valkey holds only what can be rebuilt from PostgreSQL, so key names may change b
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    MovedError,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import TimeoutError as ValkeyTimeout
 
 Valkey: TypeAlias = Redis | RedisCluster
 """The client Chirp's Valkey users take: one Valkey or a Valkey Cluster."""
@@ -138,22 +151,107 @@ def by_slot(valkey: Valkey, keys: Iterable[str]) -> dict[int, list[str]]:
 Command = tuple[str, Sequence[Any]]
 """A command for `pipeline`: the key that places it (all its keys share that slot), and its arguments."""
 
+# Replies that say this process's map of slots is stale, or that a node is away (a failover under way):
+# the command goes again after the map is fetched afresh. ASK (a slot being moved) is followed command by
+# command by the cluster client, which sends the ASKING it needs.
+_REROUTED = (MovedError, TryAgainError, ClusterDownError, ConnectionError, ValkeyTimeout, SlotNotCoveredError)
+# Rounds of a cluster pipeline: the first, then again after a fresh slot map, waiting ROUTE_PAUSE longer each
+# time (a replica takes over within cluster-node-timeout plus an election, a few seconds). What still fails
+# after them comes back as an error in its place; the caller's job or request fails and is retried.
+ROUTE_ROUNDS = 4
+ROUTE_PAUSE = 0.25
+
 
 async def pipeline(valkey: Valkey, commands: Sequence[Command]) -> list[Any]:
     """Run `commands` in one round trip (one per node, in parallel, on a cluster); each reply in order, an
     error as an exception in its place.
 
-    As plain commands: redis-py refuses `pipe.evalsha` and `pipe.mget` on a cluster, though its cluster
-    pipeline routes them by their keys (one slot per command here) like any other command, and follows
-    MOVED and ASK. (Sending each node's commands on its pooled connection directly was faster,
-    bench/scale_out.py, but did not yet recover from a failover: docs/streaming.md, "Valkey Cluster".)
+    On a cluster each node's commands are packed here into one write on one of that node's pooled
+    connections, and its replies read back in order: redis-py's cluster pipeline resolves a routing policy,
+    a slot and a timeout per command in Python, which cost more than Valkey's work for them (the fan-out's
+    ~1,900 calls per batch: bench/scale_out.py). Each command's node comes from its placing key's slot.
     """
     if not commands:
         return []
-    pipe = valkey.pipeline(transaction=False)
-    for _, args in commands:
-        pipe.execute_command(*args)
-    return list(await pipe.execute(raise_on_error=False))
+    if not isinstance(valkey, RedisCluster):
+        pipe = valkey.pipeline(transaction=False)
+        for _, args in commands:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
+    await valkey.initialize()  # the map of slots, once (a no-op after that)
+    results: list[Any] = [None] * len(commands)
+    todo = list(range(len(commands)))
+    for round_ in range(ROUTE_ROUNDS):
+        if round_:
+            await asyncio.sleep(ROUTE_PAUSE * round_)
+            await valkey.nodes_manager.initialize()
+        await _by_node(valkey, commands, todo, results)
+        for position in [p for p in todo if isinstance(results[p], AskError)]:
+            try:
+                results[position] = await valkey.execute_command(*commands[position][1])
+            except RedisError as error:
+                results[position] = error
+        todo = [p for p in todo if isinstance(results[p], _REROUTED)]
+        if not todo:
+            break
+    return results
+
+
+async def _by_node(cluster: RedisCluster, commands: Sequence[Command], todo: Sequence[int], results: list[Any]) -> None:
+    """Send the `todo` commands, each to the primary of its slot, one pipeline per node; replies into `results`."""
+    nodes: dict[str, tuple[ClusterNode, list[int]]] = {}
+    manager = cluster.nodes_manager
+    for position in todo:
+        try:
+            node = manager.get_node_from_slot(slot(commands[position][0]))
+        except SlotNotCoveredError as error:  # no primary known for it right now (a failover)
+            results[position] = error
+            continue
+        nodes.setdefault(node.name, (node, []))[1].append(position)
+    sent = list(nodes.values())
+    replies = await asyncio.gather(
+        *(_node_pipeline(node, [commands[p][1] for p in positions]) for node, positions in sent),
+        return_exceptions=True,
+    )
+    for (_, positions), got in zip(sent, replies, strict=True):
+        for i, position in enumerate(positions):
+            results[position] = got if isinstance(got, BaseException) else got[i]
+
+
+async def _node_pipeline(node: ClusterNode, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """One write of every command on one pooled connection of `node`, then each reply (an error reply in
+    its place). A broken connection fails them all, and is dropped."""
+    connection = node.acquire_connection()
+    try:
+        await node.disconnect_if_needed(connection)
+        # One timeout (the connection's socket timeout, none by default) for the whole exchange, not one per
+        # reply: arming a timer per reply was a good part of the cost.
+        async with asyncio.timeout(connection.socket_timeout):
+            await connection.send_packed_command(b"".join(map(pack_command, commands)))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as error:
+                    replies.append(error)
+        return replies
+    except TimeoutError as error:  # asyncio.timeout's (the builtin), as redis-py's own
+        await connection.disconnect(nowait=True)
+        raise ValkeyTimeout(f"no reply from {node.name} in {connection.socket_timeout} s") from error
+    except BaseException:
+        await connection.disconnect(nowait=True)  # replies may still be in flight on it
+        raise
+    finally:
+        node.release(connection)
+
+
+def pack_command(args: Sequence[Any]) -> bytes:
+    """One command in RESP: an array of bulk strings (str as UTF-8, numbers as their text)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        value = arg if isinstance(arg, bytes) else (arg.encode() if isinstance(arg, str) else repr(arg).encode())
+        parts += (b"$%d\r\n" % len(value), value, b"\r\n")
+    return b"".join(parts)
 
 
 async def mget(valkey: Valkey, keys: Sequence[str]) -> list[Any]:

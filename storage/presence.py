@@ -6,9 +6,10 @@ rewrites its users' entries while it runs (every third of the TTL), so an entry 
 connection, and a process that dies takes its users offline within one TTL; the key carries the TTL too.
 
 Publishers ask `online_by_node(ids)`: one MGET per slot group of the followers' keys (on one Valkey, one MGET
-per 5,000 accounts) answers where to send each event; the fan-out asks in the same round trip as its
-timeline writes (`online_lookup`, run after them). No lookup walks a registry of processes, and no write
-spans slots in a MULTI: each script call touches the keys of one slot.
+per 5,000 accounts) answers where to send each event; the fan-out reads the same keys inside its script
+call of their slot, after that call's timeline writes (`online_keys`, timeline_cache.fan_out's `reads`).
+No lookup walks a registry of processes, and no write spans slots in a MULTI: each script call touches
+the keys of one slot.
 
 For walking who is online (the live updates of high-follower authors' posts, `all_online`), each process
 also keeps `pn:{node}`, a sorted set of its users (score: expiry), and `chirp:nodes` lists the live
@@ -158,26 +159,36 @@ async def online_by_node(valkey: Valkey, account_ids: Sequence[int]) -> dict[int
 def online_lookup(valkey: Valkey, account_ids: Sequence[int] | Sequence[str]) -> list[ScriptCall]:
     """The script calls `online_by_node` runs, for a caller to append to a pipeline of its own (Valkey runs
     them after the commands before them); `online_from` reads their replies."""
-    keys = [online_key(a) for a in dict.fromkeys(map(str, account_ids))]
     calls: list[ScriptCall] = []
-    for group in by_slot(valkey, keys).values():
+    for group in by_slot(valkey, online_keys(account_ids)).values():
         calls += [(_LOOKUP, chunk, ()) for chunk in _chunks(group)]
     return calls
 
 
 def online_from(calls: Sequence[ScriptCall], replies: Sequence[Any]) -> dict[int, list[int]]:
     """The replies of `online_lookup`'s calls as `online_by_node` returns them."""
+    keys = [key for _, call_keys, _ in calls for key in call_keys]
+    return online_from_values(keys, [value for reply in replies for value in reply])
+
+
+def online_keys(account_ids: Iterable[int] | Iterable[str]) -> list[str]:
+    """The presence keys of `account_ids` (each once), for a caller that reads them with commands of its
+    own (the fan-out reads them in its script calls: storage.timeline_cache.fan_out's `reads`)."""
+    return [online_key(a) for a in dict.fromkeys(map(str, account_ids))]
+
+
+def online_from_values(keys: Sequence[str], values: Sequence[Any]) -> dict[int, list[int]]:
+    """Presence keys and their values (None when missing) as `online_by_node` returns them."""
     now = _now_ms()
     online: dict[int, list[int]] = {}
-    for (_, keys, _), reply in zip(calls, replies, strict=True):
-        for key, value in zip(keys, reply, strict=True):
-            if not value:
-                continue
-            account = int(tag_of(key))
-            for part in value.split(b","):
-                node, _, expires = part.partition(b":")
-                if int(expires) > now:
-                    online.setdefault(int(node), []).append(account)
+    for key, value in zip(keys, values, strict=True):
+        if not value:
+            continue
+        account = int(tag_of(key))
+        for part in value.split(b","):
+            node, _, expires = part.partition(b":")
+            if int(expires) > now:
+                online.setdefault(int(node), []).append(account)
     return online
 
 

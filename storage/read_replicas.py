@@ -33,6 +33,8 @@ WROTE_SECONDS = 60  # how long an account's last write position is kept (far abo
 REPLAY_CACHE_SECONDS = 0.1
 DOWN_SECONDS = 5.0  # a replica that failed is left alone this long
 QUERY_TIMEOUT = 1.0
+# How long a rebuild waits for a replica to replay what the primary has now (healthy lag is milliseconds).
+CATCH_UP_SECONDS = 0.05
 
 # The insert position: with synchronous_commit off, a commit's record can still be past the write position.
 _WRITTEN = "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint"
@@ -96,6 +98,22 @@ class ReadRoutes:
             if await replica.caught_up(position):
                 return replica.pool
         return self.primary
+
+    async def pool_at_now(self) -> asyncpg.Pool:
+        """A replica that has replayed up to the primary's WAL position now (waiting up to CATCH_UP_SECONDS
+        for one that is just behind), else the primary."""
+        if self._turn is None:
+            return self.primary
+        position = int(await self.primary.fetchval(_WRITTEN))
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while True:
+            for _ in self.replicas:
+                replica = self.replicas[next(self._turn)]
+                if await replica.caught_up(position):
+                    return replica.pool
+            if time.monotonic() >= deadline or all(time.monotonic() < r.down_until for r in self.replicas):
+                return self.primary
+            await asyncio.sleep(CATCH_UP_SECONDS / 5)
 
     async def _written(self, account_id: int) -> int:
         try:

@@ -10,7 +10,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aioboto3
@@ -52,6 +52,17 @@ class Resources:
         None), else the primary. Only for queries whose answer is not cached: a cache filled from a lagging
         replica would keep the stale answer after the write's invalidation."""
         return await self.reads.pool_for(account_id)
+
+    async def current_reader(self) -> asyncpg.Pool:
+        """For a read whose answer is kept (a timeline rebuild): a replica that has replayed everything the
+        primary had written when this was called, so the answer is as fresh as the primary's; else the
+        primary. With no replica, the primary at once."""
+        return await self.reads.pool_at_now()
+
+    def reading_from(self, pool: asyncpg.Pool) -> Resources:
+        """The same stores with `pool` for PostgreSQL: for a read-only path (search hydration) whose every
+        query may go to the replica `reader` chose. Never for code that writes."""
+        return self if pool is self.db else replace(self, db=pool)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

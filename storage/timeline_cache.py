@@ -142,18 +142,20 @@ local function followed_write(key, old, new)
 end
 """
 
-# KEYS: timelines of one slot. ARGV: cap, then per post: score, member, original (8 bytes or empty), and how
-# many of the next KEYS are its timelines. Returns per post the comma-separated keys that hold the entry after.
+# KEYS: timelines of one slot, then keys of that slot to read. ARGV: cap, how many of the last KEYS are to
+# read, then per post: score, member, original (8 bytes or empty), and how many of the next KEYS are its
+# timelines. Returns {per post the comma-separated keys that hold the entry after, the read keys' values}.
 _FAN_OUT = (
     _LUA_COMMON
     + """
 local cap = tonumber(ARGV[1])
+local reads = tonumber(ARGV[2])
 -- Once over the cap, a timeline is trimmed back to `keep` entries: one trim per `cap - keep` inserts
 -- instead of one per insert (a third of the calls per insert; a timeline never holds more than `cap`).
 local keep = cap - math.max(1, math.floor(cap / 25))
 local out = {}
 local k = 0
-for i = 2, #ARGV, 4 do
+for i = 3, #ARGV, 4 do
   local score, member, original = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local got = {}
   for j = k + 1, k + tonumber(ARGV[i + 3]) do
@@ -171,7 +173,9 @@ for i = 2, #ARGV, 4 do
   k = k + tonumber(ARGV[i + 3])
   out[#out + 1] = table.concat(got, ',')
 end
-return out
+local values = {}
+if reads > 0 then values = redis.call('MGET', unpack(KEYS, #KEYS - reads + 1, #KEYS)) end
+return {out, values}
 """
 )
 
@@ -347,6 +351,8 @@ READ = Script(_READ)
 # Keys per script call: large enough to amortise the call, small enough that one call blocks Valkey for
 # about a millisecond.
 KEYS_PER_CALL = 512
+# Keys a fan-out call reads after its writes (Lua's unpack takes up to ~8,000 values).
+READS_PER_CALL = 4_000
 
 
 # writes ------------------------------------------------------------------------------------------------
@@ -386,6 +392,21 @@ class _Calls:
         self.calls.append((self.script, call_keys, args))
         self.owners.append(owners)
 
+    def read(self, group: int, keys: Sequence[str]) -> list[tuple[int, int]]:
+        """Also read `keys` (one slot group): in the group's open call, then in calls of their own, up to
+        READS_PER_CALL each. Returns where the values come back: (call index, how many). Only for scripts
+        whose second head argument counts the keys read after the others (FAN_OUT)."""
+        placed: list[tuple[int, int]] = []
+        for start in range(0, len(keys), READS_PER_CALL):
+            chunk = keys[start : start + READS_PER_CALL]
+            call_keys, args, owners = self._open.pop(group, ([], list(self.head), []))
+            call_keys.extend(chunk)
+            args[1] = len(chunk)
+            self.calls.append((self.script, call_keys, args))
+            self.owners.append(owners)
+            placed.append((len(self.calls) - 1, len(chunk)))
+        return placed
+
     def done(self) -> list[ScriptCall]:
         for group in list(self._open):
             self._close(group)
@@ -393,18 +414,20 @@ class _Calls:
 
 
 async def fan_out(
-    redis: Valkey, deliveries: Sequence[Delivery], cap: int, *, then: Sequence[ScriptCall] = ()
+    redis: Valkey, deliveries: Sequence[Delivery], cap: int, *, reads: Sequence[str] = ()
 ) -> tuple[list[list[str]], list[Any]]:
     """Insert each entry into those of its timelines that exist (capped at `cap`), all in one round trip
     (one per node on a cluster).
 
     Returns, per delivery, the keys that hold the entry afterwards (inserted now or by an earlier attempt),
-    and the replies of `then`: script calls run in the same round trip, after the writes.
+    and the values of `reads` (GET, None when missing), read after the writes in the same script call as
+    the timelines of their slot: on a cluster the presence lookup of the fan-out then costs no command of
+    its own (it was one per slot, as many as the writes).
     Each script call takes whole posts with their keys of one slot group, up to about KEYS_PER_CALL keys.
     Grouping by follower instead (one ZADD per timeline) was measured: it pays only when a batch's posts
     share many followers, which a real graph rarely does, and costs more for small batches.
     """
-    pending = _Calls(FAN_OUT, [cap], 4)
+    pending = _Calls(FAN_OUT, [cap, 0], 4)
     for index, delivery in enumerate(deliveries):
         if not delivery.keys:
             continue
@@ -412,14 +435,20 @@ async def fan_out(
         post_args = (entry.post_id, entry.member(), entry.original())
         for group, keys in by_slot(redis, delivery.keys.split(",")).items():
             pending.add(group, index, post_args, keys)
+    read_groups = by_slot(redis, reads) if reads else {}
+    placed = {group: pending.read(group, keys) for group, keys in read_groups.items()}
     calls = pending.done()
-    results = await run_pipelined(redis, [*calls, *then])
+    results = await run_pipelined(redis, calls)
     delivered: list[list[str]] = [[] for _ in deliveries]
-    for groups_of_call, result in zip(pending.owners, results[: len(calls)], strict=True):
-        for index, keys in zip(groups_of_call, result, strict=True):
+    for groups_of_call, (written, _) in zip(pending.owners, results, strict=True):
+        for index, keys in zip(groups_of_call, written, strict=True):
             if keys:
                 delivered[index].extend(keys.decode().split(","))
-    return delivered, results[len(calls) :]
+    values: dict[str, Any] = {}
+    for group, keys in read_groups.items():
+        got = [value for call, _ in placed[group] for value in results[call][1]]
+        values.update(zip(keys, got, strict=True))
+    return delivered, [values[key] for key in reads]
 
 
 async def remove(redis: Valkey, removals: Sequence[Delivery]) -> int:

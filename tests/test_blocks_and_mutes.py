@@ -285,6 +285,7 @@ def _update_of(status: dict[str, Any]) -> Any:
     return lambda f: f["event"] == "update" and f["payload"]["id"] == status["id"]
 
 
+@pytest.mark.valkey_modes  # streaming and timelines in Valkey
 async def test_muted_and_blocked_posts_never_reach_the_home_or_public_websocket(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
@@ -317,6 +318,7 @@ async def test_muted_and_blocked_posts_never_reach_the_home_or_public_websocket(
         await ws.close()
 
 
+@pytest.mark.valkey_modes  # streaming and timelines in Valkey
 async def test_server_sent_events_leave_out_a_muted_accounts_public_posts(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
@@ -338,6 +340,7 @@ async def test_server_sent_events_leave_out_a_muted_accounts_public_posts(
     response.close()
 
 
+@pytest.mark.valkey_modes  # streaming and timelines in Valkey
 async def test_a_resumed_stream_replays_nothing_from_a_muted_account(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
@@ -361,6 +364,7 @@ async def test_a_resumed_stream_replays_nothing_from_a_muted_account(
     await ws.close()
 
 
+@pytest.mark.valkey_modes  # streaming and timelines in Valkey
 async def test_a_websocket_subscribed_by_message_to_a_hashtag_skips_blocked_authors(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
@@ -378,6 +382,7 @@ async def test_a_websocket_subscribed_by_message_to_a_hashtag_skips_blocked_auth
 
 
 @pytest.mark.parametrize("action", ["block", "mute"])
+@pytest.mark.valkey_modes  # streaming and timelines in Valkey
 async def test_reposts_by_the_hidden_account_leave_home_too(
     client: Client, res: Resources, make_user: UserFactory, action: str
 ) -> None:

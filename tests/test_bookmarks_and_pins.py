@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from conftest import UserFactory
 from social import Client, User, expect, follow, link_cursor, post_status
 from streams import connect, frames_until, hub_settled, online, run_queues
 
 from domain.cached_posts import cached_post_entities
 from storage.resources import Resources
+
+pytestmark = pytest.mark.valkey_modes  # flags in the post cache and in streams
 
 
 async def act(client: Client, user: User, status_id: str, action: str, status: int = 200) -> Any:

@@ -21,6 +21,8 @@ from app.main import create_app
 from config import Settings
 from storage.resources import Resources
 
+pytestmark = pytest.mark.valkey_modes  # conversations reach timelines and streams
+
 
 async def deliver(res: Resources) -> None:
     await run_queues(res, "timeline", "streaming", "notifications", "post_cache", "conversations")

@@ -23,6 +23,8 @@ from app.main import create_app
 from config import Settings
 from storage.resources import Resources
 
+pytestmark = pytest.mark.valkey_modes  # edits invalidate the post cache and reach streams
+
 DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache")
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import UserFactory
 from social import Client, User, expect, follow, post_status
 from streams import connect, frames_until, hub_settled, online, run_queues
 
 from storage.resources import Resources
+
+pytestmark = pytest.mark.valkey_modes  # filters apply to the post cache and streams in Valkey
 
 
 async def deliver(res: Resources) -> None:

@@ -168,6 +168,7 @@ async def test_the_end_of_a_poll_notifies_voters_and_author_once(
     assert await res.db.fetchval("SELECT count(*) FROM notifications WHERE type = 'poll'") == 3
 
 
+@pytest.mark.valkey_modes  # streaming through Valkey
 async def test_votes_reach_streams_as_a_throttled_status_update(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:

@@ -227,6 +227,7 @@ async def test_posting_counts_on_the_author(client: Client, make_user: UserFacto
 # Idempotency -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.valkey_modes  # idempotency keys live in Valkey
 async def test_a_retried_request_with_the_same_idempotency_key_returns_the_first_post(
     client: Client, make_user: UserFactory, res: Resources
 ) -> None:
@@ -241,6 +242,7 @@ async def test_a_retried_request_with_the_same_idempotency_key_returns_the_first
     assert (await account_counts(res, alice))["posts_count"] == 2
 
 
+@pytest.mark.valkey_modes  # idempotency keys live in Valkey
 async def test_concurrent_retries_with_one_idempotency_key_create_one_post(
     client: Client, make_user: UserFactory, res: Resources
 ) -> None:
@@ -255,6 +257,7 @@ async def test_concurrent_retries_with_one_idempotency_key_create_one_post(
     assert (await account_counts(res, alice))["posts_count"] == 1
 
 
+@pytest.mark.valkey_modes  # idempotency keys live in Valkey
 async def test_idempotency_keys_belong_to_one_account_and_expire(
     client: Client, make_user: UserFactory, res: Resources
 ) -> None:
@@ -268,6 +271,7 @@ async def test_idempotency_keys_belong_to_one_account_and_expire(
     assert c["id"] != a["id"] and c["content"] == "<p>c</p>"
 
 
+@pytest.mark.valkey_modes  # idempotency keys live in Valkey
 async def test_a_failed_request_does_not_use_up_its_idempotency_key(client: Client, make_user: UserFactory) -> None:
     alice = await make_user("alice")
     headers = {**alice.headers, "Idempotency-Key": "retry-me"}

@@ -8,16 +8,25 @@ visibly older than the primary, so each test can tell which server answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 from conftest import ClientFactory, UserFactory
 from mastodon import Mastodon
-from social import Client, follow, post_status
+from social import Client, User, follow, post_status
 
+from config import Settings
 from stack.postgres_replica import PostgresReplica
-from storage.resources import Resources
+from storage.keys import home_key
+from storage.resources import Resources, open_meili, open_resources
+from storage.search_indexes import ALL_INDEXES, ensure_indexes, index_name
+from workers.queues import all_queues
+from workers.runner import JobRunner
 
 WAIT = 15.0  # seconds: a hang guard, not a timing assertion
 
@@ -132,3 +141,96 @@ async def test_mastodon_py_reads_its_own_post_through_a_lagging_replica(
 
     posted, listed = await asyncio.to_thread(post_and_read)
     assert listed == [posted]
+
+
+# rebuilds and search hydration ---------------------------------------------------------------------------
+# (docs/scaling.md, "PostgreSQL replicas: which queries go where")
+
+# A fragment of the home rebuild's query (storage/timelines.py `home_rows`), to find it among the replica's
+# sessions in pg_stat_activity: each session shows the last statement it ran.
+HOME_ROWS_SQL = "FROM followed fo"
+
+
+async def replica_ran(replica: asyncpg.Connection, fragment: str) -> bool:
+    return bool(
+        await replica.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%' || $1 || '%'",
+            fragment,
+        )
+    )
+
+
+async def home_texts(client: Client, user: User) -> list[str]:
+    response = await client.get("/api/v1/timelines/home", headers=user.headers)
+    assert response.status == 200, await response.text()
+    return [s["content"] for s in await response.json()]
+
+
+async def test_a_home_rebuild_reads_a_replica_only_once_it_has_every_post(
+    replica_client: Client, replica_conn: asyncpg.Connection, make_user: UserFactory, res: Resources
+) -> None:
+    author, reader = await make_user("author"), await make_user("reader")
+    await follow(replica_client, reader, author)
+    await post_status(replica_client, author, "one")
+    await caught_up(res, replica_conn)
+    await pause_replay(replica_conn)
+    await post_status(replica_client, author, "two")  # on the primary only
+    await res.redis.delete(home_key(reader.account_id))
+    # The lagging replica lacks "two": the rebuild (kept in Valkey) is read from the primary.
+    assert await home_texts(replica_client, reader) == ["<p>two</p>", "<p>one</p>"]
+    assert not await replica_ran(replica_conn, HOME_ROWS_SQL)
+
+    await replica_conn.execute("SELECT pg_wal_replay_resume()")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    # Caught up, the replica serves the rebuild (tried again while some background write keeps it behind).
+    while not await replica_ran(replica_conn, HOME_ROWS_SQL):
+        assert loop.time() < deadline, "no home rebuild reached the replica"
+        await caught_up(res, replica_conn)
+        await res.redis.delete(home_key(reader.account_id))
+        assert await home_texts(replica_client, reader) == ["<p>two</p>", "<p>one</p>"]
+
+
+async def test_search_results_are_hydrated_from_the_replica_but_a_writer_sees_their_own_write(
+    make_client: ClientFactory,
+    pg_replica: PostgresReplica,
+    replica_conn: asyncpg.Connection,
+    make_user: UserFactory,
+    settings: Settings,
+) -> None:
+    scoped = dataclasses.replace(settings, meili_index_prefix=f"t{uuid.uuid4().hex[:12]}", rate_limit_enabled=False)
+    async with open_meili(scoped) as meili:
+        await ensure_indexes(meili, scoped)
+    client = await make_client(
+        database_replica_urls=(pg_replica.url,), meili_index_prefix=scoped.meili_index_prefix, rate_limit_enabled=False
+    )
+    try:
+        async with open_resources(scoped) as sres:
+            author, liker = await make_user("author"), await make_user("liker")
+            posted = await post_status(client, author, "a replicated marmalade")
+            assert await JobRunner(sres, all_queues()).drain("search") >= 1
+            await caught_up(sres, replica_conn)
+            await pause_replay(replica_conn)
+            liked = await client.post(f"/api/v1/statuses/{posted['id']}/favourite", headers=liker.headers)
+            assert liked.status == 200, await liked.text()
+
+            async def hit(user: User | None) -> dict[str, Any]:
+                headers = user.headers if user is not None else {}
+                response = await client.get("/api/v2/search", params={"q": "marmalade"}, headers=headers)
+                assert response.status == 200, await response.text()
+                statuses: list[dict[str, Any]] = (await response.json())["statuses"]
+                assert [s["id"] for s in statuses] == [posted["id"]]
+                return statuses[0]
+
+            # Anonymous (and anyone who wrote nothing): the lagging replica's post, without the like.
+            assert (await hit(None))["favourites_count"] == 0
+            assert (await hit(author))["favourites_count"] == 0
+            # The liker's own write is visible to the liker: the primary answers them meanwhile.
+            own = await hit(liker)
+            assert (own["favourites_count"], own["favourited"]) == (1, True)
+    finally:
+        async with open_meili(scoped) as meili:
+            for spec in ALL_INDEXES:
+                for rebuild in (False, True):
+                    with contextlib.suppress(Exception):
+                        await meili.index(index_name(scoped, spec, rebuild=rebuild)).delete()
