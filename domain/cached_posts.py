@@ -13,7 +13,7 @@ A read:
 Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
 it is and, made viewer-independent, fills the cache for the next reader.
 
-A piece is a post's entity as `post_entities` renders it, without what depends on the viewer (favourited,
+A piece is a post's entity as `post_entities` renders it, without what depends on the viewer (favourited, muted,
 reblogged, reactions' `me`, quote_approval's `current_user`) and without the nested account and posts,
 which have their own keys, so a counter or an account changes in one place. It also carries the immutable
 facts the assembly needs: author, reposted and quoted ids, and the (id, author, visibility, reblog_of_id)
@@ -67,6 +67,7 @@ _ASSEMBLED = frozenset(
         "bookmarked",
         "pinned",
         "filtered",
+        "muted",
     }
 )
 _NO_MARKS = ViewerMarks(set(), set(), {})
@@ -280,6 +281,7 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
             "reblogged": original_id in marks.reposted,
             "bookmarked": original_id in marks.bookmarked,
             "pinned": False,
+            "muted": post_id in marks.muted,
             "reactions": [],
             "quote_approval": approval,
         }
@@ -294,6 +296,7 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
             "reblogged": post_id in marks.reposted,
             "bookmarked": post_id in marks.bookmarked,
             "pinned": post_id in marks.pinned,
+            "muted": post_id in marks.muted,
             "reactions": [
                 {"name": name, "count": count, "me": liked if name == "like" else name in reacted}
                 for name, count in header["rx"]

@@ -22,6 +22,7 @@ from core.pagination import Page
 from core.times import iso
 from domain.accounts import account_entity
 from domain.markers import notifications_read_up_to
+from domain.notifications import notification_entities
 from domain.post_entities import post_entities
 from domain.visibility import load_shield
 from storage import accounts as account_store
@@ -190,18 +191,39 @@ async def dismiss_group(res: Resources, account_id: int, group_key: str) -> None
 
 
 async def unread_count(res: Resources, account_id: int, limit: int, filters: Filters, *, grouped: bool) -> int:
-    """Notifications (v1) or groups (v2) newer than the notifications marker, at most `limit`."""
+    """Notifications (v1) or groups (v2) newer than the notifications marker, at most `limit`, counting only
+    what the list would show: rows pass through `notification_entities`, the list's own rule (blocked or
+    muted actors, posts no longer visible or hidden by a filter are not counted)."""
     read_up_to = await notifications_read_up_to(res, account_id)
-    return await notification_store.unread_count(
-        res.db,
-        account_id,
-        read_up_to,
-        limit,
-        grouped_types=filters.grouped_types if grouped else None,
-        types=filters.types,
-        exclude_types=filters.exclude_types,
-        from_account_id=filters.from_account_id,
-    )
+    counted: set[str] = set()
+    batch = min(max(limit, UNREAD_BATCH), UNREAD_BATCH_MAX)
+    max_id: int | None = None
+    while len(counted) < limit:
+        rows = await notification_store.notifications_page(
+            res.db,
+            account_id,
+            Page(limit=batch, max_id=max_id, since_id=read_up_to),
+            types=filters.types,
+            exclude_types=filters.exclude_types,
+            from_account_id=filters.from_account_id,
+        )
+        shown = {int(entity["id"]) for entity in await notification_entities(res, rows, account_id)}
+        counted |= {_counted_as(row, filters, grouped=grouped) for row in rows if row["id"] in shown}
+        if len(rows) < batch:
+            break
+        max_id = rows[-1]["id"]
+    return min(len(counted), limit)
+
+
+UNREAD_BATCH = 40
+UNREAD_BATCH_MAX = 200
+
+
+def _counted_as(row: Mapping[str, Any], filters: Filters, *, grouped: bool) -> str:
+    """What one unread notification counts as: itself (v1), or its group (v2, as storage's _GROUP_OF)."""
+    if grouped and row["type"] in filters.grouped_types and row["group_key"] is not None:
+        return str(row["group_key"])
+    return f"ungrouped-{row['id']}"
 
 
 # Filtering policy and requests: Chirp does not filter notifications, so everything is accepted and no

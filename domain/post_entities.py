@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ from storage import accounts as account_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
 from storage import posts as post_store
+from storage import safety as safety_store
 from storage.posts import ApplicationRow, PostRow
 from storage.resources import Resources
 
@@ -77,6 +78,7 @@ class _Context:
     bookmarked: set[int]
     pinned: set[int]
     shield: Shield = NO_SHIELD
+    muted: set[int] = field(default_factory=set)  # shown posts in conversations the viewer muted
 
 
 async def post_entities(
@@ -107,8 +109,11 @@ async def post_entities(
     # transaction as the likes, so only posts with some are asked about (a new post needs neither query).
     liked_ids = [row.id for row in content if row.likes_count]
     reposted_ids = [row.id for row in content if row.reposts_count]
-    # The viewer's bookmarks and pins go alongside (a nested gather: its typing stops at six).
-    (account_rows, liked, reposted, reactions, apps, (media, polls)), (bookmarked, pinned) = await asyncio.gather(
+    # The viewer's bookmarks, pins and muted conversations go alongside (a nested gather: its typing stops at six).
+    (
+        (account_rows, liked, reposted, reactions, apps, (media, polls)),
+        ((bookmarked, pinned), muted),
+    ) = await asyncio.gather(
         asyncio.gather(
             account_store.get_accounts(res.db, {row.account_id for row in shown}),
             like_store.liked_by(res.db, viewer_id, liked_ids) if viewer_id is not None else _known(set[int]()),
@@ -122,9 +127,14 @@ async def post_entities(
                 poll_domain.poll_entities(res, [row.id for row in content], viewer_id),
             ),
         ),
-        bookmark_store.marks_of(res.db, viewer_id, [row.id for row in content])
-        if viewer_id is not None
-        else _known((set[int](), set[int]())),
+        asyncio.gather(
+            bookmark_store.marks_of(res.db, viewer_id, [row.id for row in content])
+            if viewer_id is not None
+            else _known((set[int](), set[int]())),
+            safety_store.posts_in_muted_conversations(res.db, viewer_id, [row.id for row in shown])
+            if viewer_id is not None
+            else _known(set[int]()),
+        ),
     )
     built = _Context(
         settings=res.settings,
@@ -145,6 +155,7 @@ async def post_entities(
         bookmarked=bookmarked,
         pinned=pinned,
         shield=shield,
+        muted=muted,
     )
     entities = [_status(built, posts[i], source=source) for i in ids if i in visible]
     return [entity for entity in entities if entity is not None]
@@ -236,7 +247,8 @@ def _status(
         # A repost wrapper answers for its original, as Mastodon's reblog does.
         "favourited": inner["favourited"] if inner else row.id in context.liked,
         "reblogged": inner["reblogged"] if inner else row.id in context.reposted,
-        "muted": False,
+        # Mastodon's `muted`: the viewer muted this post's conversation (a repost is a conversation of its own).
+        "muted": row.id in context.muted,
         "bookmarked": inner["bookmarked"] if inner else row.id in context.bookmarked,
         "pinned": row.id in context.pinned,
         "content": render_html(row.text, entities, settings.base_url),

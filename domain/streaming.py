@@ -186,11 +186,13 @@ class PostViews:
         )
 
     async def shielded(self, viewer_ids: Sequence[int]) -> set[int]:
-        """Those of the viewers with a block or a mute involving an author of the post: the generic
-        rendering does not hold for them (domain.visibility decides for each)."""
+        """Those of the viewers with a block or a mute involving an author of the post, a filter, or a mute
+        of its conversation: the generic rendering does not hold for them (domain.visibility decides for
+        each, and post_entities sets `muted`)."""
         tree = await self._load()
         authors = {row.account_id for row in tree.rows.values()}
-        return await safety_store.shielded_viewers(self._res.db, viewer_ids, authors)
+        threads = {row.thread_root_id for row in tree.rows.values()}
+        return await safety_store.shielded_viewers(self._res.db, viewer_ids, authors, threads)
 
     def prefetch(self) -> asyncio.Future[str | None]:
         """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""

@@ -337,37 +337,3 @@ async def dismiss_group(db: Executor, account_id: int, group_key: str) -> int:
         group_key,
     )
     return int(result.split()[-1])
-
-
-async def unread_count(
-    db: Executor,
-    account_id: int,
-    after_id: int,
-    limit: int,
-    *,
-    grouped_types: Sequence[str] | None,
-    types: Sequence[str] | None,
-    exclude_types: Sequence[str],
-    from_account_id: int | None,
-) -> int:
-    """How many notifications newer than `after_id` there are, counting each group once when
-    `grouped_types` is given (v2), each notification when it is None (v1); at most `limit`."""
-    filters = f"{_FILTERS.format(a='n')} AND n.id > $6"
-    if grouped_types is None:  # $2 is there only so both statements take the same arguments
-        sql = (
-            "SELECT count(*) FROM ("
-            f"SELECT 1 FROM notifications n WHERE {filters} AND $2::text[] IS NOT NULL LIMIT $7) u"
-        )
-    else:
-        sql = f"SELECT least(count(DISTINCT {_GROUP_OF.format(a='n')}), $7) FROM notifications n WHERE {filters}"
-    count: int = await db.fetchval(
-        sql,
-        account_id,
-        list(grouped_types or ()),
-        list(types) if types is not None else None,
-        list(exclude_types),
-        from_account_id,
-        after_id,
-        limit,
-    )
-    return count

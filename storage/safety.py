@@ -77,9 +77,12 @@ async def relations_among(db: Executor, viewer_id: int | None, account_ids: Iter
     return relations_of(rows[0] if rows else None)
 
 
-async def shielded_viewers(db: Executor, viewer_ids: Sequence[int], author_ids: Iterable[int]) -> set[int]:
-    """Which of many viewers have any block (either way) or live mute with any of `author_ids`, or any live
-    keyword filter: the viewers a live event must be rendered for one by one. One statement for them all."""
+async def shielded_viewers(
+    db: Executor, viewer_ids: Sequence[int], author_ids: Iterable[int], thread_root_ids: Iterable[int] = ()
+) -> set[int]:
+    """Which of many viewers have any block (either way) or live mute with any of `author_ids`, any live
+    keyword filter, or a mute of one of the conversations `thread_root_ids` (their Status says `muted`):
+    the viewers a live event must be rendered for one by one. One statement for them all."""
     if not viewer_ids:
         return set()
     rows = await db.fetch(
@@ -93,9 +96,13 @@ async def shielded_viewers(db: Executor, viewer_ids: Sequence[int], author_ids: 
             WHERE m.account_id = ANY($1::bigint[]) AND m.target_account_id = ANY($2::bigint[]) AND {_LIVE_MUTE}
         UNION
         SELECT f.account_id FROM filters f WHERE f.account_id = ANY($1::bigint[]) AND {LIVE_FILTER}
+        UNION
+        SELECT cm.account_id FROM conversation_mutes cm
+            WHERE cm.account_id = ANY($1::bigint[]) AND cm.thread_root_id = ANY($3::bigint[])
         """,
         list(viewer_ids),
         list(set(author_ids)),
+        list(set(thread_root_ids)),
     )
     return {row[0] for row in rows}
 
@@ -227,6 +234,25 @@ async def muted_conversations(db: Executor, account_id: int, thread_root_ids: It
         ids,
     )
     return {row[0] for row in rows}
+
+
+MUTED_POSTS_SQL = """
+    ARRAY(SELECT p.id FROM conversation_mutes cm JOIN posts p ON p.thread_root_id = cm.thread_root_id
+          WHERE cm.account_id = {viewer} AND p.id = ANY({posts}))"""
+
+
+def muted_posts_column(viewer: str, posts: str) -> str:
+    """SQL select-list item: which of the posts (a bigint[]) are in a conversation the viewer muted
+    (Status `muted`). Starts from the viewer's conversation mutes, so a viewer with none costs one probe."""
+    return MUTED_POSTS_SQL.format(viewer=viewer, posts=posts)
+
+
+async def posts_in_muted_conversations(db: Executor, account_id: int, post_ids: Iterable[int]) -> set[int]:
+    ids = list(set(post_ids))
+    if not ids:
+        return set()
+    found = await db.fetchval(f"SELECT {muted_posts_column('$1::bigint', '$2::bigint[]')}", account_id, ids)
+    return set(found or ())
 
 
 # notes -------------------------------------------------------------------------------------------------

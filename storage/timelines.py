@@ -18,7 +18,7 @@ import asyncpg
 from core.pagination import Page
 from storage.db import Executor
 from storage.rows import Row, columns, rows_of
-from storage.safety import NO_RELATIONS, Relations, relations_columns, relations_of
+from storage.safety import NO_RELATIONS, Relations, muted_posts_column, relations_columns, relations_of
 
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
@@ -396,6 +396,7 @@ class ViewerMarks:
     relations: Relations = NO_RELATIONS  # blocks, mutes and suspensions among the authors asked about
     bookmarked: set[int] = field(default_factory=set)
     pinned: set[int] = field(default_factory=set)
+    muted: set[int] = field(default_factory=set)  # posts in conversations the viewer muted
 
 
 async def viewer_marks(
@@ -429,6 +430,7 @@ async def viewer_marks(
                 AS mentioned,
             ARRAY(SELECT post_id FROM bookmarks WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS bookmarked,
             ARRAY(SELECT post_id FROM pins WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS pinned,
+            {muted_posts_column("$1", "$2::bigint[]")} AS muted_posts,
             {relations_columns("$1", "$5::bigint[]")}
         """,
         viewer_id,
@@ -450,6 +452,7 @@ async def viewer_marks(
         relations_of(row),
         set(row["bookmarked"]),
         set(row["pinned"]),
+        set(row["muted_posts"]),
     )
 
 
