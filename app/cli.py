@@ -9,6 +9,7 @@ chirp stack up       run only the embedded servers, printing their addresses
 chirp jobs stats|dead|replay   inspect and replay the job queue
 chirp search reindex rebuild the search indexes from PostgreSQL and swap them in
 chirp announce add|list|remove   the announcements every user sees (GET /api/v1/announcements)
+chirp admin grant|revoke USER    make an account an admin (or a moderator), or a plain user again
 """
 
 from __future__ import annotations
@@ -294,6 +295,37 @@ def cmd_announce(args: argparse.Namespace) -> int:
     return _run(_announce(_settings(args), args))
 
 
+# admin ----------------------------------------------------------------------------------------------
+
+
+async def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import moderation
+    from storage.resources import open_resources
+
+    role = "user" if args.action == "revoke" else args.role
+    async with open_resources(settings) as res:
+        if await moderation.grant_role(res, args.username, role) is None:
+            print(f"chirp admin: no account {args.username}", file=sys.stderr)
+            return 1
+    print(f"{args.username.lstrip('@')} is now {'a plain user' if role == 'user' else f'a {role}'}")
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    return _run(_admin(_settings(args), args))
+
+
+def _admin_parser(admin: argparse.ArgumentParser) -> None:
+    actions = admin.add_subparsers(dest="action", required=True)
+    grant = actions.add_parser(
+        "grant", help="give an account the admin role (or --role moderator): the admin API and moderation page"
+    )
+    grant.add_argument("username", help="the account's username")
+    grant.add_argument("--role", choices=("admin", "moderator"), default="admin", help="admin (default) or moderator")
+    revoke = actions.add_parser("revoke", help="make an admin or moderator a plain user again")
+    revoke.add_argument("username", help="the account's username")
+
+
 def _announce_parser(announce: argparse.ArgumentParser) -> None:
     actions = announce.add_subparsers(dest="action", required=True)
     add = actions.add_parser(
@@ -397,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("ids", nargs="*", type=int, help="dead job ids to replay (default: all)")
     _announce_parser(add("announce", cmd_announce, "publish, list and remove announcements to every user"))
+    _admin_parser(add("admin", cmd_admin, "grant or revoke the admin and moderator roles"))
     return parser
 
 

@@ -34,6 +34,31 @@ FIELD_VALUE_MAX = 255
 _LINK = re.compile(r"^https?://[^\s<>\"]+$")
 # The role of an account without one (Mastodon's UserRole "everyone", id -99): no permissions.
 EVERYONE_ROLE = {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
+# Mastodon's permission bits (UserRole::FLAGS): an admin holds `administrator` (every permission); a
+# moderator may view the dashboard and audit log and manage reports and users.
+ADMINISTRATOR, VIEW_AUDIT_LOG, VIEW_DASHBOARD, MANAGE_REPORTS, MANAGE_USERS = 1, 1 << 2, 1 << 3, 1 << 4, 1 << 10
+STAFF_ROLES: dict[str, dict[str, Any]] = {
+    "admin": {"id": "3", "name": "Admin", "permissions": str(ADMINISTRATOR), "color": "", "highlighted": True},
+    "moderator": {
+        "id": "1",
+        "name": "Moderator",
+        "permissions": str(VIEW_AUDIT_LOG | VIEW_DASHBOARD | MANAGE_REPORTS | MANAGE_USERS),
+        "color": "",
+        "highlighted": True,
+    },
+}
+
+
+def _highlighted_roles(role: str | None) -> list[dict[str, Any]]:
+    staff = STAFF_ROLES.get(role or "")
+    return [{key: staff[key] for key in ("id", "name", "color")}] if staff else []
+
+
+def role_entity(role: str | None) -> dict[str, Any]:
+    """Mastodon's Role of an account's `role` column (user, moderator, admin)."""
+    return dict(STAFF_ROLES.get(role or "user", EVERYONE_ROLE))
+
+
 EMAIL_MAX = 254
 PRIVACY_CHOICES = ("public", "unlisted", "private")
 _USERNAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -127,8 +152,10 @@ def account_entity(row: Mapping[str, Any], settings: Settings) -> dict[str, Any]
         "last_status_at": row["last_post_at"].date().isoformat() if row["last_post_at"] else None,
         "emojis": [],
         "fields": profile_fields(row),
-        "roles": [],
+        # Highlighted roles are shown on the profile (Mastodon's AccountRole: id, name, color).
+        "roles": _highlighted_roles(row.get("role")),
         **({"suspended": True} if row.get("suspended_at") else {}),
+        **({"limited": True} if row.get("silenced_at") else {}),
     }
 
 
@@ -149,7 +176,7 @@ def credential_account_entity(
         "indexable": entity["indexable"],
         "attribution_domains": [],
     }
-    entity["role"] = dict(EVERYONE_ROLE)
+    entity["role"] = role_entity(row.get("role"))
     return entity
 
 
@@ -261,11 +288,25 @@ async def register_account(
 # Signing in and profile changes ----------------------------------------------------------------------
 
 
+# What a suspended or disabled account is told when it tries to sign in (Mastodon's words).
+SIGN_IN_BARRED = "Your login is currently disabled"
+
+
+class SignInBarred(Exception):
+    """The password is right, but moderation keeps this account from signing in (suspended or disabled)."""
+
+
 async def check_password(db: Executor, login: str, password: str) -> int | None:
-    """The id of the account `login` (username or e-mail) names when `password` is right, else None."""
+    """The id of the account `login` (username or e-mail) names when `password` is right, else None.
+    SignInBarred when it is right but the account is suspended or disabled (every way of signing in asks
+    here, so none lets such an account in)."""
     row = await account_store.find_login(db, login.strip())
     ok = await passwords.verify_password(row["password_hash"] if row else None, password)
-    return int(row["id"]) if row is not None and ok else None
+    if row is None or not ok:
+        return None
+    if row["barred"]:
+        raise SignInBarred(SIGN_IN_BARRED)
+    return int(row["id"])
 
 
 async def update_profile(res: Resources, account_id: int, changes: Mapping[str, Any]) -> asyncpg.Record:

@@ -47,6 +47,7 @@ from domain.visibility import (
     quote_policy,
     restricted_posts,
     shield_of,
+    shown_account,
 )
 from storage import accounts as account_store
 from storage import post_cache
@@ -418,7 +419,7 @@ async def refresh_accounts(res: Resources, account_ids: Iterable[int]) -> None:
     if not cached:
         return
     found = await account_store.get_accounts(res.db, cached)
-    rows = {account_id: row for account_id, row in found.items() if row["suspended_at"] is None}  # shown nowhere
+    rows = {account_id: row for account_id, row in found.items() if shown_account(row)}  # suspended: nowhere
     await post_cache.replace(
         res.redis, {}, {account_id: orjson.dumps(account_entity(row, res.settings)) for account_id, row in rows.items()}
     )

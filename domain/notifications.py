@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import orjson
 
+from config import Settings
 from core.errors import ApiError
 from core.pagination import Page
 from core.times import iso
@@ -28,6 +29,7 @@ from domain.event_kinds import EventKind, PostCreated, PostEdited, decode
 from domain.post_entities import post_entities
 from domain.visibility import load_shield
 from storage import accounts as account_store
+from storage import moderation as moderation_store
 from storage import notifications as notification_store
 from storage import post_versions as version_store
 from storage import posts as post_store
@@ -40,7 +42,10 @@ from storage.resources import Resources
 
 log = logging.getLogger("chirp.notifications")
 
-TYPES = ("mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request", "update", "poll")
+TYPES = (
+    "mention", "favourite", "reaction", "reblog", "quote", "follow", "follow_request", "update", "poll",
+    "moderation_warning",
+)  # fmt: skip
 # Mastodon's other types: accepted in types[]/exclude_types[] (they match nothing here), so clients that
 # name them keep working.
 MASTODON_TYPES = (
@@ -49,7 +54,6 @@ MASTODON_TYPES = (
     "admin.sign_up",
     "admin.report",
     "severed_relationships",
-    "moderation_warning",
     "quoted_update",
 )
 
@@ -202,16 +206,31 @@ def _payload(entity: dict[str, Any]) -> str:
 # Reading ---------------------------------------------------------------------------------------------
 
 
+def warning_entity(row: Mapping[str, Any], target: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """Mastodon's AccountWarning, as a `moderation_warning` notification shows it (domain.moderation)."""
+    return {
+        "id": str(row["id"]),
+        "action": row["action"],
+        "text": row["text"],
+        "status_ids": [str(i) for i in row["status_ids"]],
+        "target_account": account_entity(target, settings),
+        "appeal": None,
+        "created_at": iso(row["created_at"]),
+    }
+
+
 async def notification_entities(res: Resources, rows: Sequence[asyncpg.Record], viewer_id: int) -> list[dict[str, Any]]:
     """Mastodon Notification entities for `viewer_id`'s rows, in their order, in a constant number of
     queries. A notification whose post the viewer can no longer see is left out. Each entity carries the
     recipient as `_account_id` (for routing; `payload_json` drops it)."""
     post_ids = [row["post_id"] for row in rows if row["post_id"] is not None]
     actors = {row["from_account_id"] for row in rows}
-    statuses, accounts, shield = await asyncio.gather(
+    warned = [row["id"] for row in rows if row["type"] == "moderation_warning"]
+    statuses, accounts, shield, warnings = await asyncio.gather(
         post_entities(res, post_ids, viewer_id, context="notifications"),
         account_store.get_accounts(res.db, actors),
         load_shield(res, viewer_id, actors, "notifications"),
+        moderation_store.warnings_of_notifications(res.db, warned),
     )
     status_by_id = {int(status["id"]): status for status in statuses}
     out: list[dict[str, Any]] = []
@@ -234,6 +253,11 @@ async def notification_entities(res: Resources, rows: Sequence[asyncpg.Record], 
             entity["status"] = status
         if row["type"] == "reaction":
             entity["reaction"] = {"name": row["reaction"]}
+        if row["type"] == "moderation_warning":
+            warning = warnings.get(row["id"])
+            if warning is None:
+                continue
+            entity["moderation_warning"] = warning_entity(warning, account, res.settings)
         out.append(entity)
     return out
 

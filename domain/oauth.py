@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from core.errors import ApiError, validation_error
 from domain import accounts as account_domain
+from storage import accounts as account_store
 from storage import apps as app_store
 from storage import tokens as token_store
 from storage.resources import Resources
@@ -44,6 +45,18 @@ READ_SCOPES = tuple(
         "lists", "mutes", "notifications", "search", "statuses",
     )
 )  # fmt: skip
+# The admin API's scopes (Mastodon's): `admin:read` and `admin:write`, each granting its sub-scopes. The
+# plain `read` and `write` grant none of them.
+ADMIN_RESOURCES = (
+    "accounts", "reports", "domain_allows", "domain_blocks", "ip_blocks", "email_domain_blocks",
+    "canonical_email_blocks",
+)  # fmt: skip
+ADMIN_SCOPES = (
+    "admin:read",
+    "admin:write",
+    *(f"admin:read:{name}" for name in ADMIN_RESOURCES),
+    *(f"admin:write:{name}" for name in ADMIN_RESOURCES),
+)
 WRITE_SCOPES = tuple(
     f"write:{name}"
     for name in (
@@ -51,7 +64,7 @@ WRITE_SCOPES = tuple(
         "lists", "media", "mutes", "notifications", "reports", "statuses",
     )
 )  # fmt: skip
-ALL_SCOPES = (*TOP_SCOPES, *READ_SCOPES, *WRITE_SCOPES)
+ALL_SCOPES = (*TOP_SCOPES, *READ_SCOPES, *WRITE_SCOPES, *ADMIN_SCOPES)
 # The legacy `follow` scope stands for these (as in Mastodon).
 FOLLOW_SCOPES = frozenset({"read:follows", "write:follows", "read:blocks", "write:blocks", "read:mutes", "write:mutes"})
 GRANT_TYPES = ("authorization_code", "password", "client_credentials", "refresh_token")
@@ -92,9 +105,13 @@ def unknown_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def scope_covered(scope: str, granted: Iterable[str]) -> bool:
-    """Whether `granted` includes `scope` itself, its parent (`read` for `read:statuses`) or legacy `follow`."""
+    """Whether `granted` includes `scope` itself, a parent (`read` for `read:statuses`, `admin:read` for
+    `admin:read:reports`) or legacy `follow`."""
     held = granted if isinstance(granted, set | frozenset) else set(granted)
-    return scope in held or scope.split(":", 1)[0] in held or ("follow" in held and scope in FOLLOW_SCOPES)
+    if scope in held or ("follow" in held and scope in FOLLOW_SCOPES):
+        return True
+    parts = scope.split(":")
+    return any(":".join(parts[:end]) in held for end in range(1, len(parts)))
 
 
 def narrow_scopes(requested: str | Sequence[str] | None, allowed: Sequence[str]) -> tuple[str, ...]:
@@ -231,14 +248,24 @@ async def client_credentials_grant(res: Resources, app: asyncpg.Record, scope: s
 
 
 async def password_grant(
-    res: Resources, app: asyncpg.Record, login: str | None, password: str | None, scope: str | None
+    res: Resources,
+    app: asyncpg.Record,
+    login: str | None,
+    password: str | None,
+    scope: str | None,
+    *,
+    ip: str | None = None,
 ) -> IssuedToken:
     if not login or not password:
         raise oauth_error(400, "invalid_request", "The username and password are required.")
     scopes = narrow_scopes(scope, app["scopes"])
-    account_id = await account_domain.check_password(res.db, login, password)
+    try:
+        account_id = await account_domain.check_password(res.db, login, password)
+    except account_domain.SignInBarred as exc:
+        raise invalid_grant(str(exc)) from None
     if account_id is None:
         raise invalid_grant()
+    await account_store.note_sign_in(res.db, account_id, ip)
     return await token_store.issue_token(
         res.db, res.ids.next_id(), app_id=app["id"], account_id=account_id, scopes=scopes
     )

@@ -22,7 +22,15 @@ from domain import polls as poll_domain
 from domain.accounts import account_entity
 from domain.filters import subject_text
 from domain.post_text import render_html
-from domain.visibility import NO_SHIELD, Shield, ViewContext, filter_verdict, quote_policy, visibility_of
+from domain.visibility import (
+    NO_SHIELD,
+    Shield,
+    ViewContext,
+    filter_verdict,
+    quote_policy,
+    shown_account,
+    visibility_of,
+)
 from storage import accounts as account_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
@@ -144,7 +152,7 @@ async def post_entities(
         accounts={
             account_id: account_entity(row, res.settings)
             for account_id, row in account_rows.items()
-            if row["suspended_at"] is None
+            if shown_account(row)
         },
         liked=liked,
         reposted=reposted,

@@ -24,6 +24,7 @@ from domain.post_entities import post_entities
 from domain.post_text import normalize_tag
 from domain.search_documents import id_ms
 from domain.search_query import QueryError, SearchQuery, parse_query
+from domain.visibility import shown_account
 from storage import accounts as account_store
 from storage import search as search_store
 from storage.resources import Resources
@@ -232,7 +233,7 @@ async def _statuses(
 async def _accounts(res: Resources, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = [int(hit["id"]) for hit in hits]
     rows = await account_store.get_accounts(res.db, ids)
-    return [account_entity(rows[i], res.settings) for i in ids if i in rows]
+    return [account_entity(rows[i], res.settings) for i in ids if i in rows and shown_account(rows[i])]
 
 
 async def _hashtags(res: Resources, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from domain.event_kinds import PostDeleted
 from domain.post_entities import load_with_references, post_entities, referenced_ids
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
-from domain.visibility import ViewContext, is_public
+from domain.visibility import ViewContext, is_public, listed_on_public
+from storage import accounts as account_store
 from storage import audiences as audience_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
@@ -330,6 +331,11 @@ async def publish_posts_created(res: Resources, post_ids: Sequence[int]) -> None
     loaded = await load_with_references(res, ids)
     channels = {i: _public_channels(loaded[i], include_replies=False) for i in ids if i in loaded}
     shown = [i for i in ids if channels.get(i)]
+    if not shown:
+        return
+    # A silenced (or suspended) author's posts stay off the public and hashtag streams (domain.visibility).
+    authors = await account_store.get_accounts(res.db, {loaded[i].account_id for i in shown})
+    shown = [i for i in shown if (a := authors.get(loaded[i].account_id)) is not None and listed_on_public(a)]
     if not shown:
         return
     content = [row.id for row in loaded.values() if row.reblog_of_id is None]

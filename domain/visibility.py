@@ -16,6 +16,11 @@ tag, public), so they reach only their conversations (domain.conversations) and 
 Queries that filter in SQL (profile posts, quotes, notifications) use its twin, `storage.posts.visible_to`;
 those lists still pass through the readers, so the viewer's own rules below apply to them too.
 
+Moderation (issue 22) comes before all of it: a suspended account is shown nowhere (`shown_account`: its
+Account is not rendered, so neither are its posts, nor reposts and quotes of them, for any viewer, signed
+in or not); a silenced account's posts stay off public and hashtag timelines and streams and trends
+(`storage.accounts.listed_author`, in SQL, and `listed_on_public` for live posts).
+
 On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the context of the read:
 - blocks, either way, and suspended authors: nowhere (a post asked for by id answers 404);
 - mutes: out of home, public, list and tag timelines, threads and streams (`TIMELINE_CONTEXTS`), and out of
@@ -63,6 +68,18 @@ class Shield:
 
 
 NO_SHIELD = Shield()
+
+
+def shown_account(row: Mapping[str, Any]) -> bool:
+    """Whether an account row (with `suspended_at`) may be shown at all: the one test every reader of
+    posts and accounts applies (post entities, the post cache, search, notifications)."""
+    return row["suspended_at"] is None
+
+
+def listed_on_public(row: Mapping[str, Any]) -> bool:
+    """Whether an account row's posts may reach public and hashtag timelines, streams and trends: neither
+    suspended nor silenced (`storage.accounts.listed_author` is its SQL twin)."""
+    return row["suspended_at"] is None and row.get("silenced_at") is None
 
 
 def shield_of(relations: Relations, context: ViewContext) -> Shield:

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlencode
 import asyncpg
 from aiohttp import web
 
+from api.client import client_address
 from api.http import Params, json_response, public_origin, read_params
 from api.keys import RESOURCES
 from api.openapi import array, body, error_response, obj, ok, operation, query, ref
@@ -27,6 +28,7 @@ from core.errors import ApiError
 from domain import accounts as account_domain
 from domain import oauth
 from handlers import web_client
+from storage import accounts as account_store
 from storage import apps as app_store
 
 routes = web.RouteTableDef()
@@ -90,7 +92,9 @@ async def token(request: web.Request) -> web.Response:
     if grant_type == "client_credentials":
         issued = await oauth.client_credentials_grant(res, app, scope)
     elif grant_type == "password":
-        issued = await oauth.password_grant(res, app, params.text("username"), params.text("password"), scope)
+        issued = await oauth.password_grant(
+            res, app, params.text("username"), params.text("password"), scope, ip=client_address(request)
+        )
     elif grant_type == "authorization_code":
         issued = await oauth.authorization_code_grant(
             res, app, params.text("code"), params.text("redirect_uri"), params.text("code_verifier")
@@ -177,6 +181,12 @@ SCOPE_WORDS: dict[str, str] = {
     "write:notifications": "Dismiss your notifications",
     "write:reports": "Report people and posts",
     "write:statuses": "Post, reply, repost and delete your posts",
+    "admin:read": "See the server's reports and accounts as a moderator (if you are one)",
+    "admin:write": "Act as a moderator: resolve reports, warn, limit, suspend and reinstate accounts",
+    "admin:read:accounts": "See accounts as a moderator",
+    "admin:read:reports": "See reports as a moderator",
+    "admin:write:accounts": "Warn, limit, suspend and reinstate accounts",
+    "admin:write:reports": "Assign, resolve and reopen reports",
 }
 
 
@@ -382,11 +392,15 @@ async def authorize(request: web.Request) -> web.Response:
     if params.text("decision") == "deny":
         return _error_redirect(auth, oauth.oauth_error(400, "access_denied", "The user denied the request."))
     res = request.app[RESOURCES]
-    account_id = await account_domain.check_password(
-        res.db, params.text("username") or "", params.text("password") or ""
-    )
+    try:
+        account_id = await account_domain.check_password(
+            res.db, params.text("username") or "", params.text("password") or ""
+        )
+    except account_domain.SignInBarred as exc:
+        return _sign_in_form(request, auth, scopes, error=f"{exc}.")
     if account_id is None:
         return _sign_in_form(request, auth, scopes, error="That username or password is not right.")
+    await account_store.note_sign_in(res.db, account_id, client_address(request))
     code = await oauth.create_authorization_code(
         res,
         auth.app,

@@ -12,6 +12,7 @@ from domain.instance import chirp_version
 from domain.oauth import ALL_SCOPES
 from handlers import (
     accounts,
+    admin,  # moderation (issue 22)
     announcements,
     apps,
     bookmarks,
@@ -75,6 +76,8 @@ ROUTE_MODULES = (
     safety,
     filters,
     reports,
+    # issue 22 (moderation): the admin API for reports and accounts
+    admin,
     # organizing (issue 24): bookmarks, pins, endorsements; lists; followed hashtags
     bookmarks,
     lists,

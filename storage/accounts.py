@@ -11,7 +11,7 @@ from storage.db import Executor
 
 ACCOUNT_COLUMNS = """
     id, username, display_name, note, bot, is_group, locked, discoverable, fields,
-    followers_count, following_count, posts_count, last_post_at, created_at, suspended_at
+    followers_count, following_count, posts_count, last_post_at, created_at, suspended_at, silenced_at, role
 """
 # What only the account's owner sees (CredentialAccount's `source`, preferences).
 CREDENTIAL_COLUMNS = f"{ACCOUNT_COLUMNS}, email, default_privacy, default_sensitive, default_language"
@@ -64,11 +64,13 @@ async def find_by_usernames(db: Executor, usernames: Iterable[str]) -> dict[str,
 async def insert_account(
     db: Executor, account_id: int, *, username: str, email: str, password_hash: str, display_name: str = ""
 ) -> asyncpg.Record:
-    """Create an account; raises asyncpg.UniqueViolationError when the username or e-mail is taken."""
+    """Create an account; raises asyncpg.UniqueViolationError when the username or e-mail is taken. The first
+    account of an instance is made its admin."""
+    # The instance's first account is its admin (`chirp admin grant` names others).
     row: asyncpg.Record = await db.fetchrow(
         f"""
-        INSERT INTO accounts (id, username, email, password_hash, display_name)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO accounts (id, username, email, password_hash, display_name, role)
+        VALUES ($1, $2, $3, $4, $5, CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN 'user' ELSE 'admin' END)
         RETURNING {ACCOUNT_COLUMNS}
         """,
         account_id,
@@ -88,12 +90,35 @@ async def get_credential_account(db: Executor, account_id: int) -> asyncpg.Recor
 
 
 async def find_login(db: Executor, login: str) -> asyncpg.Record | None:
-    """The account signing in as `login`, a username or an e-mail address (usernames cannot contain '@')."""
+    """The account signing in as `login`, a username or an e-mail address (usernames cannot contain '@'),
+    with whether moderation keeps it from signing in (`barred`: suspended or disabled)."""
     column = "email" if "@" in login else "username"
     row: asyncpg.Record | None = await db.fetchrow(
-        f"SELECT id, password_hash FROM accounts WHERE lower({column}) = lower($1)", login
+        f"""
+        SELECT id, password_hash, (suspended_at IS NOT NULL OR disabled_at IS NOT NULL) AS barred
+        FROM accounts WHERE lower({column}) = lower($1)
+        """,
+        login,
     )
     return row
+
+
+async def note_sign_in(db: Executor, account_id: int, ip: str | None) -> None:
+    """Remember the address the account last signed in from (the admin API shows and filters by it)."""
+    if ip is None:
+        return
+    try:
+        await db.execute("UPDATE accounts SET last_sign_in_ip = $2::inet WHERE id = $1", account_id, ip)
+    except asyncpg.DataError:  # not an address PostgreSQL reads (a unix socket's peer): nothing to keep
+        return
+
+
+def listed_author(account_id: str) -> str:
+    """SQL: the account `account_id` (a column or parameter) may appear on public and hashtag timelines and
+    trends: neither suspended nor silenced. The one test of it (issue 22); a query using it reads the account
+    row by primary key."""
+    return f"""NOT EXISTS (SELECT 1 FROM accounts la WHERE la.id = {account_id}
+                       AND (la.suspended_at IS NOT NULL OR la.silenced_at IS NOT NULL))"""
 
 
 async def taken(db: Executor, username: str, email: str) -> tuple[bool, bool]:

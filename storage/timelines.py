@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from core.pagination import Page
+from storage.accounts import listed_author
 from storage.db import Executor
 from storage.rows import Row, columns, rows_of
 from storage.safety import NO_RELATIONS, Relations, muted_posts_column, relations_columns, relations_of
@@ -340,6 +341,7 @@ async def public_post_ids(db: Executor, page: Page, *, only_media: bool) -> list
         WHERE p.visibility = 'public' AND p.reblog_of_id IS NULL AND {where}
           AND NOT {_REPLY_TO_OTHER}
           AND (NOT $3 OR p.has_media)
+          AND {listed_author("p.account_id")}
         ORDER BY p.id {page.order}
         LIMIT $4
         """,
@@ -363,6 +365,7 @@ async def tag_post_ids(
         WHERE t.tag = ANY($3::text[]) AND {where}
           AND p.visibility = 'public' AND p.reblog_of_id IS NULL
           AND (NOT $6 OR p.has_media)
+          AND {listed_author("p.account_id")}
           AND NOT EXISTS (
               SELECT 1 FROM unnest($4::text[]) AS wanted(tag)
               WHERE NOT EXISTS (SELECT 1 FROM post_tags w WHERE w.post_id = t.post_id AND w.tag = wanted.tag))

@@ -69,11 +69,20 @@ async def issue_token(
     return IssuedToken(token_id, access, refresh, tuple(scopes), created_at)
 
 
+# A token works while it is not revoked and its account (if any) is neither suspended nor disabled: lifting
+# the suspension makes the account's tokens work again, as in Mastodon.
+_LIVE_GRANT = """
+    t.revoked_at IS NULL AND NOT EXISTS (
+        SELECT 1 FROM accounts a
+        WHERE a.id = t.account_id AND (a.suspended_at IS NOT NULL OR a.disabled_at IS NOT NULL))
+"""
+
+
 async def find_token(db: Executor, access_token: str) -> TokenGrant | None:
     row = await db.fetchrow(
-        """
-        SELECT id, account_id, app_id, scopes FROM access_tokens
-        WHERE token_hash = $1 AND revoked_at IS NULL
+        f"""
+        SELECT t.id, t.account_id, t.app_id, t.scopes FROM access_tokens t
+        WHERE t.token_hash = $1 AND {_LIVE_GRANT}
         """,
         hash_secret(access_token),
     )
@@ -130,6 +139,12 @@ async def revoke_for_app(db: Executor, token: str, app_id: int) -> list[int] | N
     if row["found"] == 0:
         return None
     return list(row["revoked"])
+
+
+async def live_token_ids(db: Executor, account_id: int) -> list[int]:
+    """The ids of the account's unrevoked tokens (to drop from every token cache when it is suspended)."""
+    rows = await db.fetch("SELECT id FROM access_tokens WHERE account_id = $1 AND revoked_at IS NULL", account_id)
+    return [row["id"] for row in rows]
 
 
 async def revoke_token_id(db: Executor, token_id: int) -> None:
