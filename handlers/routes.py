@@ -18,6 +18,7 @@ from handlers import (
     conversations,
     discovery,
     edits,
+    featured_tags,  # discovery (issue 24)
     filters,
     follows,
     health,
@@ -31,6 +32,7 @@ from handlers import (
     notifications,
     oauth,
     openapi,
+    people,  # discovery (issue 24)
     polls,
     reports,
     reposts,
@@ -41,6 +43,7 @@ from handlers import (
     streaming,
     tags,  # organizing (issue 24)
     timelines,
+    trends,  # discovery (issue 24)
     web_client,
 )
 
@@ -79,6 +82,10 @@ ROUTE_MODULES = (
     bookmarks,
     lists,
     tags,
+    # discovery (issue 24): featured hashtags, people search, directory, suggestions, trends
+    featured_tags,
+    people,
+    trends,
     web_client,
 )
 
