@@ -80,10 +80,10 @@ async def suggestions_v1(request: web.Request) -> web.Response:
     return json_response([suggestion["account"] for suggestion in await _suggestions(request)])
 
 
-@routes.delete(r"/api/v1/suggestions/{account_id:\d+}")
+@routes.delete(r"/api/v1/suggestions/{id:\d+}")
 async def dismiss_suggestion(request: web.Request) -> web.Response:
     user = await require_user(request, "read:accounts")
-    await people.dismiss_suggestion(request.app[RESOURCES], user.account_id, path_id(request, "account_id"))
+    await people.dismiss_suggestion(request.app[RESOURCES], user.account_id, path_id(request))
     return json_response({})
 
 
@@ -171,12 +171,12 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             tags=_TAGS,
         )
     },
-    "/api/v1/suggestions/{account_id}": {
+    "/api/v1/suggestions/{id}": {
         "delete": operation(
             "Never suggest this account again",
             {"200": ok(obj({})), **errors(401, 403, 404)},
             scopes=["read:accounts"],
-            parameters=[path("account_id")],
+            parameters=[path("id", "The suggested account's id")],
             tags=_TAGS,
         )
     },
