@@ -35,3 +35,17 @@ def link_header(request: web.Request, cursors: Sequence[int], page: Page) -> dic
     next_url = base.update_query(max_id=str(cursors[-1]), limit=limit)
     prev_url = base.update_query(min_id=str(cursors[0]), limit=limit)
     return {"Link": f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'}
+
+
+def offset_link_header(request: web.Request, *, offset: int, limit: int, returned: int) -> dict[str, str]:
+    """`Link` for lists paged by `offset` (search, trends, the directory, as Mastodon's): `next` when the
+    page came back full, `prev` when it did not start at the top."""
+    base = URL(f"{public_origin(request)}{request.rel_url.raw_path}", encoded=True).with_query(
+        {k: v for k, v in request.query.items() if k not in ("offset", "limit")}
+    )
+    links = []
+    if returned >= limit:
+        links.append(f'<{base.update_query(offset=str(offset + limit), limit=str(limit))}>; rel="next"')
+    if offset > 0:
+        links.append(f'<{base.update_query(offset=str(max(offset - limit, 0)), limit=str(limit))}>; rel="prev"')
+    return {"Link": ", ".join(links)} if links else {}

@@ -30,6 +30,7 @@ SCENARIOS = {
     "streaming_delivery": "bench.streaming_delivery",
     "timeline_fanout": "bench.timeline_fanout",
     "timeline_read": "bench.timeline_read",
+    "trends": "bench.trends",  # issue 24 (discovery)
 }
 RESULTS_ENV = "CHIRP_BENCH_RESULTS"
 # bench.harness caps Meilisearch's indexing memory by this (a --tiny run: a few thousand documents).

@@ -132,11 +132,13 @@ async def seed(
     tokens: int = 1000,
     tokens_file: Path,
     rng_seed: int = 1,
+    days: float = 30.0,
 ) -> SeedSummary:
+    """Load the data; `days` is the span the posts fall in (the trends benchmark loads one day's share)."""
     started = time.monotonic()
     rng = np.random.default_rng(rng_seed)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    span_ms = int(timedelta(days=30).total_seconds() * 1000)
+    span_ms = int(timedelta(days=days).total_seconds() * 1000)
 
     account_ms = np.sort(rng.integers(now_ms - 2 * span_ms, now_ms - span_ms, size=users))
     account_ids = snowflakes(account_ms, node=1)

@@ -171,7 +171,7 @@ def _reactions_configuration(settings: Settings) -> dict[str, Any]:
 
 
 def _accounts_configuration() -> dict[str, Any]:
-    return {"max_featured_tags": 0, "max_pinned_statuses": 0}
+    return {"max_featured_tags": 10, "max_pinned_statuses": 0}
 
 
 def _description(settings: Settings) -> str:

@@ -26,6 +26,7 @@ from domain.search_documents import id_ms
 from domain.search_query import QueryError, SearchQuery, parse_query
 from domain.visibility import shown_account
 from storage import accounts as account_store
+from storage import discovery as discovery_store
 from storage import search as search_store
 from storage.resources import Resources
 from storage.search_indexes import ACCOUNTS, HASHTAGS, POSTS, index_name, meili_unavailable
@@ -230,10 +231,26 @@ async def _statuses(
     return await post_entities(res, ids, viewer_id)
 
 
-async def _accounts(res: Resources, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _accounts(res: Resources, viewer_id: int | None, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hits' Account entities in rank order, leaving out the suspended and anyone blocking or blocked by
+    the viewer (the index may still hold them)."""
     ids = [int(hit["id"]) for hit in hits]
-    rows = await account_store.get_accounts(res.db, ids)
-    return [account_entity(rows[i], res.settings) for i in ids if i in rows and shown_account(rows[i])]
+    rows, hidden = await asyncio.gather(
+        account_store.get_accounts(res.db, ids), discovery_store.hidden_from(res.db, viewer_id, ids)
+    )
+    return [
+        account_entity(rows[i], res.settings) for i in ids if i in rows and shown_account(rows[i]) and i not in hidden
+    ]
+
+
+async def search_accounts(res: Resources, viewer_id: int | None, request: SearchRequest) -> list[dict[str, Any]]:
+    """Accounts only (GET /api/v1/accounts/search): the same query, ranking and hiding as `search`'s accounts."""
+    params = await _accounts_params(res, viewer_id, request)
+    if params is None:
+        return []
+    (hits,) = await _run(res, [params])
+    reading = res.reading_from(await res.reader(viewer_id)) if hits else res
+    return await _accounts(reading, viewer_id, hits)
 
 
 async def _hashtags(res: Resources, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -273,7 +290,7 @@ async def search(res: Resources, viewer_id: int | None, request: SearchRequest) 
     reading = res.reading_from(await res.reader(viewer_id)) if any(hits.values()) else res
     found_statuses, found_accounts, found_hashtags = await asyncio.gather(
         _statuses(reading, viewer_id, hits.get("statuses", []), request),
-        _accounts(reading, hits.get("accounts", [])),
+        _accounts(reading, viewer_id, hits.get("accounts", [])),
         _hashtags(reading, hits.get("hashtags", [])),
     )
     return {"accounts": found_accounts, "statuses": found_statuses, "hashtags": found_hashtags}

@@ -19,6 +19,7 @@ from handlers import (
     conversations,
     discovery,
     edits,
+    featured_tags,  # discovery (issue 24)
     filters,
     follows,
     health,
@@ -32,6 +33,7 @@ from handlers import (
     notifications,
     oauth,
     openapi,
+    people,  # discovery (issue 24)
     polls,
     reports,
     reposts,
@@ -42,6 +44,7 @@ from handlers import (
     streaming,
     tags,  # organizing (issue 24)
     timelines,
+    trends,  # discovery (issue 24)
     web_client,
 )
 
@@ -82,6 +85,10 @@ ROUTE_MODULES = (
     bookmarks,
     lists,
     tags,
+    # discovery (issue 24): featured hashtags, people search, directory, suggestions, trends
+    featured_tags,
+    people,
+    trends,
     web_client,
 )
 

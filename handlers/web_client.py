@@ -121,6 +121,7 @@ CLIENT_ROUTES = (
     "/",
     "/callback",
     "/search",
+    "/explore",  # issue 24 (discovery)
     "/notifications",
     "/follow_requests",
     "/conversations",
@@ -160,6 +161,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/": _page("The web client: home timeline"),
     "/callback": _page("The web client: where the OAuth authorization-code flow returns"),
     "/search": _page("The web client: search"),
+    "/explore": _page("The web client: trends, who to follow and people search"),  # issue 24 (discovery)
     "/notifications": _page("The web client: notifications"),
     "/follow_requests": _page("The web client: the follow requests waiting for your answer"),
     "/conversations": _page("The web client: your direct-message conversations"),

@@ -56,6 +56,8 @@ STREAM_LEASES_PREFIX = "sl:"
 TOKEN_STREAM_LEASES_PREFIX = "slt:"
 # Read-your-writes: where in the WAL an account last wrote (storage/read_replicas.py).
 WROTE_PREFIX = "wrote:"
+# Trends, one key per kind, rewritten by each trends pass (storage/trends.py).
+TRENDS_PREFIX = "trends:"
 # Sharded pub/sub channels (storage/channels.py).
 NODE_CHANNEL_PREFIX = "chirp:node:"
 USER_CHANNEL_PREFIX = "chirp:user:"

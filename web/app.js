@@ -20,6 +20,7 @@ import * as search from './screens/search.js';
 import * as tag from './screens/tag.js';
 import * as thread from './screens/thread.js';
 import * as welcome from './screens/welcome.js';
+import * as explore from './screens/explore.js'; // issue 24 (discovery)
 
 const ROUTES = [
   { pattern: /^\/$/, screen: () => (session.me ? home : welcome), nav: 'home' },
@@ -28,6 +29,7 @@ const ROUTES = [
   { pattern: /^\/@(?<username>[A-Za-z0-9_]+)$/, screen: () => profile, nav: ({ username }) => (username === session.me?.acct ? 'profile' : null) },
   { pattern: /^\/tags\/(?<tag>[^/]+)$/, screen: () => tag, nav: 'search' },
   { pattern: /^\/search$/, screen: () => search, nav: 'search' },
+  { pattern: /^\/explore$/, screen: () => explore, nav: 'explore' }, // issue 24 (discovery)
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
   { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
   { pattern: /^\/conversations$/, screen: () => conversations, nav: 'conversations' },
@@ -124,6 +126,7 @@ function buildNav() {
   });
   const items = [h('a', { class: 'brand', href: '/' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '✦'), h('span', { class: 'brand-name' }, 'Chirp'))];
   items.push(navLink('home', '/', 'Home', ICONS.home), navLink('search', '/search', 'Search', ICONS.search));
+  items.push(navLink('explore', '/explore', 'Explore', ICONS.hash)); // issue 24 (discovery)
   if (session.me) {
     const badge = h('span', { class: 'badge', hidden: true });
     const notificationsLink = navLink('notifications', '/notifications', 'Notifications', ICONS.bell, badge);

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from domain.oauth import purge_expired_codes
 from domain.posts import purge_idempotency_keys
-from workers import conversations, media, notifications, polls, scheduled, search, streaming, timeline
+from workers import conversations, media, notifications, polls, scheduled, search, streaming, timeline, trends
 from workers.runner import Periodic, Queue
 
 
@@ -30,4 +30,5 @@ def all_periodic() -> list[Periodic]:
         Periodic("purge_idempotency_keys", 600.0, purge_idempotency_keys),
         Periodic("purge_expired_codes", 3_600.0, purge_expired_codes),
         media.periodic(),
+        trends.periodic(),  # issue 24: trends
     ]

@@ -6,6 +6,7 @@ import { dateOnly, h, safeHTML, toast, formatCount } from '../dom.js';
 import { isMe, session, ui } from '../state.js';
 import { avatar, displayName } from '../components/account.js';
 import { timeline } from '../components/timeline.js';
+import { featuredTags } from '../components/featured_tags.js'; // issue 24 (discovery)
 
 const TABS = [
   { key: 'posts', label: 'Posts', query: 'exclude_replies=true' },
@@ -101,7 +102,7 @@ export function render(main, { username }, query) {
       label: `${active.label} by ${displayName(account)}`,
       empty: active.key === 'media' ? 'No posts with media yet.' : 'No posts yet.',
     });
-    region.replaceChildren(headerEl, tabs(account), feed.el);
+    region.replaceChildren(headerEl, featuredTags(account), tabs(account), feed.el);
     region.setAttribute('aria-busy', 'false');
   })().catch((error) => {
     region.replaceChildren(h('p', { class: 'feed-status' }, error.status === 404 ? `There is no account @${username}.` : error.message));
