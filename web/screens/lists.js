@@ -64,7 +64,7 @@ export function render(main) {
       items.append(listItem(made));
     },
   }, title, create);
-  main.append(form, items, h('p', { class: 'hint' }, h('a', { href: '/followed_tags' }, 'Followed hashtags')));
+  main.append(form, items, h('p', { class: 'hint' }, h('a', { href: '/followed_tags' }, 'Followed hashtags'), ' · ', h('a', { href: '/bookmarks' }, 'Bookmarks')));
   api('/api/v1/lists')
     .then((lists) => {
       if (!lists.length) items.append(h('li', { class: 'empty' }, 'No lists yet.'));
