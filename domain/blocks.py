@@ -21,9 +21,11 @@ from domain.events import record_event
 from domain.follows import relationships, withdraw_request
 from storage import accounts as account_store
 from storage import follows as follow_store
+from storage import lists as list_store
 from storage import safety as safety_store
 from storage import timeline_cache
 from storage.db import in_transaction
+from storage.lists import list_key
 from storage.resources import Resources
 from storage.timeline_cache import home_key
 
@@ -43,6 +45,7 @@ async def end_follow(conn: asyncpg.Connection, follower_id: int, target_id: int)
     if removed is None:
         return
     await follow_store.add_follow_counts(conn, follower_id, target_id, -1)
+    await list_store.leave_lists(conn, follower_id, target_id)  # lists hold only followed accounts
     await record_event(
         conn, EventKind.FOLLOW_DELETED, {"id": removed, "account_id": follower_id, "target_account_id": target_id}
     )
@@ -63,20 +66,34 @@ async def block(res: Resources, account_id: int, target_id: int) -> dict[str, An
             await end_follow(conn, follower, followed)
 
     await in_transaction(res.db, write)
+    # Members may have left lists on either side: those list timelines are rebuilt on their next read.
+    await forget_lists(res, account_id)
+    await forget_lists(res, target_id)
     return (await relationships(res, account_id, [target_id]))[0]
 
 
 async def unblock(res: Resources, account_id: int, target_id: int) -> dict[str, Any]:
-    """Lift a block (idempotent). The home timeline is rebuilt on its next read, as it may have dropped posts."""
+    """Lift a block (idempotent). The home and list timelines are rebuilt on their next read, as they may
+    have dropped posts (a list member's repost of the blocked account's post, say)."""
     await existing_target(res, account_id, target_id, "unblock")
     if await safety_store.delete_block(res.db, account_id, target_id):
-        await forget_home(res, account_id)
+        await forget_timelines(res, account_id)
     return (await relationships(res, account_id, [target_id]))[0]
 
 
-async def forget_home(res: Resources, account_id: int) -> None:
+async def forget_timelines(res: Resources, account_id: int) -> None:
+    """Drop the account's cached home and list timelines (rebuilt from PostgreSQL on their next read): after
+    a rule that hid posts is lifted, the reads in between dropped those posts from them."""
     with contextlib.suppress(*VALKEY_DOWN):  # a timeline not forgotten is only missing a few posts
         await timeline_cache.forget(res.redis, home_key(account_id))
+    await forget_lists(res, account_id)
+
+
+async def forget_lists(res: Resources, account_id: int) -> None:
+    lists = await list_store.lists_of(res.db, account_id)
+    with contextlib.suppress(*VALKEY_DOWN):
+        for row in lists:
+            await timeline_cache.forget(res.redis, list_key(account_id, row.id))
 
 
 async def blocks_page(res: Resources, account_id: int, page: Page) -> tuple[list[dict[str, Any]], list[int]]:

@@ -13,7 +13,7 @@ from core.errors import ApiError, validation_error
 from core.pagination import Page
 from core.times import iso
 from domain.accounts import account_entity
-from domain.blocks import existing_target, forget_home
+from domain.blocks import existing_target, forget_timelines
 from domain.follows import relationships
 from domain.visibility import visible_original
 from storage import accounts as account_store
@@ -45,11 +45,11 @@ async def mute(
 
 
 async def unmute(res: Resources, account_id: int, target_id: int) -> dict[str, Any]:
-    """Lift a mute (idempotent). The home timeline is rebuilt on its next read: reads meanwhile dropped the
-    muted posts from it."""
+    """Lift a mute (idempotent). The home and list timelines are rebuilt on their next read: reads meanwhile
+    dropped the muted posts from them."""
     await existing_target(res, account_id, target_id, "unmute")
     if await safety_store.delete_mute(res.db, account_id, target_id):
-        await forget_home(res, account_id)
+        await forget_timelines(res, account_id)
     return (await relationships(res, account_id, [target_id]))[0]
 
 

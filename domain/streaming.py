@@ -24,10 +24,12 @@ from storage import accounts as account_store
 from storage import audiences as audience_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
+from storage import lists as list_store
 from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
 from storage import safety as safety_store
+from storage import tags as tag_store
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
 from storage.lists import list_channel
 from storage.posts import PostRow
@@ -368,7 +370,8 @@ async def publish_posts_created(res: Resources, post_ids: Sequence[int]) -> None
 
 async def publish_post_deleted(res: Resources, event: PostDeleted) -> None:
     """`delete` to everyone who may have received the post: the author's connected followers and the author
-    (home), and the public and hashtag streams when it was public."""
+    (home), the followers of its hashtags when it was public (it reached their home), the `list` streams of
+    the lists holding the author, and the public and hashtag streams when it was public."""
     post_id = int(event["id"])
     author = int(event["account_id"])
     messages: list[tuple[str, Message]] = []
@@ -376,8 +379,16 @@ async def publish_post_deleted(res: Resources, event: PostDeleted) -> None:
         delete = PublicMessage("delete", post_id, post_id, str(post_id), str(post_id))
         channels = [PUBLIC_CHANNEL, *(tag_channel(tag) for tag in event.get("tags") or [])]
         messages = [(channel, delete) for channel in channels]
+    # As Mastodon: `delete` on every `list` stream that may have shown it (the lists holding its author).
+    in_lists = (await list_store.lists_with_members(res.db, [author])).get(author, [])
+    if in_lists:
+        gone = PublicMessage("delete", post_id, post_id, str(post_id), str(post_id))
+        messages += [(list_channel(list_id), gone) for _, list_id in in_lists]
     await publish(res.redis, messages)
-    await publish_home(res, "delete", post_id, [author, *await audience_store.follower_ids(res.db, author)])
+    audience = [author, *await audience_store.follower_ids(res.db, author)]
+    if event.get("visibility") == "public" and event.get("reblog_of_id") is None:
+        audience += await tag_store.tag_follower_ids(res.db, event.get("tags") or [])  # it reached their home
+    await publish_home(res, "delete", post_id, list(dict.fromkeys(audience)))
 
 
 async def publish_posts_changed(res: Resources, post_ids: Iterable[int]) -> None:

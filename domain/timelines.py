@@ -419,21 +419,26 @@ async def promote(res: Resources, author_id: int) -> None:
 
 async def remove_posts(res: Resources, deleted: Sequence[PostDeleted]) -> None:
     """Take deleted posts (`post.deleted` payloads) out of the timelines they reached: the author's, the
-    author timeline, and the followers'. What a stale copy elsewhere shows is filtered when read."""
+    author timeline, the followers', its hashtags' followers' and the list timelines holding the author.
+    What a stale copy elsewhere shows is filtered when read."""
     if not deleted:
         return
     authors = {int(p["account_id"]) for p in deleted}
     high = await timeline_store.high_follower_accounts(res.db, authors, res.settings.fanout_max_followers)
     followers = await timeline_store.follower_lists(res.db, authors - high)
+    in_lists = await list_store.lists_with_members(res.db, sorted(authors))
     removals = []
     for payload in deleted:
         author = int(payload["account_id"])
         original = payload.get("reblog_of_id")
         entry = Entry(int(payload["id"]), author, int(original) if original is not None else None)
-        keys = [home_key(author), author_key(author)]
+        keys = [home_key(author), author_key(author), *(list_key(o, lst) for o, lst in in_lists.get(author, ()))]
         lists = followers.get(author)
         if lists is not None:
             keys.append(_keys(timeline_cache.HOME_PREFIX, lists.everyone))
+        if payload.get("visibility") == "public" and original is None and payload.get("tags"):
+            tag_followers = await tag_store.tag_follower_ids(res.db, payload["tags"])  # their homes got it
+            keys += [home_key(a) for a in tag_followers if a != author]
         removals.append(Delivery(entry, ",".join(keys)))
     await timeline_cache.remove(res.redis, removals)
 

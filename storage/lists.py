@@ -171,10 +171,17 @@ async def members_page(db: Executor, list_id: int, page: Page) -> list[asyncpg.R
     return page.arrange(rows)
 
 
-async def lists_with_member(db: Executor, member_id: int) -> list[tuple[int, int]]:
-    """(owner, list) of every list holding the account (for a deleted post's live `delete`)."""
-    rows = await db.fetch("SELECT owner_id, list_id FROM list_accounts WHERE account_id = $1", member_id)
-    return [(r["owner_id"], r["list_id"]) for r in rows]
+async def lists_with_members(db: Executor, member_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+    """(owner, list) of every list holding each account, by account (list_accounts_by_member): the list
+    timelines and `list` streams a deleted post of theirs may be in."""
+    rows = await db.fetch(
+        "SELECT account_id, owner_id, list_id FROM list_accounts WHERE account_id = ANY($1::bigint[])",
+        sorted(set(member_ids)),
+    )
+    out: dict[int, list[tuple[int, int]]] = {}
+    for r in rows:
+        out.setdefault(r["account_id"], []).append((r["owner_id"], r["list_id"]))
+    return out
 
 
 # timelines ---------------------------------------------------------------------------------------------

@@ -78,6 +78,14 @@ async def tag_audiences(db: Executor, post_ids: Sequence[int]) -> dict[int, list
     return {row["post_id"]: list(row["followers"]) for row in rows}
 
 
+async def tag_follower_ids(db: Executor, tags: Sequence[str]) -> list[int]:
+    """The accounts following any of the tags (tag_follows_of_tag): who a deleted public post's tags reached."""
+    if not tags:
+        return []
+    rows = await db.fetch("SELECT DISTINCT account_id FROM tag_follows WHERE tag = ANY($1::text[])", list(tags))
+    return [row["account_id"] for row in rows]
+
+
 _TAG_ROWS = """
     SELECT p.id, p.account_id, p.reblog_of_id
     FROM tag_follows tf

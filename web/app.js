@@ -11,9 +11,12 @@ import { avatar } from './components/account.js';
 import { composer } from './components/compose.js';
 import { ICONS } from './components/icons.js';
 import { removeStatus, updateStatus } from './components/status.js';
+import * as bookmarks from './screens/bookmarks.js';
 import * as conversations from './screens/conversations.js';
+import * as followedTags from './screens/followed_tags.js';
 import * as followRequests from './screens/follow_requests.js';
 import * as home from './screens/home.js';
+import * as lists from './screens/lists.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
 import * as search from './screens/search.js';
@@ -33,6 +36,11 @@ const ROUTES = [
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
   { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
   { pattern: /^\/conversations$/, screen: () => conversations, nav: 'conversations' },
+  // issue 24 (organizing): lists, bookmarks, followed hashtags
+  { pattern: /^\/lists$/, screen: () => lists, nav: 'lists' },
+  { pattern: /^\/lists\/(?<id>\d+)$/, screen: () => lists.one, nav: 'lists' },
+  { pattern: /^\/bookmarks$/, screen: () => bookmarks, nav: 'bookmarks' },
+  { pattern: /^\/followed_tags$/, screen: () => followedTags, nav: 'lists' },
 ];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
@@ -138,6 +146,8 @@ function buildNav() {
     items.push(
       notificationsLink,
       navLink('conversations', '/conversations', 'Messages', ICONS.pen),
+      navLink('lists', '/lists', 'Lists', ICONS.list),
+      navLink('bookmarks', '/bookmarks', 'Bookmarks', ICONS.bookmark),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(

@@ -48,18 +48,23 @@ function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
 }
 
-/** Also receive a hashtag's stream (while someone is looking at it); returns the undo. */
+function subscription(stream, tag) {
+  // A list stream names its list as `list` (Mastodon's protocol); a hashtag stream its `tag`.
+  return stream === 'list' ? { stream, list: tag } : tag === undefined ? { stream } : { stream, tag };
+}
+
+/** Also receive a hashtag's (or a list's: `subscribe('list', id)`) stream while someone looks at it; returns the undo. */
 export function subscribe(stream, tag) {
   const key = `${stream}:${tag}`;
   const entry = extra.get(key) || { stream, tag, users: 0 };
   entry.users += 1;
   extra.set(key, entry);
-  if (entry.users === 1) send({ type: 'subscribe', stream, tag });
+  if (entry.users === 1) send({ type: 'subscribe', ...subscription(stream, tag) });
   return () => {
     entry.users -= 1;
     if (entry.users === 0) {
       extra.delete(key);
-      send({ type: 'unsubscribe', stream, tag });
+      send({ type: 'unsubscribe', ...subscription(stream, tag) });
     }
   };
 }
@@ -111,7 +116,7 @@ function open() {
     if (socket !== ws) return;
     attempts = 0;
     setState('live');
-    for (const { stream, tag } of extra.values()) send({ type: 'subscribe', stream, tag });
+    for (const { stream, tag } of extra.values()) send({ type: 'subscribe', ...subscription(stream, tag) });
     emit('open', { reconnected: everOpened });
     everOpened = true;
   });

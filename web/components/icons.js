@@ -17,4 +17,8 @@ export const ICONS = {
   hash: ['M10 4 8 20', 'M16 4l-2 16', 'M5 9h15', 'M4 15h15'],
   back: ['M11 5l-7 7 7 7', 'M4 12h16'],
   login: ['M14 4h5v16h-5', 'M9 8l4 4-4 4', 'M3 12h10'],
+  // issue 24 (organizing)
+  bookmark: 'M6 3h12v18l-6-4-6 4z',
+  pin: ['M9 3h6l-1 6 4 4H6l4-4z', 'M12 13v8'],
+  list: ['M8 6h12', 'M8 12h12', 'M8 18h12', 'M4 6h.01', 'M4 12h.01', 'M4 18h.01'],
 };

@@ -214,6 +214,24 @@ function actionBar(status) {
         icon(ICONS.smile),
       ),
     ),
+    countButton({
+      name: 'bookmark',
+      label: status.bookmarked ? 'Remove bookmark' : 'Bookmark',
+      iconPath: ICONS.bookmark,
+      pressed: Boolean(status.bookmarked),
+      onclick: (event) =>
+        act(event.currentTarget, `/api/v1/statuses/${status.id}/${status.bookmarked ? 'unbookmark' : 'bookmark'}`, 'POST', 'bookmark posts'),
+    }),
+    // Pins: only one's own public or unlisted posts (the server refuses others with a 422).
+    isMe(status.account) && !status.reblog && shareable
+      ? countButton({
+          name: 'pin',
+          label: status.pinned ? 'Unpin from profile' : 'Pin to profile',
+          iconPath: ICONS.pin,
+          pressed: Boolean(status.pinned),
+          onclick: (event) => act(event.currentTarget, `/api/v1/statuses/${status.id}/${status.pinned ? 'unpin' : 'pin'}`, 'POST', 'pin posts'),
+        })
+      : null,
     isMe(status.account) && !status.reblog
       ? h(
           'button',
@@ -352,7 +370,7 @@ function replyLine(status) {
 
 /** What the action bar and reactions show of a post: a new version differing only elsewhere redraws nothing. */
 function signature(s) {
-  return JSON.stringify([s.replies_count, s.reblogs_count, s.favourites_count, s.quotes_count, s.favourited, s.reblogged, s.reactions]);
+  return JSON.stringify([s.replies_count, s.reblogs_count, s.favourites_count, s.quotes_count, s.favourited, s.reblogged, s.reactions, s.bookmarked, s.pinned]);
 }
 
 const INTERACTIVE = 'a, button, input, textarea, select, video, summary, label, [role="menu"]';
