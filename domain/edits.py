@@ -2,10 +2,15 @@
 and one `post.edited` event that carries the change to search, the post cache, live streams and the
 `update` notifications of those who reposted or quoted it.
 
-As Mastodon: the text, content warning, sensitive flag, language and media (with their descriptions) may
-change; visibility, reply and quote may not. Omitted media_ids mean no media, an omitted content warning
-means none, an omitted language or sensitive flag keeps the post's. Mentions added by an edit reach the
-post's audience; mentions an edit removes stay, silently, so nobody loses a post they could see.
+As Mastodon: the text, content warning, sensitive flag, language, media (with their descriptions) and poll
+may change; visibility, reply and quote may not. Omitted media_ids mean no media, an omitted poll no poll
+(domain.polls.edit_poll: changed options void the votes), an omitted content warning means none, an omitted
+language or sensitive flag keeps the post's. Mentions added by an edit reach the post's audience and each
+newly mentioned account gets one `mention` notification (Mastodon notifies the post's mentions again on an
+edit, once per mention); a direct message edited to mention someone new so reaches them by id, thread,
+notification and stream, but, as in Mastodon (whose fan-out skips the conversation on an update), it does
+not start a conversation for them. Mentions an edit removes stay, silently, so nobody loses a post they
+could see.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.times import iso
 from domain import media as media_domain
+from domain import polls as poll_domain
 from domain.accounts import account_entity
 from domain.cached_posts import VALKEY_DOWN, refresh_posts
 from domain.event_kinds import EventKind
 from domain.events import record_event
+from domain.polls import PollDraft
 from domain.post_text import mention_ids, render_html, tags
 from domain.posts import check_language, check_text
 from domain.visibility import visible_original
 from storage import accounts as account_store
 from storage import media as media_store
+from storage import polls as poll_store
 from storage import post_versions as version_store
 from storage import posts as post_store
 from storage.db import in_transaction
+from storage.polls import PollRow
 from storage.post_versions import NewVersion, PostContent, VersionRow
 from storage.posts import PostRow
 from storage.resources import Resources
@@ -47,6 +56,7 @@ class EditDraft:
     language: str | None = None  # None keeps the post's
     media_ids: Sequence[int] = field(default_factory=tuple)
     descriptions: Mapping[int, str] = field(default_factory=dict)  # media id -> its new description
+    poll: PollDraft | None = None  # None: the post has no poll after the edit
 
 
 async def _own_original(res: Resources, account_id: int, post_id: int) -> PostRow:
@@ -69,6 +79,9 @@ async def edit_post(res: Resources, account_id: int, post_id: int, draft: EditDr
     checked = await check_text(res, draft.text, draft.spoiler_text, has_media=bool(draft.media_ids))
     language = check_language(draft.language) if draft.language is not None else row.language
     sensitive = (row.sensitive if draft.sensitive is None else draft.sensitive) or bool(checked.spoiler_text)
+    poll = poll_domain.check_poll(draft.poll) if draft.poll is not None else None
+    if poll is not None and draft.media_ids:
+        raise validation_error("poll", "can't be attached together with media")
     unknown = set(draft.descriptions) - set(draft.media_ids)
     if unknown:
         raise validation_error("media_attributes", f"names media {min(unknown)}, which is not in media_ids")
@@ -78,8 +91,11 @@ async def edit_post(res: Resources, account_id: int, post_id: int, draft: EditDr
         own = await post_store.lock_own_post(conn, post_id, account_id)
         if own is None:
             raise ApiError(404, "Record not found")
+        current_poll = await poll_store.lock_poll_of_post(conn, post_id)
         if not await version_store.has_versions(conn, post_id):
-            await version_store.insert_version(conn, _version(res, own, await _attachments(res, conn, post_id)))
+            media_before = await _attachments(res, conn, post_id)
+            await version_store.insert_version(conn, _version(res, own, media_before, current_poll))
+        await poll_domain.edit_poll(res, conn, post_id, account_id, current_poll, poll)
         await version_store.detach_media_except(conn, post_id, draft.media_ids)
         await media_domain.attach_media(conn, account_id, draft.media_ids, post_id)
         await version_store.set_descriptions(conn, post_id, dict(draft.descriptions))
@@ -87,7 +103,7 @@ async def edit_post(res: Resources, account_id: int, post_id: int, draft: EditDr
             checked.text, checked.entities, checked.spoiler_text, sensitive, language, bool(draft.media_ids)
         )
         edited_at = await version_store.rewrite_post(conn, post_id, content)
-        await post_store.insert_mentions(conn, post_id, mention_ids(checked.entities))
+        newly_mentioned = await post_store.insert_mentions(conn, post_id, mention_ids(checked.entities))
         await version_store.replace_tags(conn, post_id, new_tags)
         media = await _attachments(res, conn, post_id)
         await version_store.insert_version(
@@ -102,12 +118,19 @@ async def edit_post(res: Resources, account_id: int, post_id: int, draft: EditDr
                 language,
                 media,
                 edited_at,
+                None if poll is None else poll.options,
             ),
         )
         await record_event(
             conn,
             EventKind.POST_EDITED,
-            {"id": post_id, "account_id": account_id, "tags": new_tags, "old_tags": tags(own.entities or [])},
+            {
+                "id": post_id,
+                "account_id": account_id,
+                "tags": new_tags,
+                "old_tags": tags(own.entities or []),
+                "mention_ids": newly_mentioned,
+            },
         )
 
     await in_transaction(res.db, write)
@@ -117,7 +140,7 @@ async def edit_post(res: Resources, account_id: int, post_id: int, draft: EditDr
         await refresh_posts(res, [post_id])
 
 
-def _version(res: Resources, row: PostRow, media: list[dict[str, Any]]) -> NewVersion:
+def _version(res: Resources, row: PostRow, media: list[dict[str, Any]], poll: PollRow | None) -> NewVersion:
     """The version a post was before its first edit, dated when it was posted."""
     return NewVersion(
         res.ids.next_id(),
@@ -129,6 +152,7 @@ def _version(res: Resources, row: PostRow, media: list[dict[str, Any]]) -> NewVe
         row.language,
         media,
         row.created_at,
+        None if poll is None else poll.options,
     )
 
 
@@ -140,7 +164,7 @@ def _edit_entity(res: Resources, version: VersionRow, account: dict[str, Any]) -
         "sensitive": version.sensitive,
         "created_at": iso(version.created_at),
         "account": account,
-        "poll": None,
+        "poll": None if version.poll_options is None else {"options": [{"title": t} for t in version.poll_options]},
         "media_attachments": version.media,
         "emojis": [],
     }
@@ -156,6 +180,7 @@ async def post_history(res: Resources, post_id: int, viewer_id: int | None) -> l
     versions = await version_store.versions(res.db, row.id)
     if not versions:
         media = (await media_domain.media_attachments(res, [row.id])).get(row.id, []) if row.has_media else []
+        poll = (await poll_store.polls_of_posts(res.db, [row.id])).get(row.id)
         versions = [
             VersionRow(
                 row.id,
@@ -167,6 +192,7 @@ async def post_history(res: Resources, post_id: int, viewer_id: int | None) -> l
                 row.language,
                 media,
                 row.created_at,
+                None if poll is None else poll.options,
             )
         ]
     return [_edit_entity(res, version, account) for version in versions]

@@ -77,12 +77,14 @@ class PostUpdated(TypedDict):
 
 class PostEdited(TypedDict):
     """`post.edited`: a post's new version is on its row (domain.edits); search, live streams (`status.update`),
-    the post cache and notifications (`update`, to who reposted or quoted it) read the post afresh."""
+    the post cache and notifications (`update`, to who reposted or quoted it; `mention`, to who it newly
+    mentions) read the post afresh."""
 
     id: int
     account_id: int
     tags: list[str]  # the hashtags after the edit
     old_tags: NotRequired[list[str]]  # the hashtags before it, to recount
+    mention_ids: NotRequired[list[int]]  # accounts the edit mentions for the first time (`mention` notifications)
 
 
 class PostDeleted(TypedDict):

@@ -94,9 +94,15 @@ async def _post_created(res: Resources, event: PostCreated) -> list[NewNotificat
 
 
 async def _post_edited(res: Resources, event: PostEdited) -> list[NewNotification]:
-    """`update` to everyone who reposted or quoted the edited post (one per post and account)."""
+    """`update` to everyone who reposted or quoted the edited post, `mention` to everyone the edit mentions
+    for the first time (one per post and account each)."""
     author, post_id = int(event["account_id"]), int(event["id"])
-    return [
+    mentioned = [
+        NewNotification(res.ids.next_id(), int(account), author, "mention", post_id)
+        for account in event.get("mention_ids") or []
+        if int(account) != author
+    ]
+    return mentioned + [
         NewNotification(res.ids.next_id(), account, author, "update", post_id)
         for account in await version_store.interested_accounts(res.db, post_id)
         if account != author

@@ -2,10 +2,11 @@
 `configuration.polls`), one vote per account, and the Poll entity as each viewer sees it.
 
 A vote is one transaction: the vote row (its primary key makes a second vote a no-op, answered 422) and the
-counts on the poll row, so concurrent votes are counted exactly. The vote's `poll.voted` event brings the new
-counts to live streams, at most once per COUNTS_WINDOW_SECONDS per post plus a trailing update, so a poll
-voted on a thousand times a second does not send a thousand `status.update`s. When the poll ends, a delayed
-job of the `polls` queue (recorded with the post) notifies the voters and the author (domain.poll_expiry).
+counts on the poll row, so concurrent votes are counted exactly. An edit may replace the poll (edit_poll,
+with Mastodon's rules). The vote's `poll.voted` event brings the new counts to live streams, at most once
+per COUNTS_WINDOW_SECONDS per post plus a trailing update, so a poll voted on a thousand times a second
+does not send a thousand `status.update`s. When the poll ends, a delayed job of
+the `polls` queue (recorded with the post) notifies the voters and the author (domain.poll_expiry).
 """
 
 from __future__ import annotations
@@ -88,6 +89,33 @@ async def add_poll(res: Resources, conn: asyncpg.Connection, post_id: int, autho
     await job_store.enqueue(conn, POLLS_QUEUE, POLL_EXPIRE, {"poll_id": poll_id}, delay=poll.expires_in)
 
 
+async def edit_poll(
+    res: Resources,
+    conn: asyncpg.Connection,
+    post_id: int,
+    author_id: int,
+    current: PollRow | None,
+    poll: PollDraft | None,
+) -> None:
+    """Make the post's poll what an edit asks, inside the edit's transaction (`current` locked by the caller,
+    `poll` checked), as Mastodon does: no poll removes it with its votes; a first poll is added; a poll
+    replaced keeps its id and votes unless its options or `multiple` changed (then the votes are void and go);
+    `expires_in` counts from the edit. The poll's end is enqueued again (an earlier end job puts itself back
+    for the time left, and a notification is written once per recipient, so the old job changes nothing)."""
+    if poll is None:
+        if current is not None:
+            await store.delete_poll(conn, current.id)
+        return
+    if current is None:
+        await add_poll(res, conn, post_id, author_id, poll)
+        return
+    assert poll.expires_in is not None
+    reset = list(poll.options) != current.options or poll.multiple != current.multiple
+    replaced = NewPoll(current.id, post_id, author_id, poll.options, poll.multiple, poll.hide_totals, poll.expires_in)
+    await store.replace_poll(conn, replaced, reset=reset, counted_id=res.ids.next_id())
+    await job_store.enqueue(conn, POLLS_QUEUE, POLL_EXPIRE, {"poll_id": current.id}, delay=poll.expires_in)
+
+
 def poll_entity(row: PollRow, viewer_id: int | None, own: Sequence[int] | None) -> dict[str, Any]:
     """Mastodon's Poll. Hidden totals are null until the poll ends, except to its author."""
     shown = not row.hide_totals or row.expired or viewer_id == row.account_id
@@ -154,7 +182,7 @@ async def vote(res: Resources, account_id: int, poll_id: int, choices: Sequence[
     async def write(conn: asyncpg.Connection) -> PollRow:
         if not await store.insert_vote(conn, poll_id, account_id, choices):
             raise ApiError(422, "Validation failed: You have already voted on this poll")
-        counted = await store.count_vote(conn, poll_id, choices)
+        counted = await store.count_vote(conn, poll_id, choices, res.ids.next_id())
         if counted is None:
             raise ApiError(422, "Validation failed: The poll has already ended")
         await record_event(

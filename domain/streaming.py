@@ -25,6 +25,7 @@ from storage import audiences as audience_store
 from storage import bookmarks as bookmark_store
 from storage import likes as like_store
 from storage import lists as list_store
+from storage import polls as poll_store
 from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
@@ -500,10 +501,14 @@ async def missed_home(
 
 
 async def missed_edits(res: Resources, account_id: int, after_id: int, limit: int) -> list[tuple[int, str]]:
-    """Posts a reconnecting `user` stream got before `after_id` and that were edited since: (post id, current
-    Status JSON) for a `status.update` each, oldest edit first. An edit seen live before the connection
-    dropped may come again (a `status.update` is idempotent); newer posts are replayed whole instead."""
-    post_ids = await version_store.edited_since(res.db, account_id, after_id, limit)
+    """Posts a reconnecting `user` stream got before `after_id` and that were edited, or whose poll counts
+    changed, since: (post id, current Status JSON) for a `status.update` each, edits oldest first, then polls
+    by when they were last counted (the live count updates are throttled and were published, not stored, so
+    the resume reads the counts as they are now). A change seen live before the connection dropped may come
+    again (a `status.update` is idempotent); newer posts are replayed whole instead."""
+    edited = await version_store.edited_since(res.db, account_id, after_id, limit)
+    counted = await poll_store.counted_since(res.db, account_id, after_id, limit)
+    post_ids = list(dict.fromkeys([*edited, *counted]))
     entities = await post_entities(res, post_ids, account_id)
     return [(int(entity["id"]), _json(entity)) for entity in entities]
 

@@ -9,13 +9,13 @@ from aiohttp import web
 from api.auth import optional_viewer, require_user
 from api.http import Params, json_response, read_params
 from api.keys import RESOURCES
-from api.openapi import array, body, errors, obj, ok, operation, path, ref
+from api.openapi import array, body, errors, nullable, obj, ok, operation, path, ref
 from api.params import path_id
 from core.errors import validation_error
 from core.ids import parse_id
 from domain import edits
 from domain.media import DESCRIPTION_MAX
-from handlers.statuses import MAX_MEDIA, one_status
+from handlers.statuses import MAX_MEDIA, one_status, poll_params
 
 routes = web.RouteTableDef()
 
@@ -47,8 +47,6 @@ def _descriptions(params: Params) -> dict[int, str]:
 
 
 def _draft(params: Params) -> edits.EditDraft:
-    if any(name.startswith("poll") for name in params.names()):
-        raise validation_error("poll", "is not supported")
     descriptions = _descriptions(params)
     media_ids = params.idents("media_ids", max_items=MAX_MEDIA)
     return edits.EditDraft(
@@ -58,6 +56,7 @@ def _draft(params: Params) -> edits.EditDraft:
         language=params.text("language", max_length=16),
         media_ids=media_ids or list(descriptions),
         descriptions=descriptions,
+        poll=poll_params(params),
     )
 
 
@@ -97,7 +96,7 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
             "sensitive": {"type": "boolean"},
             "created_at": {"type": "string", "format": "date-time"},
             "account": ref("Account"),
-            "poll": {"type": "null"},
+            "poll": nullable(obj({"options": array(obj({"title": _STRING}))})),
             "media_attachments": array({"type": "object"}),
             "emojis": array({"type": "object"}),
         },
@@ -116,9 +115,22 @@ _EDIT_BODY = obj(
         "media_attributes[]": array(
             obj({"id": _ID, "description": {"type": "string", "maxLength": DESCRIPTION_MAX}}, required=["id"])
         ),
+        "poll": obj(
+            {
+                "options[]": array(_STRING),
+                "expires_in": {"type": "integer", "description": "seconds, from the edit"},
+                "multiple": {"type": "boolean"},
+                "hide_totals": {"type": "boolean"},
+            },
+            required=["options[]", "expires_in"],
+            description="The post's poll after the edit (omitted: none); limits as a new post's",
+        ),
     },
     required=[],
-    description="As Mastodon: omitted media_ids mean no media. `status` is required unless media are attached.",
+    description=(
+        "As Mastodon: omitted media_ids mean no media, an omitted poll no poll; a poll whose options or "
+        "`multiple` change loses its votes. `status` is required unless media are attached."
+    ),
 )
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {

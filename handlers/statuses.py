@@ -26,7 +26,8 @@ MAX_BATCH = 40  # ids per GET /api/v1/statuses
 MAX_MEDIA = 20  # media_ids per post accepted as input; the media capability sets the real limit
 
 
-def _poll(params: Params) -> PollDraft | None:
+def poll_params(params: Params) -> PollDraft | None:
+    """`poll[...]` of a new or edited post; None when the request names no poll."""
     if not any(name.startswith("poll[") for name in params.names()):
         return None
     expires_in = None
@@ -53,7 +54,7 @@ def _draft(params: Params) -> PostDraft:
         language=params.text("language", max_length=16),
         lat=params.number("lat", low=-90, high=90),
         lon=params.number("long", low=-180, high=180),
-        poll=_poll(params),
+        poll=poll_params(params),
     )
 
 

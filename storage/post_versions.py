@@ -28,6 +28,7 @@ class VersionRow(Row):
     language: str | None
     media: list[dict[str, Any]]  # MediaAttachment entities as that version showed them
     created_at: datetime
+    poll_options: list[str] | None  # the poll's options in that version; None: it had no poll
 
 
 VERSION_COLUMNS = columns(VersionRow)
@@ -44,6 +45,7 @@ class NewVersion:
     language: str | None
     media: list[dict[str, Any]]
     created_at: datetime | None = None  # now, unless given (the original version keeps the post's time)
+    poll_options: Sequence[str] | None = None
 
 
 async def versions(db: Executor, post_id: int) -> list[VersionRow]:
@@ -59,8 +61,9 @@ async def has_versions(db: Executor, post_id: int) -> bool:
 async def insert_version(conn: Executor, version: NewVersion) -> None:
     await conn.execute(
         """
-        INSERT INTO post_versions (id, post_id, text, entities, spoiler_text, sensitive, language, media, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
+        INSERT INTO post_versions
+            (id, post_id, text, entities, spoiler_text, sensitive, language, media, created_at, poll_options)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()), $10::text[])
         """,
         version.id,
         version.post_id,
@@ -71,6 +74,7 @@ async def insert_version(conn: Executor, version: NewVersion) -> None:
         version.language,
         version.media,
         version.created_at,
+        None if version.poll_options is None else list(version.poll_options),
     )
 
 

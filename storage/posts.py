@@ -372,13 +372,19 @@ async def delete_repost(conn: Executor, account_id: int, original_id: int) -> Re
     return row_of(RepostRow, row)
 
 
-async def insert_mentions(conn: Executor, post_id: int, account_ids: Sequence[int]) -> None:
-    if account_ids:
-        await conn.execute(
-            "INSERT INTO post_mentions (post_id, account_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-            post_id,
-            list(account_ids),
-        )
+async def insert_mentions(conn: Executor, post_id: int, account_ids: Sequence[int]) -> list[int]:
+    """The post's mentions; returns the accounts mentioned now for the first time (an edit notifies those)."""
+    if not account_ids:
+        return []
+    rows = await conn.fetch(
+        """
+        INSERT INTO post_mentions (post_id, account_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING
+        RETURNING account_id
+        """,
+        post_id,
+        list(account_ids),
+    )
+    return [row["account_id"] for row in rows]
 
 
 async def insert_tags(conn: Executor, post_id: int, tags: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from storage.resources import Resources
 
 pytestmark = pytest.mark.valkey_modes  # edits invalidate the post cache and reach streams
 
-DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache")
+DELIVERY_QUEUES = ("timeline", "streaming", "notifications", "post_cache", "conversations")
 
 
 async def deliver(res: Resources) -> None:
@@ -82,7 +82,7 @@ async def test_bad_edits_are_clear_4xx_and_change_nothing(client: Client, make_u
     await edit(client, alice, status["id"], 422, status="x" * 501)
     await edit(client, alice, status["id"], 422, status="ok", language="xx")
     await edit(client, alice, status["id"], 422, status="ok", media_ids=["123"])
-    await edit(client, alice, status["id"], 422, status="ok", poll={"options": ["a", "b"], "expires_in": 600})
+    await edit(client, alice, status["id"], 422, status="ok", poll={"options": ["a"], "expires_in": 600})
     await edit(client, alice, "999999999", 404, status="nothing there")
     repost = await expect(await client.post(f"/api/v1/statuses/{status['id']}/reblog", headers=bob.headers), 200)
     await edit(client, bob, repost["id"], 422, status="a repost")
@@ -190,6 +190,60 @@ async def test_reposters_and_quoters_get_an_update_notification_and_quotes_show_
     # The post cache (home timelines read through it) has the new version too.
     home = await expect(await client.get("/api/v1/timelines/home", headers=dave.headers), 200)
     assert [("corrected" in s["content"]) for s in home if s["id"] == status["id"]] == [True]
+
+
+async def mentions_of(client: Client, user: User) -> list[str]:
+    notes = await expect(await client.get("/api/v1/notifications?types[]=mention", headers=user.headers), 200)
+    return [n["status"]["id"] for n in notes]
+
+
+async def test_an_edit_that_adds_a_mention_notifies_the_newly_mentioned_once(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob, carol = [await make_user(n) for n in ("alice", "bob", "carol")]
+    status = await post_status(client, alice, "hello")
+    await deliver(res)
+    await edit(client, alice, status["id"], status="hello @bob")
+    await deliver(res)
+    assert await mentions_of(client, bob) == [status["id"]]
+    # As Mastodon: the post's mentions notify on each edit, once per mention: bob is not told again.
+    both = await edit(client, alice, status["id"], status="hello @bob and @carol")
+    await deliver(res)
+    assert sorted(m["id"] for m in both["mentions"]) == sorted([bob.id, carol.id])
+    assert await mentions_of(client, bob) == [status["id"]]
+    assert await mentions_of(client, carol) == [status["id"]]
+    await edit(client, alice, status["id"], status="hello @bob again, @alice")  # carol dropped, herself added
+    await deliver(res)
+    assert await mentions_of(client, alice) == []  # nobody is notified of their own post
+    assert await res.db.fetchval("SELECT count(*) FROM notifications WHERE type = 'mention'") == 2
+
+
+async def test_a_direct_message_edited_to_mention_someone_new_reaches_them(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob, carol, dave = [await make_user(n) for n in ("alice", "bob", "carol", "dave")]
+    dm = await post_status(client, alice, "@bob the plan", visibility="direct")
+    await deliver(res)
+    await expect(await client.get(f"/api/v1/statuses/{dm['id']}", headers=carol.headers), 404)
+    carol_ws = await connect(client, carol.token, stream="user:notification")
+    await online(res, carol.account_id)
+
+    await edit(client, alice, dm["id"], status="@bob @carol the plan")
+    await deliver(res)
+    shown = await expect(await client.get(f"/api/v1/statuses/{dm['id']}", headers=carol.headers), 200)
+    assert shown["visibility"] == "direct" and "the plan" in shown["content"]
+    assert await mentions_of(client, carol) == [dm["id"]]
+    live = (await frames_until(carol_ws, lambda f: f["event"] == "notification"))[-1]
+    assert live["payload"]["type"] == "mention" and live["payload"]["status"]["id"] == dm["id"]
+    assert await mentions_of(client, bob) == [dm["id"]]  # bob was told once, when it was sent
+    # As Mastodon (its fan-out skips the conversation on an update): no conversation starts for carol.
+    assert await expect(await client.get("/api/v1/conversations", headers=carol.headers), 200) == []
+    # Everyone else still gets a 404, and it is on nobody's public timeline.
+    await expect(await client.get(f"/api/v1/statuses/{dm['id']}", headers=dave.headers), 404)
+    await expect(await client.get(f"/api/v1/statuses/{dm['id']}/history"), 404)
+    public = await expect(await client.get("/api/v1/timelines/public"), 200)
+    assert dm["id"] not in [s["id"] for s in public]
+    await carol_ws.close()
 
 
 async def test_an_edit_is_found_by_its_new_words_in_search(
