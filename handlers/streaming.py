@@ -10,18 +10,20 @@ GET /api/v1/streaming/<stream> (SSE): the same streams over HTTP, `:thump` every
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from aiohttp.http import HttpVersion11
 from redis.exceptions import RedisError
 
 from api.auth import Viewer, authenticate, bearer_token
 from api.keys import HUB, SETTINGS
 from api.openapi import errors, operation, path, query
+from api.takeover import TakenOver, take_over, websocket_accept
 from core.errors import ApiError
 from core.ids import id_at
 from domain import lists
@@ -36,7 +38,6 @@ from realtime.connection import (
     Limits,
     SSEConnection,
     WebSocketConnection,
-    close_websocket,
 )
 from realtime.hub import Hub, TooManyStreams
 from realtime.streams import LIST, USER, Stream, StreamError, parse_stream
@@ -45,7 +46,6 @@ from storage.stream_leases import Lease
 log = logging.getLogger("chirp.streaming")
 routes = web.RouteTableDef()
 
-COMMAND_MAX_BYTES = 4096
 CLOSE_CODES = {400: CLOSE_BAD_REQUEST, 401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -157,7 +157,7 @@ async def streaming(request: web.Request) -> web.StreamResponse:
     return await serve_websocket(request)
 
 
-async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
+async def serve_websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     token, protocol = _ws_token(request)
     failure: tuple[int, str] | None = None
@@ -179,52 +179,45 @@ async def serve_websocket(request: web.Request) -> web.WebSocketResponse:
         failure = (CLOSE_CODES.get(exc.status, CLOSE_UNAUTHORIZED), exc.message)
     except StreamError as exc:
         failure = (CLOSE_CODES.get(exc.status, CLOSE_BAD_REQUEST), exc.message)
-    ws = web.WebSocketResponse(
-        # Pings and pongs are handled here, not by aiohttp: the hub pings every socket on its own schedule
-        # (aiohttp's timers, rounded to whole seconds, ping sockets opened together in one burst).
-        autoping=False,
-        protocols=(protocol,) if protocol else (),
-        compress=False,  # frames are written pre-built; see realtime/connection.py
-        max_msg_size=COMMAND_MAX_BYTES,
-        timeout=5.0,
-    )
     try:
-        await ws.prepare(request)
+        accept = websocket_accept(request, protocol)  # a 400 for a handshake that is not one
     except BaseException:
         hub.release(lease)
         raise
-    transport = request.transport
-    if failure is not None or transport is None:
-        hub.release(lease)
-        code, reason = failure or (CLOSE_BAD_REQUEST, "connection lost")
-        await close_websocket(ws, code, reason)
-        return ws
+    # From the handshake on, the socket is held by the connection alone (api/takeover.py): no request,
+    # handler task or WebSocketResponse stays behind it.
     conn = WebSocketConnection(
-        ws,
-        transport,
+        None,
         viewer.account_id if viewer else None,
         viewer.scopes if viewer else frozenset(),
         cursor or now_cursor(),
         limits(request),
     )
+    conn.keeper = hub
+    taken = take_over(request, conn)
+    if taken is None or failure is not None:
+        hub.release(lease)
+    if taken is None:
+        return TakenOver(status=101)
+    conn.transport, tail = taken
+    conn.transport.write(accept)
+    if failure is not None:
+        conn.close(*failure)
+        return TakenOver(status=101)
+    conn.viewer = viewer
     conn.token_id = viewer.token_id if viewer else None
     conn.lease = lease
-    conn.on_close = lambda _conn, code, reason: hub.schedule_close(close_websocket(ws, code, reason))
+    conn.on_text = _on_text
     hub.add(conn)
-    try:
-        if initial is not None:
-            await attach(hub, conn, initial, resume=cursor is not None)
-        async for message in ws:
-            if message.type is WSMsgType.TEXT:
-                await _command(hub, conn, viewer, message.data)
-            elif message.type is WSMsgType.PING:
-                await ws.pong(message.data)
-            elif message.type is WSMsgType.PONG:
-                conn.pong()
-    finally:
-        conn.closed = True
-        hub.remove(conn)
-    return ws
+    if initial is not None:
+        conn.run(functools.partial(attach, hub, conn, initial, resume=cursor is not None))
+    if tail:
+        conn.data_received(tail)
+    return TakenOver(status=101)
+
+
+async def _on_text(conn: Connection, text: str) -> None:
+    await _command(cast(Hub, conn.keeper), conn, conn.viewer, text)
 
 
 async def _command(hub: Hub, conn: Connection, viewer: Viewer | None, text: str) -> None:
@@ -312,28 +305,26 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
     except BaseException:
         hub.release(lease)
         raise
-    transport = request.transport
-    if transport is None:
-        hub.release(lease)
-        return response
     conn = SSEConnection(
-        transport,
+        None,
         viewer.account_id if viewer else None,
         viewer.scopes if viewer else frozenset(),
         cursor or now_cursor(),
         limits(request),
         chunked=response.chunked,
     )
+    conn.keeper = hub
+    taken = take_over(request, conn)  # as a websocket's: the socket is held by the connection alone
+    if taken is None:
+        hub.release(lease)
+        return TakenOver(status=200)
+    conn.transport = taken[0]
+    conn.viewer = viewer
     conn.token_id = viewer.token_id if viewer else None
     conn.lease = lease
     hub.add(conn)
-    try:
-        await attach(hub, conn, stream, resume=cursor is not None)
-        await conn.done.wait()
-    finally:
-        conn.closed = True
-        hub.remove(conn)
-    return response
+    conn.run(functools.partial(attach, hub, conn, stream, resume=cursor is not None))
+    return TakenOver(status=200)
 
 
 # OpenAPI ---------------------------------------------------------------------------------------------

@@ -11,16 +11,15 @@ is closed (websocket code 1013) and can resume from its last event id. Nothing w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
-from aiohttp import web
 
 from realtime.streams import DIRECT, USER, USER_NOTIFICATION, Stream
 from storage.stream_leases import Lease
@@ -35,6 +34,13 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_MANY = 4429  # over CHIRP_STREAM_MAX_PER_USER / _PER_TOKEN
 
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
+CLOSE_TOO_BIG = 1009
+
+MESSAGE_MAX_BYTES = 4096  # the largest message a client may send (a subscribe command is far smaller)
+PENDING_MAX = 8  # commands waiting on one connection before it stops reading from the client
+CLOSE_HANDSHAKE_SECONDS = 5.0  # how long a closed websocket waits for the client's close frame
 RECENT_KEYS = 64  # ids remembered per connection to drop an event delivered twice (at-least-once publishing)
 HARD_LIMIT_FACTOR = 4  # past this many times the buffer bound a client is closed at once
 _HOME_STREAM = (USER, None)  # the key of a connection's `user` stream, which home events go to
@@ -106,34 +112,52 @@ class Limits:
 
 # An event held back while a connection replays what it missed: (kind, event, id, payload).
 Held = tuple[str, bytes, int, Payload]
+# What a connection runs in order, one at a time: a client's command (text) or a step of its own set-up.
+Work = str | Callable[[], Awaitable[Any]]
 
 
-class Connection:
-    """What the hub needs of a connection; the websocket and SSE kinds differ only in framing."""
+class Keeper(Protocol):
+    """What holds the connections (the hub): told when one is gone, and given closing handshakes to track."""
+
+    def remove(self, conn: Connection) -> None: ...
+
+    def schedule_close(self, coro: Awaitable[Any]) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """What the hub needs of a connection; the websocket and SSE kinds differ only in framing.
+
+    A connection is its socket's asyncio protocol (api/takeover.py hands the socket over once the HTTP
+    part is done): one object per socket, with no task of its own while nothing is asked of it."""
 
     __slots__ = (
         "_full_since",
         "_held",
+        "_pending",
         "_recent",
+        "_worker",
         "account_id",
         "closed",
         "cursor_home",
         "cursor_notifications",
         "keepalive_at",
+        "keeper",
         "lease",
         "limits",
         "on_close",
+        "on_text",
         "scopes",
         "streams",
         "token_id",
         "transport",
+        "viewer",
     )
 
     kind = "connection"
 
     def __init__(
         self,
-        transport: asyncio.Transport,
+        transport: asyncio.Transport | None,
         account_id: int | None,
         scopes: frozenset[str],
         cursor: Cursor,
@@ -150,6 +174,12 @@ class Connection:
         self.closed = False
         self.limits = limits
         self.on_close: Callable[[Connection, int, str], None] | None = None
+        # Set by the handler: who is asking (api.auth.Viewer), what reads the client's commands, and the hub.
+        self.viewer: Any = None
+        self.on_text: Callable[[Connection, str], Awaitable[None]] | None = None
+        self.keeper: Keeper | None = None
+        self._pending: deque[Work] | None = None
+        self._worker: asyncio.Future[None] | None = None
         self._held: list[Held] | None = None
         self._recent: deque[int] | None = None
         self._full_since: float | None = None
@@ -341,12 +371,67 @@ class Connection:
             self.close(CLOSE_GOING_AWAY, "")
 
     def close(self, code: int, reason: str) -> None:
-        """Stop sending and close with `code`; the handler's loop notices and unregisters."""
+        """Stop sending and close with `code` (the socket goes, and the hub forgets it, once it is lost)."""
         if self.closed:
             return
         self.closed = True
         if self.on_close is not None:
             self.on_close(self, code, reason)
+
+    # work in order ------------------------------------------------------------------------------------
+
+    def run(self, work: Work) -> None:
+        """Queue a client's command, or a set-up step, behind what this connection is doing already."""
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = deque()
+        pending.append(work)
+        if len(pending) >= PENDING_MAX and self.transport is not None:
+            self.transport.pause_reading()  # a client flooding commands waits, like any TCP peer
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._work())
+
+    async def _work(self) -> None:
+        pending = self._pending
+        try:
+            while pending and not self.closed:
+                work = pending.popleft()
+                try:
+                    if isinstance(work, str):
+                        if self.on_text is not None:
+                            await self.on_text(self, work)
+                    else:
+                        await work()
+                except Exception:
+                    log.exception("a streaming command failed")
+                transport = self.transport
+                if len(pending) == PENDING_MAX // 2 and transport is not None and not transport.is_closing():
+                    transport.resume_reading()
+        finally:
+            self._worker = None
+            self._pending = None
+            if self.transport is None and self.keeper is not None:
+                self.keeper.remove(self)  # the socket went while a command ran
+
+    # the socket (asyncio.Protocol) --------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """An SSE client has nothing to say; a websocket reads its commands (WebSocketConnection)."""
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closed = True
+        if self._worker is None and self.keeper is not None:
+            self.keeper.remove(self)
+
+    def abort(self) -> None:
+        """Drop the socket at once (shutdown, once the closing handshakes had their time)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
 
 
 def _ws_header(length: int) -> bytes:
@@ -365,26 +450,44 @@ def _ws_frame(data: bytes) -> bytes:
     return _ws_header(len(data)) + data
 
 
+def _close_frame(code: int, reason: str) -> bytes:
+    data = struct.pack("!H", code) + reason.encode()[:120]
+    return bytes((0x88, len(data))) + data
+
+
+def _unmask(data: bytes, mask: bytes) -> bytes:
+    """A client frame's payload, unmasked (RFC 6455 §5.3): one XOR of two big integers."""
+    length = len(data)
+    if not length:
+        return data
+    keys = (mask * (length // 4 + 1))[:length]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(keys, "big")).to_bytes(length, "big")
+
+
 class WebSocketConnection(Connection):
     """A websocket speaking Mastodon's protocol: `{"stream": [...], "event": ..., "payload": "<JSON>"}`,
-    plus `id` (the resume cursor after this event, for `last_event_id` on reconnect)."""
+    plus `id` (the resume cursor after this event, for `last_event_id` on reconnect).
 
-    __slots__ = ("ping_sent", "ws")
+    It reads the client's frames itself (masked, as clients send them; text messages of up to
+    MESSAGE_MAX_BYTES, possibly fragmented; pings, pongs and the close handshake)."""
+
+    __slots__ = ("_inbox", "_lost", "_partial", "ping_sent")
 
     kind = "websocket"
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport,
+        transport: asyncio.Transport | None,
         account_id: int | None,
         scopes: frozenset[str],
         cursor: Cursor,
         limits: Limits,
     ) -> None:
         super().__init__(transport, account_id, scopes, cursor, limits)
-        self.ws = ws
         self.ping_sent: float | None = None  # when the ping still waiting for its pong went out
+        self._inbox: bytes | None = None  # the start of a frame not fully received yet
+        self._partial: bytes | None = None  # a fragmented message's first frames (opcode byte, then data)
+        self._lost: asyncio.Future[None] | None = None  # closing: resolved when the socket is gone
 
     def keep_alive(self, now: float, interval: float) -> None:
         if self.ping_sent is not None and now - self.ping_sent > interval / 2:
@@ -411,18 +514,142 @@ class WebSocketConnection(Connection):
     def send_error(self, message: str, status: int) -> None:
         self.write(_ws_frame(orjson.dumps({"error": message, "status": status})))
 
+    def close(self, code: int, reason: str) -> None:
+        """Send the close frame, then wait (tracked by the hub) for the client's, or drop it after a while."""
+        if self.closed:
+            return
+        super().close(code, reason)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(_close_frame(code, reason))
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        timer = loop.call_later(CLOSE_HANDSHAKE_SECONDS, transport.abort)
+        if self.keeper is not None:
+            self.keeper.schedule_close(_until_lost(self._lost, timer))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._inbox = self._partial = None
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    # frames from the client -------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._inbox is not None:
+            data, self._inbox = self._inbox + data, None
+        end = len(data)
+        pos = 0
+        while end - pos >= 2 and self.transport is not None:
+            first, second = data[pos], data[pos + 1]
+            length = second & 0x7F
+            head = pos + 2
+            if length == 126:
+                if end - head < 2:
+                    break
+                length = int.from_bytes(data[head : head + 2], "big")
+                head += 2
+            elif length == 127:
+                if end - head < 8:
+                    break
+                length = int.from_bytes(data[head : head + 8], "big")
+                head += 8
+            if not second & 0x80 or first & 0x70:
+                self._fail(CLOSE_PROTOCOL_ERROR, "client frames must be masked, with no extension bits")
+                return
+            if length > MESSAGE_MAX_BYTES:
+                self._fail(CLOSE_TOO_BIG, f"messages are limited to {MESSAGE_MAX_BYTES} bytes")
+                return
+            if end - head < 4 + length:
+                break
+            pos = head + 4 + length
+            self._frame(first, _unmask(data[head + 4 : pos], data[head : head + 4]))
+        if pos < end and self.transport is not None:
+            self._inbox = data[pos:]
+
+    def _frame(self, first: int, payload: bytes) -> None:
+        opcode = first & 0x0F
+        final = bool(first & 0x80)
+        if opcode >= 0x8:  # control frames: whole, short, and allowed between a message's fragments
+            if not final or len(payload) > 125:
+                self._fail(CLOSE_PROTOCOL_ERROR, "bad control frame")
+            elif opcode == 0x8:
+                self._closed_by_peer(payload)
+            elif opcode == 0x9:
+                self.write(bytes((0x8A, len(payload))) + payload)  # the pong carries the ping's data
+            elif opcode == 0xA:
+                self.pong()
+            else:
+                self._fail(CLOSE_PROTOCOL_ERROR, "unknown opcode")
+            return
+        if opcode == 0x0:
+            if self._partial is None:
+                self._fail(CLOSE_PROTOCOL_ERROR, "a continuation frame with no message")
+                return
+            payload, self._partial = self._partial + payload, None
+            opcode = payload[0]
+            payload = payload[1:]
+            if len(payload) > MESSAGE_MAX_BYTES:
+                self._fail(CLOSE_TOO_BIG, f"messages are limited to {MESSAGE_MAX_BYTES} bytes")
+                return
+        elif opcode in (0x1, 0x2):
+            if self._partial is not None:
+                self._fail(CLOSE_PROTOCOL_ERROR, "a new message inside a fragmented one")
+                return
+        else:
+            self._fail(CLOSE_PROTOCOL_ERROR, "unknown opcode")
+            return
+        if not final:
+            self._partial = bytes((opcode,)) + payload
+            return
+        if opcode == 0x1 and not self.closed:  # binary messages mean nothing in Mastodon's protocol
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                self._fail(CLOSE_INVALID_DATA, "text frames must be UTF-8")
+                return
+            self.run(text)
+
+    def _closed_by_peer(self, payload: bytes) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if not self.closed:  # the client closes first: answer with its code (RFC 6455 §5.5.1)
+            self.closed = True
+            code = payload[:2] if len(payload) >= 2 else b""
+            transport.write(bytes((0x88, len(code))) + code)
+        transport.close()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """A client breaking the protocol: close frame, then the socket, without waiting for an answer."""
+        transport = self.transport
+        self.closed = True
+        self._inbox = self._partial = None
+        if transport is not None and not transport.is_closing():
+            transport.write(_close_frame(code, reason))
+            transport.close()
+
+
+async def _until_lost(lost: asyncio.Future[None], timer: asyncio.TimerHandle) -> None:
+    try:
+        await lost
+    finally:
+        timer.cancel()
+
 
 class SSEConnection(Connection):
     """A server-sent events stream (one stream per connection), as Mastodon.py reads it:
     `id:`, `event:` and `data:` lines; `:thump` comment lines keep it alive."""
 
-    __slots__ = ("chunked", "done")
+    __slots__ = ("chunked",)
 
     kind = "sse"
 
     def __init__(
         self,
-        transport: asyncio.Transport,
+        transport: asyncio.Transport | None,
         account_id: int | None,
         scopes: frozenset[str],
         cursor: Cursor,
@@ -432,7 +659,6 @@ class SSEConnection(Connection):
     ) -> None:
         super().__init__(transport, account_id, scopes, cursor, limits)
         self.chunked = chunked
-        self.done = asyncio.Event()
 
     def _write_event(self, text: bytes) -> None:
         # The response is HTTP/1.1 chunked: each write is one chunk.
@@ -448,19 +674,17 @@ class SSEConnection(Connection):
         self._write_event(b":thump\n\n")
 
     def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
         super().close(code, reason)
-        if code == CLOSE_TRY_AGAIN_LATER and self.transport is not None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if code == CLOSE_TRY_AGAIN_LATER:
             # HTTP has no close code: drop what the slow client has not read (it resumes with Last-Event-ID)
             # rather than wait for it to drain.
-            self.transport.abort()
-        self.done.set()
-
-
-CLOSE_HANDSHAKE_SECONDS = 5.0
-
-
-async def close_websocket(ws: web.WebSocketResponse, code: int, reason: str) -> None:
-    """Close with `code` without waiting on a buffer the client is not reading; give up after a while."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(CLOSE_HANDSHAKE_SECONDS):
-            await ws.close(code=code, message=reason.encode()[:120], drain=False)
+            transport.abort()
+            return
+        if self.chunked:
+            transport.write(b"0\r\n\r\n")  # the response's end
+        transport.close()

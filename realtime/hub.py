@@ -123,6 +123,13 @@ class Hub:
 
     async def stop(self) -> None:
         self._stopping = True
+        present = set(self._present)
+        for conn in list(self.connections):
+            conn.abort()  # sockets whose closing handshake did not finish in time (they hold no task)
+        # Streams that ended during shutdown are being marked offline: let that finish rather than cut it.
+        offline = [task for task in self._tasks if task.get_name() == "hub:offline"]
+        if offline:
+            await asyncio.wait(offline, timeout=STOP_SECONDS)
         self._commands.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()
@@ -130,7 +137,7 @@ class Hub:
             await asyncio.wait(list(self._tasks), timeout=STOP_SECONDS)
         # RedisClusterException: no node of a cluster answers (it is no RedisError); presence then expires.
         with contextlib.suppress(RedisError, RedisClusterException, OSError):
-            await presence.leave(self.res.redis, self.node_id, list(self._present))
+            await presence.leave(self.res.redis, self.node_id, list(present | set(self._present)))
 
     def schedule_close(self, coro: Awaitable[Any]) -> None:
         """Run a connection's closing handshake in the background (tracked, so shutdown can wait for it)."""
@@ -320,7 +327,8 @@ class Hub:
         members.discard(conn)
         if not members:
             del self._present[account]
-            self._spawn(self._mark_offline(account), "offline")
+            if not self._stopping:  # stopping: the whole presence set is left at once
+                self._spawn(self._mark_offline(account), "offline")
 
     async def _mark_offline(self, account: int) -> None:
         if account in self._present:  # came back meanwhile
