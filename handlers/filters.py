@@ -13,7 +13,7 @@ from api.http import Params, json_response, read_params
 from api.keys import RESOURCES
 from api.openapi import array, body, errors, obj, ok, operation, path
 from api.params import path_id
-from core.errors import validation_error
+from core.errors import ApiError, validation_error
 from domain import filters as filter_domain
 from domain.filters import KeywordChange
 from domain.visibility import visible_post
@@ -126,7 +126,7 @@ async def add_keyword(request: web.Request) -> web.Response:
 async def delete_keyword(request: web.Request) -> web.Response:
     user = await require_user(request, "write:filters")
     if not await filter_store.delete_keyword(request.app[RESOURCES].db, path_id(request), user.account_id):
-        raise validation_error("id", "is not one of your filter keywords") from None
+        raise ApiError(404)  # none, or another user's: the same answer (Mastodon's RecordNotFound)
     return json_response({})
 
 
@@ -152,7 +152,7 @@ async def add_status(request: web.Request) -> web.Response:
 async def delete_status(request: web.Request) -> web.Response:
     user = await require_user(request, "write:filters")
     if not await filter_store.delete_status(request.app[RESOURCES].db, path_id(request), user.account_id):
-        raise validation_error("id", "is not one of your filtered posts") from None
+        raise ApiError(404)  # none, or another user's: the same answer (Mastodon's RecordNotFound)
     return json_response({})
 
 

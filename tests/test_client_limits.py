@@ -195,3 +195,45 @@ async def test_subscriptions_per_socket_stop_at_the_setting(make_client: ClientF
     hub_streams = [conn for conn in client.app[HUB].connections if conn.account_id == alice.account_id]
     assert [sorted(str(tag) for _, tag in conn.streams) for conn in hub_streams] == [["b", "c", "d"]]
     await ws.close()
+
+
+async def test_pings_are_answered_during_a_subscription_flood_and_valkey_holds_only_the_cap(
+    make_client: ClientFactory, make_user: UserFactory, res: Resources
+) -> None:
+    # The attack: 50,000 hashtag subscriptions on one socket made Valkey hold 20,984 channels. Here
+    # 3,000 go out as fast as the client can write them while another socket pings, and then the flooder
+    # pings itself: every ping gets its pong, and the flooder holds (and Valkey carries) at most the cap.
+    client = await make_client(stream_max_subscriptions=100)
+    alice, bob = await make_user("alice"), await make_user("bob")
+    flooder = await client.ws_connect("/api/v1/streaming", headers=alice.headers, autoping=False)
+    watcher = await client.ws_connect("/api/v1/streaming", headers=bob.headers, autoping=False)
+    channels_before = len(await res.redis.pubsub_channels())
+
+    async def flood() -> None:
+        for n in range(3000):
+            await flooder.send_json({"type": "subscribe", "stream": "hashtag", "tag": f"flood{n}"})
+
+    flooding = asyncio.create_task(flood())
+    pongs = 0
+    while not flooding.done() or pongs < 5:
+        await watcher.ping(f"{pongs}".encode())
+        message = await watcher.receive(timeout=WAIT)
+        assert (message.type, message.data) == (WSMsgType.PONG, f"{pongs}".encode()), message
+        pongs += 1
+    await flooding
+    await flooder.ping(b"mine")
+    refusals = 0
+    while True:  # its own pong comes after the answers to its commands, and does come
+        message = await flooder.receive(timeout=WAIT)
+        if message.type is WSMsgType.PONG:
+            assert message.data == b"mine"
+            break
+        assert message.type is WSMsgType.TEXT, message
+        assert json.loads(message.data)["status"] == 429
+        refusals += 1
+    assert refusals == 2900
+    held = [conn for conn in client.app[HUB].connections if conn.account_id == alice.account_id]
+    assert [len(conn.streams) for conn in held] == [100]
+    assert len(await res.redis.pubsub_channels()) - channels_before <= 100
+    await flooder.close()
+    await watcher.close()

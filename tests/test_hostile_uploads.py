@@ -1,12 +1,17 @@
-"""Decompression bombs: an image that declares too many pixels is refused from its header, never decoded."""
+"""Decompression bombs: an image that declares too many pixels is refused from its header, never decoded, so
+ten of them at once leave the API's memory flat. (The worker's peak RSS decoding allowed images is measured
+by `python -m bench hostile_upload`, docs/reliability.md.)"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import struct
 import zlib
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -70,3 +75,39 @@ async def test_the_pixel_limit_is_a_setting(make_client: ClientFactory, make_use
     refused = await _upload(client, alice, large.getvalue())
     assert refused.status == 422, await refused.text()
     assert "at most 10000 pixels" in (await refused.json())["error"]
+
+
+def _python_rss() -> int:
+    """RSS of this process (the API under test) and of its Python children (an image-decoding pool would be
+    there); the test servers' own processes are left out, their memory is not the API's."""
+    me = psutil.Process()
+    total = int(me.memory_info().rss)
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.name().startswith("python"):
+                total += int(child.memory_info().rss)
+    return total
+
+
+async def test_ten_concurrent_bombs_leave_the_apis_memory_flat(
+    client: Client, make_user: UserFactory, bomb: bytes
+) -> None:
+    alice = await make_user("alice")
+    before = _python_rss()
+    peak = before
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _python_rss())
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    responses = await asyncio.gather(*(_upload(client, alice, bomb) for _ in range(10)))
+    done.set()
+    await sampler
+    assert [r.status for r in responses] == [422] * 10
+    # One decode of this image would take 49 MB (7000x7000, one byte a pixel), ten 490 MB: the growth stays
+    # far below one.
+    assert peak - before < 32 * 1024 * 1024, (before, peak)
