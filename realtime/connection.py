@@ -316,6 +316,8 @@ class Connection(asyncio.Protocol):
 
     def keep_alive(self, now: float, interval: float) -> None:
         """Called by the hub about once a second: every `interval`, show the client the connection lives."""
+        if self.closed:
+            return  # closing: nothing may follow a websocket's close frame
         if now >= self.keepalive_at:
             self.keepalive_at = now + interval
             self._keep_alive(now)

@@ -16,6 +16,7 @@ from streams import WAIT, connect, online, raw_websocket, read_frame, until
 
 from api.keys import HUB
 from bench.stream_client import client_frame
+from config import Settings
 from storage import presence
 
 
@@ -176,4 +177,38 @@ async def test_idle_sockets_hold_no_task_of_their_own(client: Client, make_user:
     assert len(asyncio.all_tasks()) - before <= len(sockets)
     for ws in [first, *sockets]:
         await ws.close()
+    await until(lambda: not hub.connections)
+
+
+async def test_an_sse_stream_ends_cleanly_at_shutdown(settings: Settings, make_user: UserFactory) -> None:
+    from aiohttp import ClientSession, web
+
+    from app.main import create_app
+
+    alice = await make_user("alice")
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with ClientSession() as session:
+        url = f"http://127.0.0.1:{port}/api/v1/streaming/user"
+        async with session.get(url, headers={"Authorization": f"Bearer {alice.token}"}) as response:
+            assert response.status == 200
+            assert await response.content.readuntil(b"\n\n") == b":)\n\n"
+            hub = runner.app[HUB]
+            await until(lambda: len(hub.connections) == 1)
+            await runner.cleanup()
+            # The chunked body's last chunk came before the socket closed: a cut stream would raise here.
+            rest = await asyncio.wait_for(response.content.read(), WAIT)
+    assert rest in (b"", b":thump\n\n")
+
+
+async def test_an_sse_client_that_goes_away_is_forgotten(client: Client, make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    hub = client.app[HUB]
+    response = await client.get("/api/v1/streaming/user", headers=alice.headers)
+    assert response.status == 200
+    await until(lambda: len(hub.connections) == 1)
+    response.close()
     await until(lambda: not hub.connections)
