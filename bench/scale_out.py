@@ -9,7 +9,13 @@ each shard's load is within 20% of the mean.
   the real write path's Valkey half (`storage.timeline_cache.fan_out`, with the presence lookup read in the
   same calls as the worker does), in batches of `--batch` posts, `--concurrency` batches at a time (the worker's
   concurrency). PostgreSQL is not involved: this measures what sharding Valkey costs and spreads.
+- `--rounds` alternating rounds on the cluster: Chirp's transport (storage/keys.py `pipeline`, each node's
+  commands packed into one write) and the previous one (redis-py's cluster pipeline), same data, same run.
+- The floor: the very commands Chirp sent, recorded, packed before the clock starts and written per node on
+  plain sockets, replies counted with hiredis (no Chirp, no redis-py); on one Valkey and on the cluster.
 - Per shard: commands processed, Valkey CPU seconds and keys held, each against the shards' mean.
+- Then (unless `--no-ha`) home reads and posts through HAProxy on `chirp run --topology ha`, beside the same
+  processes on one PostgreSQL and one Valkey (bench/scale_out_ha.py).
 
 On 2 cores the three primaries, their replicas and the client share the CPUs, so the cluster cannot go
 faster than one Valkey here; the figure says what the cluster's per-slot calls cost.
@@ -291,10 +297,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--cap", type=int, default=800)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each variant")
+    parser.add_argument("--no-ha", action="store_true", help="leave out the reads and posts through HAProxy")
+    parser.add_argument("--ha-users", type=int, default=2_000)
+    parser.add_argument("--ha-posts", type=int, default=20_000)
+    parser.add_argument("--ha-readers", type=int, default=200)
+    parser.add_argument("--ha-duration", type=float, default=10.0)
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.accounts, args.posts, args.followers, args.batch = 500, 40, 20, 10
+        args.ha_users, args.ha_posts, args.ha_readers, args.ha_duration = 200, 1000, 20, 2.0
     from stack import install_binaries, start_stack, start_valkey_cluster
 
     install_binaries(REPO_ROOT, log=log)
@@ -306,8 +318,18 @@ def main(argv: list[str]) -> int:
                 asyncio.run(_run(args, single.urls.redis_url, cluster.url, report))
         finally:
             single.stop()
+    failed = False
+    if not args.no_ha:
+        from bench.scale_out_ha import measure
+
+        try:
+            measure(args, report)
+        except Exception as exc:  # the fan-out figures above are still written, with what went wrong
+            log(f"the HA part failed: {exc!r}")
+            report.extra["ha_failed"] = repr(exc)
+            failed = True
     report.write()
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ async def counted_addresses(res: Resources) -> set[str]:
     return {key.split("{ip:", 1)[1].split("}", 1)[0] for key in keys}
 
 
+@pytest.mark.valkey_modes  # rate-limit windows live in Valkey
 async def test_behind_a_trusted_balancer_each_client_has_its_own_ip_budget(
     make_client: ClientFactory, res: Resources
 ) -> None:
@@ -106,6 +107,7 @@ async def test_behind_a_trusted_balancer_each_client_has_its_own_ip_budget(
     assert await counted_addresses(res) == {"203.0.113.5", "203.0.113.6"}
 
 
+@pytest.mark.valkey_modes  # rate-limit windows live in Valkey
 async def test_from_an_untrusted_peer_the_header_is_ignored(make_client: ClientFactory, res: Resources) -> None:
     client = await make_client(trusted_proxies=ELSEWHERE, rate_limit_ip=(1, 600))
     assert (await client.get("/api/v1/custom_emojis", headers=[xff("203.0.113.5")])).status == 200
@@ -113,6 +115,7 @@ async def test_from_an_untrusted_peer_the_header_is_ignored(make_client: ClientF
     assert await counted_addresses(res) == {"127.0.0.1"}
 
 
+@pytest.mark.valkey_modes  # rate-limit windows live in Valkey
 async def test_sign_up_limits_count_the_real_client(make_client: ClientFactory) -> None:
     client = await make_client(trusted_proxies=LOOPBACK, rate_limit_sign_up=(1, 1800))
     app = await register_app(client)
