@@ -124,6 +124,7 @@ CLIENT_ROUTES = (
     "/notifications",
     "/follow_requests",
     "/conversations",
+    "/settings",  # issue 22: blocks, mutes and filters
     "/statuses/{id:\\d+}",
     "/tags/{tag}",
     "/@{username:[A-Za-z0-9_]+}",
@@ -163,6 +164,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/notifications": _page("The web client: notifications"),
     "/follow_requests": _page("The web client: the follow requests waiting for your answer"),
     "/conversations": _page("The web client: your direct-message conversations"),
+    "/settings": _page("The web client: the accounts you block and mute, and your filters"),
     "/statuses/{id}": _page("The web client: a post's thread", path()),
     "/tags/{tag}": _page("The web client: a hashtag", path("tag", "A hashtag, without #")),
     "/@{username}": _page("The web client: a profile", path("username", "A username")),

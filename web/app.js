@@ -17,6 +17,7 @@ import * as home from './screens/home.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
 import * as search from './screens/search.js';
+import * as settings from './screens/settings.js';
 import * as tag from './screens/tag.js';
 import * as thread from './screens/thread.js';
 import * as welcome from './screens/welcome.js';
@@ -31,7 +32,9 @@ const ROUTES = [
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
   { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
   { pattern: /^\/conversations$/, screen: () => conversations, nav: 'conversations' },
+  { pattern: /^\/settings$/, screen: () => settings, nav: 'settings' }, // issue 22: blocks, mutes, filters
 ];
+const SETTINGS_ICON = ['M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M12 2v3', 'M12 19v3', 'M2 12h3', 'M19 12h3', 'M4.9 4.9l2.1 2.1', 'M17 17l2.1 2.1', 'M4.9 19.1 7 17', 'M17 7l2.1-2.1'];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
 const main = document.getElementById('main');
@@ -136,6 +139,7 @@ function buildNav() {
       notificationsLink,
       navLink('conversations', '/conversations', 'Messages', ICONS.pen),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
+      navLink('settings', '/settings', 'Settings', SETTINGS_ICON),
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(
         'div',
