@@ -23,6 +23,8 @@ SCENARIOS = {
     "mixed": "bench.mixed",
     "posting": "bench.posting",
     "poll_votes": "bench.poll_votes",
+    "safety_streaming": "bench.safety_streaming",  # issue 22
+    "safety_timeline_read": "bench.safety_timeline_read",  # issue 22
     "scale_out": "bench.scale_out",
     "search": "bench.search",
     "seed": "bench.seed",

@@ -177,6 +177,22 @@ def apply_visibility(
     }
 
 
+def plain_view(shield: Shield, posts: Mapping[int, Columns], post_id: int, text: str, viewer_id: int) -> bool | None:
+    """The rule for a live event whose posts are all public (nothing restricted to ask PostgreSQL about):
+    None when the viewer's shield hides the post (a blocked or muted author, a hide filter), True when the
+    viewer sees exactly what a viewer without rules sees, False when it shows otherwise (a FilterResult,
+    or a quoted post shown as unauthorized). `text`: `domain.filters.subject_text` of the shown content."""
+    seen = apply_visibility(posts, Restricted(set(), set()), (), (), shield)
+    if post_id not in seen:
+        return None
+    row = posts[post_id]
+    content_id = row["reblog_of_id"] if row["reblog_of_id"] is not None else post_id
+    verdict = filter_verdict(shield, content_id, text, author_id=posts[content_id]["account_id"], viewer_id=viewer_id)
+    if verdict is None:
+        return None
+    return not verdict and len(seen) == len(posts)
+
+
 async def visible_ids(
     res: Resources, posts: Mapping[int, Columns], viewer_id: int | None, context: ViewContext = None
 ) -> set[int]:

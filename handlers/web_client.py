@@ -130,6 +130,7 @@ CLIENT_ROUTES = (
     "/lists/{id:\\d+}",
     "/bookmarks",
     "/followed_tags",
+    "/settings",  # issue 22: blocks, mutes and filters
     "/statuses/{id:\\d+}",
     "/tags/{tag}",
     "/@{username:[A-Za-z0-9_]+}",
@@ -174,6 +175,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/lists/{id}": _page("The web client: one of your lists, its timeline and members", path()),
     "/bookmarks": _page("The web client: your bookmarks"),
     "/followed_tags": _page("The web client: the hashtags you follow"),
+    "/settings": _page("The web client: the accounts you block and mute, and your filters"),
     "/statuses/{id}": _page("The web client: a post's thread", path()),
     "/tags/{tag}": _page("The web client: a hashtag", path("tag", "A hashtag, without #")),
     "/@{username}": _page("The web client: a profile", path("username", "A username")),

@@ -77,6 +77,27 @@ async def relations_among(db: Executor, viewer_id: int | None, account_ids: Iter
     return relations_of(rows[0] if rows else None)
 
 
+async def relations_of_viewers(
+    db: Executor, viewer_ids: Sequence[int], account_ids: Iterable[int], thread_root_ids: Iterable[int]
+) -> dict[int, tuple[Relations, bool]]:
+    """Each viewer's relations to `account_ids`, and whether it muted one of the conversations, in one
+    statement for them all (a live event's shielded viewers)."""
+    if not viewer_ids:
+        return {}
+    rows = await db.fetch(
+        f"""
+        SELECT v.id AS viewer, {relations_columns("v.id", "$2::bigint[]")},
+            EXISTS (SELECT 1 FROM conversation_mutes cm
+                    WHERE cm.account_id = v.id AND cm.thread_root_id = ANY($3::bigint[])) AS conversation_muted
+        FROM unnest($1::bigint[]) AS v(id)
+        """,
+        list(viewer_ids),
+        list(set(account_ids)),
+        list(set(thread_root_ids)),
+    )
+    return {row["viewer"]: (relations_of(row), bool(row["conversation_muted"])) for row in rows}
+
+
 async def shielded_viewers(
     db: Executor, viewer_ids: Sequence[int], author_ids: Iterable[int], thread_root_ids: Iterable[int] = ()
 ) -> set[int]:

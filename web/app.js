@@ -20,6 +20,7 @@ import * as lists from './screens/lists.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
 import * as search from './screens/search.js';
+import * as settings from './screens/settings.js';
 import * as tag from './screens/tag.js';
 import * as thread from './screens/thread.js';
 import * as welcome from './screens/welcome.js';
@@ -41,7 +42,9 @@ const ROUTES = [
   { pattern: /^\/lists\/(?<id>\d+)$/, screen: () => lists.one, nav: 'lists' },
   { pattern: /^\/bookmarks$/, screen: () => bookmarks, nav: 'bookmarks' },
   { pattern: /^\/followed_tags$/, screen: () => followedTags, nav: 'lists' },
+  { pattern: /^\/settings$/, screen: () => settings, nav: 'settings' }, // issue 22: blocks, mutes, filters
 ];
+const SETTINGS_ICON = ['M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M12 2v3', 'M12 19v3', 'M2 12h3', 'M19 12h3', 'M4.9 4.9l2.1 2.1', 'M17 17l2.1 2.1', 'M4.9 19.1 7 17', 'M17 7l2.1-2.1'];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
 const main = document.getElementById('main');
@@ -149,6 +152,7 @@ function buildNav() {
       navLink('lists', '/lists', 'Lists', ICONS.list),
       navLink('bookmarks', '/bookmarks', 'Bookmarks', ICONS.bookmark),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
+      navLink('settings', '/settings', 'Settings', SETTINGS_ICON),
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(
         'div',

@@ -8,6 +8,7 @@ import { avatar, displayName, profilePath } from './account.js';
 import { editedMark, editPost } from './edit.js';
 import { ICONS } from './icons.js';
 import { pollBlock } from './poll.js';
+import { blurredMedia, filterState, filteredNotice, moreMenu, postSafetyItems } from './safety.js';
 
 const cards = new Map(); // post id -> Set of live card records { el, refresh }
 
@@ -246,6 +247,7 @@ function actionBar(status) {
           icon(ICONS.pen),
         )
       : null,
+    token() && !isMe(status.account) ? moreMenu('More', () => postSafetyItems(status, () => hideAccount(status.account.id))) : null,
     isMe(status.account)
       ? h(
           'button',
@@ -271,6 +273,12 @@ function actionBar(status) {
       : null,
   );
   return bar;
+}
+
+/** A muted or blocked account's posts (and reposts by them) leave the page at once. */
+function hideAccount(accountId) {
+  const id = CSS.escape(accountId);
+  for (const el of document.querySelectorAll(`article.status[data-account-id="${id}"], article.status[data-reposter-id="${id}"]`)) el.remove();
 }
 
 function mediaGrid(attachments) {
@@ -385,12 +393,20 @@ export function statusCard(entity, { focused = false, onRemove = null } = {}) {
   const el = h('article', {
     class: ['status', focused && 'status-focused'],
     tabindex: '0',
-    dataset: { id: entity.id, statusId: status.id, ...(repost ? { reblogOf: status.id } : {}) },
+    dataset: { id: entity.id, statusId: status.id, accountId: status.account.id, ...(repost ? { reblogOf: status.id, reposterId: repost.account.id } : {}) },
   });
   const parts = {};
+  const filters = filterState(entity);
+  let revealed = false; // "Show anyway" on a post under a warn filter
 
   function render() {
     clear(el);
+    if (filters.warn.length && !revealed) {
+      el.setAttribute('aria-label', 'Filtered post');
+      el.classList.add('status-filtered');
+      el.append(filteredNotice(filters.warn, () => { revealed = true; el.classList.remove('status-filtered'); render(); }));
+      return;
+    }
     el.setAttribute('aria-label', `${repost ? `${displayName(repost.account)} reposted: ` : ''}Post by ${displayName(status.account)}`);
     parts.actions = actionBar(status);
     parts.reactions = h('div', { class: 'reactions-slot' }, reactionChips(status));
@@ -417,7 +433,7 @@ export function statusCard(entity, { focused = false, onRemove = null } = {}) {
           ),
           replyLine(status),
           body(status),
-          mediaGrid(status.media_attachments),
+          filters.blur.length ? blurredMedia(mediaGrid(status.media_attachments), filters.blur) : mediaGrid(status.media_attachments),
           pollBlock(status, (poll) => updateStatus({ ...status, poll })),
           quoteBlock(status),
           parts.reactions,
@@ -436,6 +452,7 @@ export function statusCard(entity, { focused = false, onRemove = null } = {}) {
     }
     if (signature(next) === signature(status)) return;
     status = next;
+    if (!parts.actions) return; // behind a filter's notice: drawn when shown
     if (el.querySelector('.reaction-menu')) return; // redrawn when the menu closes, not under the reader's hand
     redrawActions();
   }

@@ -7,6 +7,7 @@ import { isMe, session, ui } from '../state.js';
 import { avatar, displayName } from '../components/account.js';
 import { timeline } from '../components/timeline.js';
 import { featuredTags } from '../components/featured_tags.js'; // issue 24 (discovery)
+import { accountSafetyItems, moreMenu } from '../components/safety.js';
 
 const TABS = [
   { key: 'posts', label: 'Posts', query: 'exclude_replies=true' },
@@ -59,13 +60,17 @@ export function render(main, { username }, query) {
       h('li', {}, h('strong', {}, formatCount(account.followers_count)), account.followers_count === 1 ? ' follower' : ' followers'),
     );
     const action = isMe(account) ? null : followButton(account, relationship, (fresh, rel) => redraw(fresh, rel));
+    const safety = session.me && !isMe(account)
+      ? moreMenu('More for this account', () => accountSafetyItems(account, relationship, async (rel) => redraw(await api(`/api/v1/accounts/${account.id}`), rel)))
+      : null;
     return h(
       'header',
       { class: 'profile-header' },
       h('div', { class: 'banner', 'aria-hidden': 'true' }),
-      h('div', { class: 'profile-top' }, avatar(account, 'xl'), action),
+      h('div', { class: 'profile-top' }, avatar(account, 'xl'), h('div', { class: 'profile-actions' }, safety, action)),
       h('h1', { class: 'profile-name' }, displayName(account)),
-      h('p', { class: 'acct' }, `@${account.acct}`, relationship?.followed_by ? h('span', { class: 'tag' }, 'Follows you') : null),
+      h('p', { class: 'acct' }, `@${account.acct}`, relationship?.followed_by ? h('span', { class: 'tag' }, 'Follows you') : null,
+        relationship?.blocking ? h('span', { class: 'tag' }, 'Blocked') : null, relationship?.muting ? h('span', { class: 'tag' }, 'Muted') : null),
       account.note ? h('div', { class: 'bio' }, safeHTML(account.note)) : null,
       h('p', { class: 'joined' }, 'Joined ', dateOnly(account.created_at)),
       counts,
