@@ -43,7 +43,7 @@ async def _ceiling(res: Any, low: int, high: int) -> float:
     return time.perf_counter() - started
 
 
-async def _measure(env: dict[str, str], users: int, posts: int, passes: int) -> dict[str, Any]:
+async def _measure(env: dict[str, str], users: int, posts: int, passes: int, mean_followers: float) -> dict[str, Any]:
     from bench.seed import seed
     from config import Settings
     from core.ids import id_at
@@ -53,7 +53,15 @@ async def _measure(env: dict[str, str], users: int, posts: int, passes: int) -> 
 
     await apply_migrations(env["DATABASE_URL"])
     tokens_file = Path(env.get("TMPDIR", "/tmp")) / "chirp-bench-trends-tokens.json"
-    summary = await seed(env["DATABASE_URL"], users=users, posts=posts, tokens=1, tokens_file=tokens_file, days=1)
+    summary = await seed(
+        env["DATABASE_URL"],
+        users=users,
+        posts=posts,
+        mean_followers=mean_followers,
+        tokens=1,
+        tokens_file=tokens_file,
+        days=1,
+    )
     log(f"seeded {summary.users:,} users, {summary.posts:,} posts and {summary.likes:,} likes in {summary.seconds} s")
     settings = Settings.from_env({**env, "CHIRP_NODE_ID": "904"})
     async with open_resources(settings) as res:
@@ -91,12 +99,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=DEFAULT_USERS)
     parser.add_argument("--posts", type=int, default=DEFAULT_POSTS_PER_DAY, help="posts in the day")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--mean-followers",
+        type=float,
+        default=100.0,
+        help="the follow graph (the pass reads no follows; fewer loads faster)",
+    )
     args = parser.parse_args(argv)
     if args.tiny:
-        args.users, args.posts, args.passes = 2000, 500, 1
-    report = Report("trends", params={"users": args.users, "posts_in_the_day": args.posts, "passes": args.passes})
+        args.users, args.posts, args.passes, args.mean_followers = 2000, 500, 1, 10.0
+    params = {
+        "users": args.users,
+        "posts_in_the_day": args.posts,
+        "passes": args.passes,
+        "mean_followers": args.mean_followers,
+    }
+    report = Report("trends", params=params)
     with bench_stack(only=("postgres", "valkey")) as env:
-        result = asyncio.run(_measure(env, args.users, args.posts, args.passes))
+        result = asyncio.run(_measure(env, args.users, args.posts, args.passes, args.mean_followers))
     report.figure(
         "one trends pass over a day of posts (median)", result["pass_seconds"], "s",
         ceiling=result["ceiling_seconds"], ceiling_name="reading the same rows, plain queries",

@@ -125,6 +125,8 @@ async def test_posts_trend_by_decayed_likes_and_reposts_from_others(
     shown = await trends(client, "statuses", alice)
     assert [s["id"] for s in shown] == [popular["id"], liked_once["id"]]
     assert shown[0]["favourited"] is False and shown[1]["account"]["username"] == "bob"
+    as_bob = await trends(client, "statuses", bob)  # each viewer's own flags
+    assert (as_bob[0]["favourited"], as_bob[0]["reblogged"], as_bob[1]["favourited"]) == (True, True, False)
     assert [s["id"] for s in await trends(client, "statuses", limit="1", offset="1")] == [liked_once["id"]]
     # A viewer who blocks an author does not see their trending post.
     await expect(await client.post(f"/api/v1/accounts/{alice.id}/block", headers=dave.headers), 200)
