@@ -135,7 +135,7 @@ async def _measure(env: dict[str, str], args: argparse.Namespace) -> dict[str, A
             pair = [(plain, without_tag), (tagged, with_tag)]
             for posts, cost in pair if turn % 2 else pair[::-1]:  # each goes first every other turn
                 await _fan_out(res, posts[start : start + args.batch], cost)
-        wanted, unwanted = set(tagged), set(plain)
+        wanted, unwanted = set(sorted(tagged)[-settings.timeline_size :]), set(plain)  # timelines keep the newest
         reached = 0
         for account in tag_followers:
             held = {e.post_id for e in await cached_entries(res, account) or []}
@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--authors", type=int, default=20)
     parser.add_argument("--followers", type=int, default=100, help="followers of every author")
     parser.add_argument("--tag-followers", type=int, default=10, help="followers of the hashtag")
-    parser.add_argument("--posts", type=int, default=400, help="posts with the hashtag (as many without)")
+    parser.add_argument("--posts", type=int, default=2000, help="posts with the hashtag (as many without)")
     parser.add_argument("--batch", type=int, default=20, help="posts per fan_out_posts call")
     args = parser.parse_args(argv)
     if args.tiny:
