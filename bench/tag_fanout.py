@@ -135,13 +135,17 @@ async def _measure(env: dict[str, str], args: argparse.Namespace) -> dict[str, A
             pair = [(plain, without_tag), (tagged, with_tag)]
             for posts, cost in pair if turn % 2 else pair[::-1]:  # each goes first every other turn
                 await _fan_out(res, posts[start : start + args.batch], cost)
-        wanted, unwanted = set(sorted(tagged)[-settings.timeline_size :]), set(plain)  # timelines keep the newest
+        # A full timeline is trimmed back to `kept` entries (storage/timeline_cache.py): it holds the newest
+        # `kept` to `timeline_size` of what reached it.
+        size = settings.timeline_size
+        kept = size - max(1, size // 25)
+        newest_tagged = sorted(tagged)
         reached = 0
         for account in tag_followers:
-            held = {e.post_id for e in await cached_entries(res, account) or []}
-            reached += wanted <= held and not (held & unwanted)
+            held = sorted(e.post_id for e in await cached_entries(res, account) or [])
+            reached += len(held) >= min(len(tagged), kept) and held == newest_tagged[len(newest_tagged) - len(held) :]
         sample = {e.post_id for e in await cached_entries(res, followers[0]) or []}
-    keep = min(len(tagged) + len(plain), settings.timeline_size)
+    keep = min(len(tagged) + len(plain), kept)
     return {
         "with": with_tag,
         "without": without_tag,
@@ -206,10 +210,15 @@ def main(argv: list[str]) -> int:
     )
     ok = (
         result["tag_followers_reached"] == args.tag_followers
-        and result["follower_holds"] == result["follower_expected"]
+        and result["follower_holds"] >= result["follower_expected"]
     )
-    report.figure("tag followers holding every tagged post and no other", result["tag_followers_reached"], "accounts",
-                  ceiling=args.tag_followers, ceiling_name="tag followers")  # fmt: skip
+    report.figure(
+        "tag followers holding the newest tagged posts and no other",
+        result["tag_followers_reached"],
+        "accounts",
+        ceiling=args.tag_followers,
+        ceiling_name="tag followers",
+    )
     report.extra.update(
         with_tag={"posts": with_tag.posts, "wall_s": with_tag.wall, "own_cpu_s": with_tag.own_cpu, **with_tag.servers},
         without_tag={"posts": without.posts, "wall_s": without.wall, "own_cpu_s": without.own_cpu, **without.servers},
