@@ -18,6 +18,7 @@ SCENARIOS = {
     "failover": "bench.failover",
     "faults": "bench.faults",
     "hostile_upload": "bench.hostile_upload",
+    "list_read": "bench.list_read",
     "media_upload": "bench.media_upload",
     "middleware": "bench.middleware",
     "mixed": "bench.mixed",
@@ -30,6 +31,7 @@ SCENARIOS = {
     "seed": "bench.seed",
     "streaming_capacity": "bench.streaming_capacity",
     "streaming_delivery": "bench.streaming_delivery",
+    "tag_fanout": "bench.tag_fanout",
     "timeline_fanout": "bench.timeline_fanout",
     "timeline_read": "bench.timeline_read",
     "trends": "bench.trends",  # issue 24 (discovery)

@@ -1,7 +1,8 @@
 """Keeping list timelines and followed-tag posts right as things change: a deleted post leaves the list
 timelines and the home timelines of its hashtags' followers, and its `delete` reaches their streams (as
 Mastodon sends `delete` on every stream that showed it); lifting a mute or a block brings back what the list
-reads dropped meanwhile, as for home; a block takes the blocked account out of the blocker's lists."""
+reads dropped meanwhile, as for home; a block takes the blocked account out of the blocker's lists; a deleted
+list's cached timeline goes with it."""
 
 from __future__ import annotations
 
@@ -159,3 +160,18 @@ async def test_blocking_a_member_takes_them_out_of_the_list_on_both_sides(
     await expect(await client.post(f"/api/v1/accounts/{bob.id}/unblock", headers=alice.headers), 200)
     await follow(client, alice, bob)
     assert await expect(await client.get(f"/api/v1/lists/{alices}/accounts", headers=alice.headers), 200) == []
+
+
+async def test_a_deleted_lists_cached_timeline_goes_with_it(
+    client: Client, make_user: UserFactory, res: Resources
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await follow(client, alice, bob)
+    list_id = await make_list(client, alice, bob)
+    posted = await post_status(client, bob, "bob's")
+    await deliver(res)
+    assert await list_ids(client, alice, list_id) == [posted["id"]]  # cached: read without looking the list up
+    await expect(await client.get(f"/api/v1/timelines/list/{list_id}", headers=bob.headers), 404)
+    await expect(await client.delete(f"/api/v1/lists/{list_id}", headers=alice.headers), 200)
+    assert not await res.redis.exists(list_key(alice.account_id, int(list_id)))
+    await expect(await client.get(f"/api/v1/timelines/list/{list_id}", headers=alice.headers), 404)
