@@ -16,6 +16,7 @@ import tempfile
 # scenario name -> module with `main(argv: list[str]) -> int`
 SCENARIOS = {
     "failover": "bench.failover",
+    "edit_delivery": "bench.edit_delivery",
     "faults": "bench.faults",
     "hostile_upload": "bench.hostile_upload",
     "list_read": "bench.list_read",

@@ -142,9 +142,12 @@ async def wait_timelines(redis_url: str, account_ids: Sequence[int], limit: floa
 # processes ------------------------------------------------------------------------------------------
 
 
-def spawn_worker(env: dict[str, str]) -> ChirpProcess:
-    """The production `timeline` queue (fan-out, then the live publish) in a process of its own."""
-    return spawn_process("timeline-worker", ["-m", "bench.streaming_common", "worker"], {**env, "CHIRP_NODE_ID": "901"})
+def spawn_worker(env: dict[str, str], queue: str = "timeline", node_id: int = 901) -> ChirpProcess:
+    """One production queue in a process of its own: by default `timeline` (fan-out, then the live publish);
+    `streaming` publishes the `status.update`s of edits and counters (bench/edit_delivery.py)."""
+    return spawn_process(
+        f"{queue}-worker", ["-m", "bench.streaming_common", "worker", queue], {**env, "CHIRP_NODE_ID": str(node_id)}
+    )
 
 
 def spawn_relay(env: dict[str, str], mode: str) -> ChirpProcess:
@@ -242,28 +245,29 @@ def latencies(sent: dict[int, float], result: dict[str, Any], sockets_per_event:
 # the worker entry point ----------------------------------------------------------------------------
 
 
-async def _run_timeline_worker() -> None:
+async def _run_worker(name: str) -> None:
     from config import Settings
-    from domain.subscriptions import TIMELINE_QUEUE
     from storage.resources import open_resources
+    from workers.queues import all_queues
     from workers.runner import JobRunner
-    from workers.timeline import queues
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    timeline = [queue for queue in queues() if queue.name == TIMELINE_QUEUE]
+    wanted = [queue for queue in all_queues() if queue.name == name]
+    if not wanted:
+        raise SystemExit(f"no queue named {name!r}")
     async with open_resources(Settings.from_env()) as res:
-        await JobRunner(res, timeline).run(stop)
+        await JobRunner(res, wanted).run(stop)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["worker"]:
+    if sys.argv[1:2] == ["worker"]:
         import uvloop
 
         uvloop.install()
-        asyncio.run(_run_timeline_worker())
+        asyncio.run(_run_worker(sys.argv[2] if len(sys.argv) > 2 else "timeline"))
     else:
-        log("usage: python -m bench.streaming_common worker")
+        log("usage: python -m bench.streaming_common worker [QUEUE]")
         sys.exit(2)

@@ -1,5 +1,5 @@
 """Direct messages (issue 23): `visibility=direct` reaches only the accounts it mentions, and stays out of every
-route anyone else reads (by id, public, tag, home, profile, context, search, streams); conversations
+route anyone else reads (by id, public, tag, list, home, profile, context, search, streams); conversations
 (list with unread and last_status, read, delete) and their live `conversation` events; Mastodon.py."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from mastodon import Mastodon
 from mastodon_schemas import assert_mastodon
 from social import Client, User, expect, follow, post_status
 from streams import connect, frames_until, hub_settled, next_frame, online, run_queues
+from test_lists import add, list_ids, make_list
 from test_search import found, index_pending, sclient, search_settings, sres  # noqa: F401 (fixtures)
 
 from app.main import create_app
@@ -44,6 +45,10 @@ async def test_a_direct_message_stays_out_of_every_route_but_its_participants(
     alice, bob, carol, dave = [await make_user(n) for n in ("alice", "bob", "carol", "dave")]
     await follow(client, carol, alice)  # a follower, not mentioned
     await follow(client, bob, alice)
+    # Lists of alice, kept by her follower and by the participant: a direct message is in neither.
+    lists = {user.username: (await make_list(client, user))["id"] for user in (carol, bob)}
+    for user in (carol, bob):
+        await add(client, user, lists[user.username], alice)
     opener = await post_status(client, alice, "a public thread #hush")
     dm = await post_status(client, alice, "@bob the secret #hush", visibility="direct")
     reply = await post_status(client, bob, "@alice got it #hush", visibility="direct", in_reply_to_id=opener["id"])
@@ -72,6 +77,8 @@ async def test_a_direct_message_stays_out_of_every_route_but_its_participants(
             assert await ids(client, path, anyone) == [opener["id"]]
     for user in (alice, bob, carol, dave):
         assert secret.isdisjoint(await ids(client, "/api/v1/timelines/home", user))
+    for user in (carol, bob):
+        assert await list_ids(client, user, lists[user.username]) == [opener["id"]]
     # The thread shows the reply to those in it.
     context = await expect(await client.get(f"/api/v1/statuses/{opener['id']}/context", headers=alice.headers), 200)
     assert [s["id"] for s in context["descendants"]] == [reply["id"]]
@@ -138,7 +145,10 @@ async def test_streams_carry_a_direct_message_only_to_its_participants(
     await follow(client, carol, alice)
     await follow(client, bob, alice)
     await deliver(res)
+    carol_list = (await make_list(client, carol))["id"]
+    await add(client, carol, carol_list, alice)
     carol_home = await connect(client, carol.token, stream="user")
+    carol_lists = await connect(client, carol.token, stream="list", list=carol_list)
     public = await connect(client, stream="public")
     tag = await connect(client, stream="hashtag", tag="hush")
     bob_direct = await connect(client, bob.token, stream="direct")
@@ -157,7 +167,7 @@ async def test_streams_carry_a_direct_message_only_to_its_participants(
     # The others' next event is the public post that came after: the direct one never reached them.
     after = await post_status(client, alice, "public now #hush")
     await deliver(res)
-    for ws in (carol_home, public, tag):
+    for ws in (carol_home, carol_lists, public, tag):
         event = await next_frame(ws)
         assert (event["event"], event["payload"]["id"]) == ("update", after["id"])
     # ...and the direct stream carries no posts.
@@ -165,7 +175,7 @@ async def test_streams_carry_a_direct_message_only_to_its_participants(
     again = await post_status(client, alice, "@bob another #hush", visibility="direct")
     await deliver(res)
     assert (await next_frame(bob_direct))["payload"]["last_status"]["id"] == again["id"]
-    for ws in (carol_home, public, tag, bob_direct):
+    for ws in (carol_home, carol_lists, public, tag, bob_direct):
         await ws.close()
 
 
