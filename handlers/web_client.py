@@ -124,6 +124,7 @@ CLIENT_ROUTES = (
     "/notifications",
     "/follow_requests",
     "/conversations",
+    "/moderation",
     "/statuses/{id:\\d+}",
     "/tags/{tag}",
     "/@{username:[A-Za-z0-9_]+}",

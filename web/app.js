@@ -14,6 +14,7 @@ import { removeStatus, updateStatus } from './components/status.js';
 import * as conversations from './screens/conversations.js';
 import * as followRequests from './screens/follow_requests.js';
 import * as home from './screens/home.js';
+import * as moderation from './screens/moderation.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
 import * as search from './screens/search.js';
@@ -31,6 +32,7 @@ const ROUTES = [
   { pattern: /^\/notifications$/, screen: () => notifications, nav: 'notifications' },
   { pattern: /^\/follow_requests$/, screen: () => followRequests, nav: 'notifications' },
   { pattern: /^\/conversations$/, screen: () => conversations, nav: 'conversations' },
+  { pattern: /^\/moderation$/, screen: () => moderation, nav: 'moderation' }, // issue 22: admins and moderators
 ];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
 
@@ -136,6 +138,7 @@ function buildNav() {
       notificationsLink,
       navLink('conversations', '/conversations', 'Messages', ICONS.pen),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
+      moderation.mayModerate() ? navLink('moderation', '/moderation', 'Moderation', moderation.ICON) : null,
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(
         'div',
