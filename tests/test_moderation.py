@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from conftest import UserFactory
+from live import serve_app
 from oauth_flow import OOB, PASSWORD, bearer, register_app, request_token, sign_up
 from social import Client, User, expect, follow, post_status
 from streams import connect, frames_until, hub_settled, online, run_queues
 from test_search import index_pending, sclient, search, search_settings, sres  # noqa: F401 (fixtures)
 
 from api.keys import RESOURCES
+from app.main import create_app
+from config import Settings
 from storage.resources import Resources
 
 STAFF_SCOPES = ("read", "write", "follow", "admin:read", "admin:write")
@@ -528,3 +531,65 @@ async def test_non_staff_get_403_and_bad_input_a_clear_4xx(client: Client, make_
     await expect(await client.get("/api/v2/admin/accounts", params={"status": "gone"}, headers=boss.headers), 422)
     await expect(await client.get("/api/v1/admin/reports", params={"account_id": "x"}, headers=boss.headers), 422)
     await act(client, boss, bob, 422, type="none", text="x" * 5001)
+
+
+# Mastodon.py's admin calls ---------------------------------------------------------------------------------
+
+
+async def test_mastodon_py_moderates_with_its_admin_calls(settings: Settings) -> None:
+    from mastodon import Mastodon, MastodonAPIError, MastodonUnauthorizedError
+
+    def run(base_url: str) -> None:
+        scopes = ["read", "write", "follow", "admin:read", "admin:write"]
+        client_id, client_secret = Mastodon.create_app("moderator", api_base_url=base_url, scopes=scopes)
+        registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
+        tokens = {
+            name: registrar.create_account(name, PASSWORD, f"{name}@example.test", agreement=True, scopes=scopes)
+            for name in ("boss", "alice", "bob")
+        }
+        boss, alice, bob = (Mastodon(access_token=tokens[n], api_base_url=base_url) for n in ("boss", "alice", "bob"))
+        bob_id = bob.me().id
+        spam = bob.status_post("buy my pills")
+        filed = alice.report(bob_id, status_ids=[spam.id], comment="spam", category="spam")
+
+        reports = boss.admin_reports()
+        assert [r.id for r in reports] == [filed.id]
+        assert reports[0].target_account.account.id == bob_id and reports[0].statuses[0].id == spam.id
+        assert boss.admin_report(filed.id).comment == "spam"
+        assert boss.admin_report_assign(filed.id).assigned_account.username == "boss"
+        assert boss.admin_report_unassign(filed.id).assigned_account is None
+        assert boss.admin_report_resolve(filed.id).action_taken is True
+        assert boss.admin_reports() == [] and [r.id for r in boss.admin_reports(resolved=True)] == [filed.id]
+        assert boss.admin_report_reopen(filed.id).action_taken is False
+
+        boss.admin_account_moderate(bob_id, "silence", report_id=filed.id, text="Calm down, please.")
+        assert boss.admin_reports() == []
+        assert [a.username for a in boss.admin_accounts_v2(status="silenced")] == ["bob"]
+        assert boss.admin_account(bob_id).silenced is True
+        warning = bob.notifications()[0]
+        assert warning.type == "moderation_warning" and warning.moderation_warning.text == "Calm down, please."
+        assert boss.admin_account_unsilence(bob_id).silenced is False
+
+        boss.admin_account_moderate(bob_id, "suspend")
+        try:
+            bob.me()
+            raise AssertionError("a suspended account's token still works")
+        except MastodonUnauthorizedError:
+            pass
+        assert [a.username for a in boss.admin_accounts_v2(status="suspended")] == ["bob"]
+        assert [a.username for a in boss.admin_accounts_v2(permissions="staff")] == ["boss"]
+        assert boss.admin_account_unsuspend(bob_id).suspended is False
+        assert bob.me().id == bob_id
+
+        boss.admin_account_moderate(bob_id, "sensitive")
+        assert boss.admin_account_unsensitive(bob_id).sensitized is False
+        boss.admin_account_moderate(bob_id, "disable")
+        assert boss.admin_account_enable(bob_id).disabled is False
+        try:
+            alice.admin_reports()
+            raise AssertionError("a user without the role read the reports")
+        except MastodonAPIError as error:
+            assert error.args[1] == 403
+
+    async with serve_app(create_app(settings)) as base_url:
+        await asyncio.to_thread(run, base_url)
