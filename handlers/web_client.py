@@ -164,6 +164,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/notifications": _page("The web client: notifications"),
     "/follow_requests": _page("The web client: the follow requests waiting for your answer"),
     "/conversations": _page("The web client: your direct-message conversations"),
+    "/moderation": _page("The web client: reports and limited accounts, for admins and moderators"),
     "/statuses/{id}": _page("The web client: a post's thread", path()),
     "/tags/{tag}": _page("The web client: a hashtag", path("tag", "A hashtag, without #")),
     "/@{username}": _page("The web client: a profile", path("username", "A username")),
