@@ -20,6 +20,7 @@ from core.pagination import Page
 from domain.accounts import account_entity
 from domain.cached_posts import VALKEY_DOWN, cached_post_json
 from domain.timelines import apply_follows, read_timeline_page
+from domain.visibility import droppable_entries
 from storage import accounts as account_store
 from storage import follows as follow_store
 from storage import lists as list_store
@@ -244,7 +245,8 @@ async def list_timeline(res: Resources, owner_id: int, list_id: int, page: Page)
     # itself, a timed mute or a filter, may be what hides them).
     if len(shown) < len(entries) and not await safety_store.has_passing_rules(res.db, owner_id):
         kept = {post_id for post_id, _ in shown}
-        stale = [Delivery(e, list_key(owner_id, list_id)) for e in entries if e.post_id not in kept]
+        dropped = await droppable_entries(res, [e.post_id for e in entries if e.post_id not in kept])
+        stale = [Delivery(e, list_key(owner_id, list_id)) for e in entries if e.post_id in dropped]
         with contextlib.suppress(*VALKEY_DOWN):
             await timeline_cache.remove(res.redis, stale)
     return [entity for _, entity in shown], [e.post_id for e in entries]

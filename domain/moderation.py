@@ -155,11 +155,18 @@ async def report_entities(res: Resources, rows: Sequence[asyncpg.Record]) -> lis
                 "target_account": accounts[row["target_account_id"]],
                 "assigned_account": accounts.get(row["assigned_account_id"]),
                 "action_taken_by_account": accounts.get(row["action_taken_by_id"]),
-                "statuses": orjson.loads(row["snapshot"]),
+                "statuses": _snapshot(row["snapshot"]),
                 "rules": [],
             }
         )
     return out
+
+
+def _snapshot(stored: Any) -> list[dict[str, Any]]:
+    """A report's snapshot of Status entities; reports written before the snapshot was stored as JSON (not
+    as a JSON string holding it) are read too."""
+    value = orjson.loads(stored) if isinstance(stored, str) else stored
+    return list(value) if isinstance(value, list) else []
 
 
 async def _report_entity(res: Resources, row: asyncpg.Record | None) -> dict[str, Any]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from core.errors import ApiError, validation_error
 from core.times import iso
 from domain.accounts import account_entity
@@ -63,7 +61,7 @@ async def create_report(
         account_id,
         target_id,
         status_ids=wanted,
-        snapshot=orjson.dumps(snapshot).decode(),
+        snapshot=snapshot,
         comment=comment,
         category=category or ("violation" if rule_ids else "other"),
         rule_ids=rule_ids,

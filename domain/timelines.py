@@ -22,7 +22,7 @@ from core.pagination import Page
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
 from domain.event_kinds import PostDeleted
 from domain.post_text import clean_text, normalize_tag
-from domain.visibility import on_timelines
+from domain.visibility import droppable_entries, on_timelines
 from storage import lists as list_store
 from storage import presence, timeline_cache
 from storage import safety as safety_store
@@ -134,7 +134,8 @@ async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[li
     )
     if len(shown) < len(entries) and not await safety_store.has_passing_rules(res.db, account_id):
         kept = {post_id for post_id, _ in shown}
-        stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id not in kept]
+        dropped = await droppable_entries(res, [e.post_id for e in entries if e.post_id not in kept])
+        stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id in dropped]
         with contextlib.suppress(*VALKEY_DOWN):
             await timeline_cache.remove(res.redis, stale)
     return [entity for _, entity in shown], [e.post_id for e in entries]

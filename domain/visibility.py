@@ -32,13 +32,14 @@ On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ApiError
 from domain.filters import CompiledFilter, compile_filters
 from storage import follows as follow_store
+from storage import moderation as moderation_store
 from storage import posts as post_store
 from storage import safety as safety_store
 from storage.posts import PostRow
@@ -74,6 +75,15 @@ def shown_account(row: Mapping[str, Any]) -> bool:
     """Whether an account row (with `suspended_at`) may be shown at all: the one test every reader of
     posts and accounts applies (post entities, the post cache, search, notifications)."""
     return row["suspended_at"] is None
+
+
+async def droppable_entries(res: Resources, unshown: Sequence[int]) -> set[int]:
+    """Of the posts a timeline read did not show, those its cached timeline may drop for good: all but
+    those hidden only while their author (or their original's author) is suspended, which stay, so that
+    lifting the suspension shows them again without rebuilding anyone's timeline."""
+    if not unshown:
+        return set()
+    return set(unshown) - await moderation_store.posts_of_suspended(res.db, unshown)
 
 
 def listed_on_public(row: Mapping[str, Any]) -> bool:

@@ -187,6 +187,12 @@ SCOPE_WORDS: dict[str, str] = {
     "admin:read:reports": "See reports as a moderator",
     "admin:write:accounts": "Warn, limit, suspend and reinstate accounts",
     "admin:write:reports": "Assign, resolve and reopen reports",
+    # Mastodon's other admin scopes: accepted, though Chirp (which does not federate) has nothing behind them.
+    **{
+        f"admin:{mode}:{name}": f"{'See' if mode == 'read' else 'Change'} the server's {name.replace('_', ' ')}"
+        for mode in ("read", "write")
+        for name in ("domain_allows", "domain_blocks", "ip_blocks", "email_domain_blocks", "canonical_email_blocks")
+    },
 }
 
 

@@ -131,6 +131,7 @@ CLIENT_ROUTES = (
     "/bookmarks",
     "/followed_tags",
     "/settings",  # issue 22: blocks, mutes and filters
+    "/moderation",
     "/statuses/{id:\\d+}",
     "/tags/{tag}",
     "/@{username:[A-Za-z0-9_]+}",
@@ -176,6 +177,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/bookmarks": _page("The web client: your bookmarks"),
     "/followed_tags": _page("The web client: the hashtags you follow"),
     "/settings": _page("The web client: the accounts you block and mute, and your filters"),
+    "/moderation": _page("The web client: reports and limited accounts, for admins and moderators"),
     "/statuses/{id}": _page("The web client: a post's thread", path()),
     "/tags/{tag}": _page("The web client: a hashtag", path("tag", "A hashtag, without #")),
     "/@{username}": _page("The web client: a profile", path("username", "A username")),

@@ -26,7 +26,7 @@ ADMIN_ACCOUNT_COLUMNS: Final = """
     a.suspended_at, a.silenced_at, a.disabled_at, a.sensitized_at
 """
 REPORT_COLUMNS: Final = """
-    r.id, r.account_id, r.target_account_id, r.status_ids, r.snapshot::text AS snapshot, r.comment, r.category,
+    r.id, r.account_id, r.target_account_id, r.status_ids, r.snapshot, r.comment, r.category,
     r.rule_ids, r.forward, r.assigned_account_id, r.action_taken_by_id, r.action_taken_at, r.created_at,
     r.updated_at
 """
@@ -121,6 +121,23 @@ async def warnings_of_notifications(db: Executor, notification_ids: Sequence[int
         list(notification_ids),
     )
     return {row["notification_id"]: row for row in rows}
+
+
+async def posts_of_suspended(db: Executor, post_ids: Sequence[int]) -> set[int]:
+    """Which of the posts are by a suspended account, or repost a post by one."""
+    if not post_ids:
+        return set()
+    rows = await db.fetch(
+        """
+        SELECT p.id FROM posts p
+        LEFT JOIN posts o ON o.id = p.reblog_of_id
+        JOIN accounts a ON a.id = p.account_id
+        LEFT JOIN accounts oa ON oa.id = o.account_id
+        WHERE p.id = ANY($1::bigint[]) AND (a.suspended_at IS NOT NULL OR oa.suspended_at IS NOT NULL)
+        """,
+        list(post_ids),
+    )
+    return {row["id"] for row in rows}
 
 
 # accounts as moderators see them --------------------------------------------------------------------------

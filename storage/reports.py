@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -20,7 +21,7 @@ async def insert_report(
     target_id: int,
     *,
     status_ids: Sequence[int],
-    snapshot: str,
+    snapshot: Sequence[Mapping[str, Any]],
     comment: str,
     category: str,
     rule_ids: Sequence[int],
@@ -30,14 +31,14 @@ async def insert_report(
         f"""
         INSERT INTO reports (id, account_id, target_account_id, status_ids, snapshot, comment, category, rule_ids,
                              forward)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         RETURNING {COLUMNS}
         """,
         report_id,
         account_id,
         target_id,
         list(status_ids),
-        snapshot,
+        list(snapshot),  # jsonb: encoded by the pool's codec (storage/resources.py)
         comment,
         category,
         list(rule_ids),

@@ -54,7 +54,11 @@ async def test_registering_returns_a_token_for_the_new_account_with_the_app_toke
         "indexable": True,
         "attribution_domains": [],
     }
-    assert me["role"] == {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
+    # The instance's first account is its admin (issue 22); later ones have Mastodon's "everyone" role.
+    assert me["role"] == {"id": "3", "name": "Admin", "permissions": "1", "color": "", "highlighted": True}
+    _, second = await _register(client, username="bob", email="bob@example.test")
+    bob = await (await client.get("/api/v1/accounts/verify_credentials", headers=bearer(second["access_token"]))).json()
+    assert bob["role"] == {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
     stored = await res.db.fetchval("SELECT password_hash FROM accounts WHERE username = 'alice'")
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
@@ -261,6 +265,7 @@ async def test_the_default_avatar_and_header_an_account_links_to_are_served(clie
 
 
 async def test_mastodon_py_sets_profile_fields_and_reads_them_back(settings: Settings, make_user: UserFactory) -> None:
+    await make_user("admin_first")  # the first account is the admin; alice is not
     alice = await make_user("alice")
     async with serve_app(create_app(settings)) as base_url:
         api = Mastodon(access_token=alice.token, api_base_url=base_url)

@@ -65,7 +65,7 @@ async def test_an_app_may_send_redirect_uris_as_a_json_array_and_defaults_to_rea
         ({"client_name": "x", "redirect_uris": "javascript:alert(1)"}, "redirect_uris must be absolute"),
         ({"client_name": "x", "redirect_uris": "/relative"}, "redirect_uris must be absolute"),
         ({"client_name": "x", "redirect_uris": "https://a.example/cb#frag"}, "redirect_uris must be absolute"),
-        ({"client_name": "x", "redirect_uris": OOB, "scopes": "read admin:write"}, "scopes contains unknown"),
+        ({"client_name": "x", "redirect_uris": OOB, "scopes": "read admin:everything"}, "scopes contains unknown"),
         ({"client_name": "x", "redirect_uris": OOB, "website": "ftp://nope"}, "website must be"),
     ],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from conftest import UserFactory
 from mastodon import Mastodon
@@ -25,7 +24,7 @@ async def test_a_report_keeps_the_reported_posts_as_they_were(
     await expect(await client.delete(f"/api/v1/statuses/{reported['id']}", headers=bob.headers), 200)
     row = await res.db.fetchrow("SELECT account_id, snapshot FROM reports")
     assert row is not None and row["account_id"] == alice.account_id
-    snapshot = json.loads(row["snapshot"])
+    snapshot = row["snapshot"]  # jsonb, read as JSON (a list of Status entities)
     assert [s["id"] for s in snapshot] == [reported["id"]] and "something nasty" in snapshot[0]["content"]
     with_rules = {"account_id": bob.id, "rule_ids": ["1"]}
     ruled = await expect(await client.post("/api/v1/reports", json=with_rules, headers=alice.headers), 200)

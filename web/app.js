@@ -17,6 +17,7 @@ import * as followedTags from './screens/followed_tags.js';
 import * as followRequests from './screens/follow_requests.js';
 import * as home from './screens/home.js';
 import * as lists from './screens/lists.js';
+import * as moderation from './screens/moderation.js';
 import * as notifications from './screens/notifications.js';
 import * as profile from './screens/profile.js';
 import * as search from './screens/search.js';
@@ -43,6 +44,7 @@ const ROUTES = [
   { pattern: /^\/bookmarks$/, screen: () => bookmarks, nav: 'bookmarks' },
   { pattern: /^\/followed_tags$/, screen: () => followedTags, nav: 'lists' },
   { pattern: /^\/settings$/, screen: () => settings, nav: 'settings' }, // issue 22: blocks, mutes, filters
+  { pattern: /^\/moderation$/, screen: () => moderation, nav: 'moderation' }, // issue 22: admins and moderators
 ];
 const SETTINGS_ICON = ['M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M12 2v3', 'M12 19v3', 'M2 12h3', 'M19 12h3', 'M4.9 4.9l2.1 2.1', 'M17 17l2.1 2.1', 'M4.9 19.1 7 17', 'M17 7l2.1-2.1'];
 const NOT_OURS = /^\/(api|oauth|assets|\.well-known)\//;
@@ -153,6 +155,7 @@ function buildNav() {
       navLink('bookmarks', '/bookmarks', 'Bookmarks', ICONS.bookmark),
       navLink('profile', `/@${session.me.acct}`, 'Profile', ICONS.user),
       navLink('settings', '/settings', 'Settings', SETTINGS_ICON),
+      moderation.mayModerate() ? navLink('moderation', '/moderation', 'Moderation', moderation.ICON) : null,
       h('button', { type: 'button', class: 'nav-link compose-button', onclick: () => openCompose(), 'aria-keyshortcuts': 'n' }, icon(ICONS.pen), h('span', { class: 'nav-label' }, 'Post')),
       h(
         'div',

@@ -6,7 +6,9 @@ import { api, setToken, token } from './api.js';
 
 const APP_KEY = 'chirp.app';
 const PENDING_KEY = 'chirp.signin';
-export const SCOPES = 'read write follow push';
+// The admin scopes let an admin or moderator use the moderation page; for anyone else the server refuses
+// the admin API whatever the token holds (the role decides).
+export const SCOPES = 'read write follow push admin:read admin:write';
 
 function redirectUri() {
   return `${location.origin}/callback`;
@@ -25,13 +27,13 @@ function randomText(size = 32) {
 /** This browser's registration of the client (made once, again if the server no longer knows it). */
 async function clientApp({ fresh = false } = {}) {
   const stored = JSON.parse(localStorage.getItem(APP_KEY) || 'null');
-  if (stored && !fresh && stored.redirect_uri === redirectUri()) return stored;
+  if (stored && !fresh && stored.redirect_uri === redirectUri() && stored.scopes === SCOPES) return stored;
   const created = await api('/api/v1/apps', {
     method: 'POST',
     auth: null,
     json: { client_name: 'Chirp Web', redirect_uris: redirectUri(), scopes: SCOPES, website: location.origin },
   });
-  const app = { client_id: created.client_id, client_secret: created.client_secret, redirect_uri: redirectUri() };
+  const app = { client_id: created.client_id, client_secret: created.client_secret, redirect_uri: redirectUri(), scopes: SCOPES };
   localStorage.setItem(APP_KEY, JSON.stringify(app));
   return app;
 }
