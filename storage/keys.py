@@ -22,7 +22,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
-from redis.asyncio import Redis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
+from redis.asyncio import Connection, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -134,9 +135,20 @@ def one_shard(valkey: Valkey) -> bool:
     return not isinstance(valkey, RedisCluster)
 
 
+# Slots already computed, by key: a fan-out places the same followers' keys batch after batch, and the CRC16
+# with its encoding and brace search cost more than a dict lookup. Emptied when it reaches SLOTS_CACHED keys.
+_slots: dict[str | bytes, int] = {}
+SLOTS_CACHED = 1 << 20
+
+
 def slot(key: str | bytes) -> int:
     """The cluster hash slot of a key or sharded channel (the part in braces when there is one)."""
-    return int(key_slot(key.encode() if isinstance(key, str) else key))
+    found = _slots.get(key)
+    if found is None:
+        if len(_slots) >= SLOTS_CACHED:
+            _slots.clear()
+        found = _slots[key] = int(key_slot(key.encode() if isinstance(key, str) else key))
+    return found
 
 
 def by_slot(valkey: Valkey, keys: Iterable[str]) -> dict[int, list[str]]:
@@ -145,8 +157,10 @@ def by_slot(valkey: Valkey, keys: Iterable[str]) -> dict[int, list[str]]:
     if one_shard(valkey):
         return {0: list(keys)}
     groups: dict[int, list[str]] = {}
+    cached = _slots.get
     for key in keys:
-        groups.setdefault(slot(key), []).append(key)
+        found = cached(key)
+        groups.setdefault(slot(key) if found is None else found, []).append(key)
     return groups
 
 
@@ -230,13 +244,7 @@ async def _node_pipeline(node: ClusterNode, commands: Sequence[Sequence[Any]]) -
         # reply: arming a timer per reply was a good part of the cost.
         async with asyncio.timeout(connection.socket_timeout):
             await connection.send_packed_command(b"".join(map(pack_command, commands)))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as error:
-                    replies.append(error)
-        return replies
+            return await _read_replies(connection, len(commands))
     except TimeoutError as error:  # asyncio.timeout's (the builtin), as redis-py's own
         await connection.disconnect(nowait=True)
         raise ValkeyTimeout(f"no reply from {node.name} in {connection.socket_timeout} s") from error
@@ -247,13 +255,64 @@ async def _node_pipeline(node: ClusterNode, commands: Sequence[Sequence[Any]]) -
         node.release(connection)
 
 
+async def _read_replies(connection: Connection, count: int) -> list[Any]:
+    """`count` replies, an error reply as its exception in its place. With hiredis (a dependency) they come
+    straight from its reader, fed from the connection's stream: redis-py's `read_response` per reply (its
+    checks and awaits) cost more than the parsing."""
+    parser = connection._parser
+    if not isinstance(parser, _AsyncHiredisParser) or parser._reader is None:
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await connection.read_response(timeout=math.inf))
+            except ResponseError as error:
+                replies.append(error)
+        return replies
+    reader = parser._reader
+    replies = []
+    while len(replies) < count:
+        reply = reader.gets()
+        if reply is NOT_ENOUGH_DATA:
+            await parser.read_from_socket()  # raises ConnectionError when the server closed it
+            continue
+        if isinstance(reply, ConnectionError):
+            raise reply
+        replies.append(reply)
+    return replies
+
+
+class Bulk(bytes):
+    """An argument packed once for many commands (a script's SHA, a post's member): its bytes are the
+    argument, as any client sends them; `pack_command` copies its RESP bulk string (`resp`) instead of
+    encoding it again."""
+
+    resp: bytes
+
+    def __new__(cls, value: bytes | str | int) -> Bulk:
+        raw = value.encode() if isinstance(value, str) else (b"%d" % value if isinstance(value, int) else value)
+        bulk = super().__new__(cls, raw)
+        bulk.resp = b"$%d\r\n%b\r\n" % (len(raw), raw)
+        return bulk
+
+
 def pack_command(args: Sequence[Any]) -> bytes:
     """One command in RESP: an array of bulk strings (str as UTF-8, numbers as their text)."""
-    parts = [b"*%d\r\n" % len(args)]
+    parts = []
     for arg in args:
-        value = arg if isinstance(arg, bytes) else (arg.encode() if isinstance(arg, str) else repr(arg).encode())
-        parts += (b"$%d\r\n" % len(value), value, b"\r\n")
-    return b"".join(parts)
+        kind = type(arg)
+        if kind is Bulk:
+            parts.append(arg.resp)
+            continue
+        if kind is str:
+            value = arg.encode()
+        elif kind is bytes:
+            value = arg
+        elif kind is int:
+            value = b"%d" % arg
+        else:
+            value = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%b\r\n" % (len(value), value))
+    return b"*%d\r\n%b" % (len(args), b"".join(parts))
 
 
 async def mget(valkey: Valkey, keys: Sequence[str]) -> list[Any]:
