@@ -1,7 +1,8 @@
 """The authorization matrix over other users' objects, generated from the OpenAPI document: every secured
 operation that takes the id of something a user owns (a post only its author and followers may see, its
 poll, a list, a filter with its keywords and posts, a media attachment, a notification and its group, a
-scheduled post, a conversation, a follow request) is called by another user holding every scope. Each call
+scheduled post, a conversation, a follow request, a featured hashtag, and, for the admin API, the admin's
+account and a report) is called by another user holding every scope. Each call
 must answer 404 or 403 with a JSON error, show none of the owner's text, and change nothing the owner has
 (every table's content is compared before and after).
 
@@ -30,8 +31,9 @@ from storage.resources import Resources
 Client = TestClient[web.Request, web.Application]
 SECRET = "zq-secret"  # in every text of the owner's objects: no answer to the other user may contain it
 
-# Path areas whose ids name accounts, tags or announcements: public things, not owned objects.
-PUBLIC_AREAS = {"accounts", "announcements", "tags"}
+# Path areas whose ids name accounts, tags or announcements: public things, not owned objects (a dismissed
+# suggestion is the caller's own record about an account).
+PUBLIC_AREAS = {"accounts", "announcements", "tags", "suggestions"}
 # Tables whose content the other user's calls may change (their own token's use, background work queued).
 NOISE = {"jobs", "access_tokens", "schema_migrations", "node_leases"}
 
@@ -102,6 +104,13 @@ async def _owned_objects(client: Client, res: Resources, make_user: UserFactory)
     # Alice locks her account and carol asks to follow: a follow request only alice may answer.
     await expect(await client.patch("/api/v1/accounts/update_credentials", json={"locked": True}, headers=h), 200)
     await expect(await client.post(f"/api/v1/accounts/{alice.id}/follow", headers=carol.headers), 200)
+    # A featured hashtag of hers, and a report she filed (only moderators may see or act on it; alice, the
+    # first account, is the admin, so the admin API's account ids name her too).
+    featured = await expect(await client.post("/api/v1/featured_tags", json={"name": "birds"}, headers=h), 200)
+    report = await expect(
+        await client.post("/api/v1/reports", json={"account_id": carol.id, "comment": f"{SECRET} report"}, headers=h),
+        200,
+    )
     await run_queues(res)
     conversations = await expect(await client.get("/api/v1/conversations", headers=h), 200)
     notifications = await expect(await client.get("/api/v1/notifications", headers=h), 200)
@@ -122,6 +131,9 @@ async def _owned_objects(client: Client, res: Resources, make_user: UserFactory)
         "notifications": notifications[0]["id"],
         "group_key": groups["notification_groups"][0]["group_key"],
         "follow_requests": carol.id,
+        "featured_tags": featured["id"],
+        "admin/accounts": alice.id,
+        "admin/reports": report["id"],
         # Notification requests exist only under a filtering policy; this one has none, so the id is one no
         # user holds, which still proves the answer is a 404 and not another user's request.
         "notifications/requests": "1",
@@ -147,7 +159,8 @@ async def test_no_secured_operation_shows_or_changes_another_users_object(
 ) -> None:
     client = await make_client(rate_limit_enabled=False)
     _alice, ids = await _owned_objects(client, res, make_user)
-    mallory = await make_user("mallory", scopes=("read", "write", "follow", "push"))
+    # Every scope, the admin API's too: what refuses her is whose object it is (and her role), not her token.
+    mallory = await make_user("mallory", scopes=("read", "write", "follow", "push", "admin:read", "admin:write"))
     document = await (await client.get("/openapi.json")).json()
     # Plausible values for every body field, so a call is refused for whose object it names, not its shape.
     payload = {
@@ -191,6 +204,7 @@ async def test_no_secured_operation_shows_or_changes_another_users_object(
     assert calls > 40, calls  # an empty matrix would prove nothing
     assert {"statuses", "polls", "lists", "filters", "media", "notifications", "scheduled_statuses"} <= checked
     assert {"conversations", "filters/keywords", "filters/statuses", "follow_requests"} <= checked
+    assert {"featured_tags", "admin/accounts", "admin/reports"} <= checked
     await run_queues(res)  # whatever the calls queued has run: a change made in the background shows too
     after = await _snapshot(res)
     assert {t for t in before if before[t] != after.get(t)} == set()

@@ -84,14 +84,17 @@ async def test_account_search_ranks_as_search_does_and_pages(
 async def test_account_search_hides_the_suspended_and_the_blocked(
     sclient: Client, sres: Resources, make_user: UserFactory
 ) -> None:
-    amy, ben, cat, viewer = [await make_user(n) for n in ("pilot_amy", "pilot_ben", "pilot_cat", "viewer")]
+    names_ = ("pilot_amy", "pilot_ben", "pilot_cat", "viewer", "bystander")
+    amy, ben, cat, viewer, bystander = [await make_user(n) for n in names_]
     await indexed(sres, amy, ben, cat)
     await expect(await sclient.post(f"/api/v1/accounts/{amy.id}/block", headers=viewer.headers), 200)
     await expect(await sclient.post(f"/api/v1/accounts/{viewer.id}/block", headers=ben.headers), 200)
     await sres.db.execute("UPDATE accounts SET suspended_at = now() WHERE id = $1", cat.account_id)
     path = "/api/v1/accounts/search"
     assert await names(await account_search(sclient, viewer, "pilot"), path) == []
-    assert sorted(await names(await account_search(sclient, cat, "pilot"), path)) == ["pilot_amy", "pilot_ben"]
+    # Someone in no block sees both, and never the suspended (whose own token no longer works at all).
+    assert sorted(await names(await account_search(sclient, bystander, "pilot"), path)) == ["pilot_amy", "pilot_ben"]
+    await expect(await account_search(sclient, cat, "pilot"), 401)
     v2 = await expect(await sclient.get("/api/v2/search", params={"q": "pilot"}, headers=viewer.headers), 200)
     assert v2["accounts"] == []  # the same hiding in /api/v2/search
 
