@@ -199,3 +199,42 @@ async def test_streams_apply_the_same_rule_hide_never_arrives_warn_is_marked(
         assert "filtered" not in got[1]["payload"]
         await ws.close()
     assert hidden["id"] not in await timeline(client, alice)
+
+
+async def test_filters_read_for_many_viewers_compile_to_the_same_rule_as_one_viewers(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    """A live event reads its viewers' filters as rows (storage.safety.filters_of_viewers); a read by one
+    viewer as JSON. Both must give the same FilterResult, keywords and posts alike."""
+    from domain.filters import compile_filter_row, compile_filters
+    from storage import filters as filter_store
+    from storage import safety as safety_store
+
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    chosen = await post_status(client, bob, "nothing to see")
+    created = await make_filter(
+        client,
+        alice,
+        filter_action="blur",
+        expires_in=3600,
+        keywords_attributes=[keyword("moon"), keyword("sun", False)],
+    )
+    await expect(
+        await client.post(
+            f"/api/v2/filters/{created['id']}/statuses", json={"status_id": chosen["id"]}, headers=alice.headers
+        ),
+        200,
+    )
+    await make_filter(client, alice, filter_action="hide", keywords_attributes=[keyword("tide")])
+    by_viewer = await safety_store.filters_of_viewers(res.db, [alice.account_id, carol.account_id])
+    assert carol.account_id not in by_viewer  # no filters, no rows
+    as_rows = [compile_filter_row(row) for row in by_viewer[alice.account_id]]
+    as_json = list(compile_filters(await filter_store.filters_json(res.db, alice.account_id)))
+    assert len(as_rows) == len(as_json) == 2
+    for text, post_id in (("the moon", 1), ("sunny", 2), ("tide", 3), ("plain", int(chosen["id"])), ("plain", 4)):
+        assert [f.result(post_id, text) for f in as_rows] == [f.result(post_id, text) for f in as_json]
+    moon = as_rows[0].result(4, "sunny moon")
+    assert moon is not None and moon["keyword_matches"] == ["moon", "sun"] and moon["status_matches"] is None
+    assert {k: moon["filter"][k] for k in ("id", "title", "expires_at", "filter_action")} == {
+        k: created[k] for k in ("id", "title", "expires_at", "filter_action")
+    }
