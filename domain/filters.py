@@ -24,7 +24,6 @@ from core.errors import ApiError, validation_error
 from storage import filters as filter_store
 from storage.db import in_transaction
 from storage.resources import Resources
-from storage.safety import FilterRow
 
 CONTEXTS = ("home", "notifications", "public", "thread", "account")
 ACTIONS = ("warn", "hide", "blur")
@@ -106,29 +105,6 @@ def compile_filters(filters_json: str) -> tuple[CompiledFilter, ...]:
             )
         )
     return tuple(out)
-
-
-@functools.lru_cache(maxsize=16_384)
-def compile_filter_row(row: FilterRow) -> CompiledFilter:
-    """One filter read as a row (`storage.safety.filters_of_viewers`), compiled once per process: the
-    row's content is the key, so a changed filter is a new key (nothing to invalidate)."""
-    entity = {
-        "id": str(row.id),
-        "title": row.title,
-        "context": list(row.context),
-        "expires_at": _iso(row.expires_at.isoformat()) if row.expires_at is not None else None,
-        "filter_action": row.action,
-        "keywords": [{"id": str(k), "keyword": word, "whole_word": whole} for k, word, whole in row.keywords],
-        "statuses": [{"id": str(s), "status_id": str(post)} for s, post in row.statuses],
-    }
-    return CompiledFilter(
-        entity,
-        row.action,
-        frozenset(row.context),
-        tuple((word, keyword_pattern(word, whole)) for _, word, whole in row.keywords),
-        frozenset(post for _, post in row.statuses),
-        {post: str(s) for s, post in row.statuses},
-    )
 
 
 # writing -------------------------------------------------------------------------------------------------

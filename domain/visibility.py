@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ApiError
-from domain.filters import CompiledFilter, compile_filter_row, compile_filters
+from domain.filters import CompiledFilter, compile_filters
 from storage import follows as follow_store
 from storage import posts as post_store
 from storage import safety as safety_store
@@ -90,10 +90,7 @@ def shield_of(relations: Relations, context: ViewContext) -> Shield:
     elif context == "notifications":
         hidden |= relations.muted_notifications
     filters: tuple[CompiledFilter, ...] = ()
-    if context is not None and relations.filter_rows is not None:
-        compiled = (compile_filter_row(row) for row in relations.filter_rows)
-        filters = tuple(f for f in compiled if context in f.context)
-    elif context is not None and relations.filters != "[]":
+    if context is not None and relations.filters != "[]":
         filters = tuple(f for f in compile_filters(relations.filters) if context in f.context)
     return Shield(hidden, filters)
 

@@ -7,7 +7,6 @@ itself without a job; `purge_expired_mutes` only tidies the table.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,30 +30,13 @@ class Relations:
     muted_notifications: frozenset[int]
     suspended: frozenset[int]
     filters: str = "[]"  # the viewer's live keyword filters, as JSON (storage/filters.py)
-    filter_rows: tuple[FilterRow, ...] | None = None  # or as rows (`filters_of_viewers`), when read so
-
-
-@dataclass(frozen=True)
-class FilterRow:
-    """One live keyword filter as read for many viewers at once: hashable, so domain.filters compiles
-    each distinct one once per process (its content is its key; nothing to invalidate)."""
-
-    id: int
-    title: str
-    context: tuple[str, ...]
-    action: str
-    expires_at: datetime | None
-    keywords: tuple[tuple[int, str, bool], ...]  # (id, keyword, whole_word), oldest first
-    statuses: tuple[tuple[int, int], ...]  # (FilterStatus id, post id), oldest first
 
 
 NO_RELATIONS = Relations(frozenset(), frozenset(), frozenset(), frozenset())
 
 
-def relations_columns(viewer: str, accounts: str, *, filters: bool = True) -> str:
-    """SQL select-list items: the viewer's relations to the accounts (a bigint[] parameter). Index probes.
-    Without `filters`, the filters are read apart (`filters_of_viewers`, set-based for many viewers)."""
-    filters_item = filters_column(viewer) if filters else "'[]' AS filters"
+def relations_columns(viewer: str, accounts: str) -> str:
+    """SQL select-list items: the viewer's relations to the accounts (a bigint[] parameter). Index probes."""
     return f"""
     ARRAY(SELECT b.target_account_id FROM blocks b
           WHERE b.account_id = {viewer} AND b.target_account_id = ANY({accounts})
@@ -67,7 +49,7 @@ def relations_columns(viewer: str, accounts: str, *, filters: bool = True) -> st
           WHERE m.account_id = {viewer} AND m.target_account_id = ANY({accounts}) AND m.notifications
             AND {_LIVE_MUTE}) AS muted_notifications,
     ARRAY(SELECT a.id FROM accounts a WHERE a.id = ANY({accounts}) AND a.suspended_at IS NOT NULL) AS suspended,
-    {filters_item}
+    {filters_column(viewer)}
     """
 
 
@@ -99,13 +81,12 @@ async def relations_of_viewers(
     db: Executor, viewer_ids: Sequence[int], account_ids: Iterable[int], thread_root_ids: Iterable[int]
 ) -> dict[int, tuple[Relations, bool]]:
     """Each viewer's relations to `account_ids`, and whether it muted one of the conversations, in one
-    statement for them all (a live event's shielded viewers), and their filters in a second, set-based one
-    (building each viewer's filters as JSON was most of a thousand-viewer delivery's cost)."""
+    statement for them all (a live event's shielded viewers)."""
     if not viewer_ids:
         return {}
     rows = await db.fetch(
         f"""
-        SELECT v.id AS viewer, {relations_columns("v.id", "$2::bigint[]", filters=False)},
+        SELECT v.id AS viewer, {relations_columns("v.id", "$2::bigint[]")},
             EXISTS (SELECT 1 FROM conversation_mutes cm
                     WHERE cm.account_id = v.id AND cm.thread_root_id = ANY($3::bigint[])) AS conversation_muted
         FROM unnest($1::bigint[]) AS v(id)
@@ -114,48 +95,7 @@ async def relations_of_viewers(
         list(set(account_ids)),
         list(set(thread_root_ids)),
     )
-    filters = await filters_of_viewers(db, viewer_ids)
-    return {
-        row["viewer"]: (
-            dataclasses.replace(relations_of(row), filter_rows=filters.get(row["viewer"], ())),
-            bool(row["conversation_muted"]),
-        )
-        for row in rows
-    }
-
-
-_FILTERS_OF_VIEWERS_SQL = f"""
-    SELECT f.account_id, f.id, f.title, f.context, f.action, f.expires_at,
-        array_agg(k.id ORDER BY k.id) FILTER (WHERE k.id IS NOT NULL) AS keyword_ids,
-        array_agg(k.keyword ORDER BY k.id) FILTER (WHERE k.id IS NOT NULL) AS keywords,
-        array_agg(k.whole_word ORDER BY k.id) FILTER (WHERE k.id IS NOT NULL) AS whole_words,
-        ARRAY(SELECT s.id FROM filter_statuses s WHERE s.filter_id = f.id ORDER BY s.id) AS status_ids,
-        ARRAY(SELECT s.post_id FROM filter_statuses s WHERE s.filter_id = f.id ORDER BY s.id) AS status_posts
-    FROM filters f LEFT JOIN filter_keywords k ON k.filter_id = f.id
-    WHERE f.account_id = ANY($1::bigint[]) AND {LIVE_FILTER}
-    GROUP BY f.id
-    ORDER BY f.account_id, f.id
-"""
-
-
-async def filters_of_viewers(db: Executor, viewer_ids: Sequence[int]) -> dict[int, tuple[FilterRow, ...]]:
-    """Each viewer's live filters, oldest first (viewers without any are absent), in one statement."""
-    rows = await db.fetch(_FILTERS_OF_VIEWERS_SQL, list(viewer_ids))
-    out: dict[int, list[FilterRow]] = {}
-    for row in rows:
-        keywords = zip(row["keyword_ids"] or (), row["keywords"] or (), row["whole_words"] or (), strict=True)
-        out.setdefault(row["account_id"], []).append(
-            FilterRow(
-                row["id"],
-                row["title"],
-                tuple(row["context"]),
-                row["action"],
-                row["expires_at"],
-                tuple(keywords),
-                tuple(zip(row["status_ids"], row["status_posts"], strict=True)),
-            )
-        )
-    return {viewer: tuple(found) for viewer, found in out.items()}
+    return {row["viewer"]: (relations_of(row), bool(row["conversation_muted"])) for row in rows}
 
 
 async def shielded_viewers(
