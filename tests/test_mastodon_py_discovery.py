@@ -5,20 +5,17 @@ followers, and its error for a featured tag name that is not a tag."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from live import serve_app
 from mastodon import Mastodon, MastodonAPIError
+from search_scope import fresh_search_indexes
 
 from app.main import create_app
 from config import Settings
 from domain.trends import compute_trends
-from storage.resources import Resources, open_meili, open_resources
-from storage.search_indexes import ALL_INDEXES, ensure_indexes, index_name
+from storage.resources import Resources, open_resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
@@ -28,14 +25,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 async def scoped(settings: Settings) -> AsyncIterator[Settings]:
     """Settings with fresh Meilisearch indexes of their own (removed afterwards)."""
-    fresh = dataclasses.replace(settings, meili_index_prefix=f"t{uuid.uuid4().hex[:12]}", rate_limit_enabled=False)
-    async with open_meili(fresh) as meili:
-        await ensure_indexes(meili, fresh)
-    yield fresh
-    async with open_meili(fresh) as meili:
-        for spec in ALL_INDEXES:
-            with contextlib.suppress(Exception):
-                await meili.index(index_name(fresh, spec)).delete()
+    async with fresh_search_indexes(settings) as fresh:
+        yield fresh
 
 
 @pytest.fixture

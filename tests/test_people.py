@@ -4,33 +4,24 @@ friends, the most followed active accounts, dismissing one), each with its viewe
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from conftest import ClientFactory, UserFactory
+from search_scope import fresh_search_indexes
 from social import Client, User, assert_documented, expect, follow, post_status, record_event
 
 from config import Settings
-from storage.resources import Resources, open_meili, open_resources
-from storage.search_indexes import ALL_INDEXES, ensure_indexes, index_name
+from storage.resources import Resources, open_resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
 
 @pytest.fixture
 async def search_settings(settings: Settings) -> AsyncIterator[Settings]:
-    scoped = dataclasses.replace(settings, meili_index_prefix=f"t{uuid.uuid4().hex[:12]}", rate_limit_enabled=False)
-    async with open_meili(scoped) as meili:
-        await ensure_indexes(meili, scoped)
-    yield scoped
-    async with open_meili(scoped) as meili:
-        for spec in ALL_INDEXES:
-            with contextlib.suppress(Exception):
-                await meili.index(index_name(scoped, spec)).delete()
+    async with fresh_search_indexes(settings) as scoped:
+        yield scoped
 
 
 @pytest.fixture

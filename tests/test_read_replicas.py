@@ -8,9 +8,6 @@ visibly older than the primary, so each test can tell which server answered."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,13 +15,13 @@ import asyncpg
 import pytest
 from conftest import ClientFactory, UserFactory
 from mastodon import Mastodon
+from search_scope import fresh_search_indexes
 from social import Client, User, follow, post_status
 
 from config import Settings
 from stack.postgres_replica import PostgresReplica
 from storage.keys import home_key
-from storage.resources import Resources, open_meili, open_resources
-from storage.search_indexes import ALL_INDEXES, ensure_indexes, index_name
+from storage.resources import Resources, open_resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
@@ -198,13 +195,12 @@ async def test_search_results_are_hydrated_from_the_replica_but_a_writer_sees_th
     make_user: UserFactory,
     settings: Settings,
 ) -> None:
-    scoped = dataclasses.replace(settings, meili_index_prefix=f"t{uuid.uuid4().hex[:12]}", rate_limit_enabled=False)
-    async with open_meili(scoped) as meili:
-        await ensure_indexes(meili, scoped)
-    client = await make_client(
-        database_replica_urls=(pg_replica.url,), meili_index_prefix=scoped.meili_index_prefix, rate_limit_enabled=False
-    )
-    try:
+    async with fresh_search_indexes(settings) as scoped:
+        client = await make_client(
+            database_replica_urls=(pg_replica.url,),
+            meili_index_prefix=scoped.meili_index_prefix,
+            rate_limit_enabled=False,
+        )
         async with open_resources(scoped) as sres:
             author, liker = await make_user("author"), await make_user("liker")
             posted = await post_status(client, author, "a replicated marmalade")
@@ -228,9 +224,3 @@ async def test_search_results_are_hydrated_from_the_replica_but_a_writer_sees_th
             # The liker's own write is visible to the liker: the primary answers them meanwhile.
             own = await hit(liker)
             assert (own["favourites_count"], own["favourited"]) == (1, True)
-    finally:
-        async with open_meili(scoped) as meili:
-            for spec in ALL_INDEXES:
-                for rebuild in (False, True):
-                    with contextlib.suppress(Exception):
-                        await meili.index(index_name(scoped, spec, rebuild=rebuild)).delete()

@@ -8,11 +8,8 @@ The worker runs in-process: `index_pending` drains the `search` queue as the wor
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import ClientFactory, UserFactory
 from mastodon_schemas import assert_mastodon
+from search_scope import fresh_search_indexes
 from social import Client, User, expect, follow, post_status, record_event
 
 from config import Settings
@@ -29,25 +27,16 @@ from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes
 from storage.jobs import Job
-from storage.resources import Resources, open_meili, open_resources
-from storage.search_indexes import ALL_INDEXES, POSTS, ensure_indexes, index_exists, index_name, posts_index
+from storage.resources import Resources, open_resources
+from storage.search_indexes import POSTS, index_exists, index_name, posts_index
 from workers.queues import all_queues
 from workers.runner import JobRunner
 
 
 @pytest.fixture
 async def search_settings(settings: Settings) -> AsyncIterator[Settings]:
-    scoped = dataclasses.replace(
-        settings, meili_index_prefix=f"t{uuid.uuid4().hex[:12]}", rate_limit_enabled=False, search_timeout=0.8
-    )
-    async with open_meili(scoped) as meili:
-        await ensure_indexes(meili, scoped)
-    yield scoped
-    async with open_meili(scoped) as meili:
-        for spec in ALL_INDEXES:
-            for rebuild in (False, True):
-                with contextlib.suppress(Exception):
-                    await meili.index(index_name(scoped, spec, rebuild=rebuild)).delete()
+    async with fresh_search_indexes(settings, search_timeout=0.8) as scoped:
+        yield scoped
 
 
 @pytest.fixture
