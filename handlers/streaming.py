@@ -195,13 +195,12 @@ async def serve_websocket(request: web.Request) -> web.StreamResponse:
     )
     conn.keeper = hub
     taken = take_over(request, conn)
-    if taken is None or failure is not None:
-        hub.release(lease)
     if taken is None:
+        hub.release(lease)
         return TakenOver(status=101)
     conn.transport, tail = taken
     conn.transport.write(accept)
-    if failure is not None:
+    if failure is not None:  # refused before a lease was taken (admitting is the last check)
         conn.close(*failure)
         return TakenOver(status=101)
     conn.viewer = viewer
