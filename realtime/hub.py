@@ -163,10 +163,11 @@ class Hub:
         present = set(self._present)
         for conn in list(self.connections):
             conn.abort()  # sockets whose closing handshake did not finish in time (they hold no task)
-        # Streams that ended during shutdown are being marked offline: let that finish rather than cut it.
-        offline = [task for task in self._tasks if task.get_name() == "hub:offline"]
-        if offline:
-            await asyncio.wait(offline, timeout=STOP_SECONDS)
+        # Streams that ended during shutdown are being marked offline and giving their leases back: let that
+        # finish rather than cut it (a cut release was left to expire, and warned from inside redis-py).
+        ending = [task for task in self._tasks if task.get_name() in ("hub:offline", "hub:release")]
+        if ending:
+            await asyncio.wait(ending, timeout=STOP_SECONDS)
         self._commands.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()
