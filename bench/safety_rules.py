@@ -64,3 +64,18 @@ async def add_rules(
     finally:
         await conn.close()
     return len(mute_rows) + len(block_rows) + len(filter_rows) + len(keyword_rows)
+
+
+async def remove_rules(database_url: str, viewers: Sequence[int]) -> int:
+    """Take the viewers' rules away again (their version stamps stay, as after any unmute); rows deleted."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        deleted = 0
+        for table in ("mutes", "blocks", "filters"):
+            result: str = await conn.execute(f"DELETE FROM {table} WHERE account_id = ANY($1::bigint[])", list(viewers))
+            deleted += int(result.split()[-1])
+        return deleted
+    finally:
+        await conn.close()

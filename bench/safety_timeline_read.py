@@ -9,7 +9,8 @@ reaches at least 90% of the plain read's throughput, measured in the same run.
   get full pages and the rules' whole cost is the check itself (loading them, matching every post).
 - Warm-up: every reader reads once (timelines rebuilt, the post cache filled).
 - Throughput: closed loop, `--connections` at once, one API process, the same load generator; the plain
-  and the ruled readers alternate `--rounds` times, so drift on a shared machine falls on both.
+  and the ruled readers alternate `--rounds` times in the order plain, rules, rules, plain, ... (each
+  goes first as often as second), so drift on a shared machine falls on both.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench.harness import LoadResult, Report, bench_stack, cpu_seconds, log, run_load, spawn_api
+from bench import profiling
+from bench.harness import RESULTS_DIR, LoadResult, Report, bench_stack, cpu_seconds, log, run_load, spawn_api
 from bench.safety_rules import add_rules
 
 
@@ -67,6 +69,16 @@ def _merged(results: list[LoadResult]) -> tuple[float, float]:
     return sum(r.throughput for r in results) / len(results), max(r.latencies_ms["p99"] for r in results)
 
 
+def _add_profile(report: Report, recording: profiling.Profile) -> None:
+    failure = recording.wait()
+    if failure is not None:
+        report.add_section(f"Profile of the {recording.name}", f"py-spy failed: `{failure}`")
+        return
+    summary = profiling.summarise(recording.path)
+    report.add_section(f"Profile of the {recording.name} (py-spy)", profiling.markdown(recording, summary))
+    log(f"profile of the {recording.name}: {summary.samples:,} samples in {recording.path}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench safety_timeline_read")
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
@@ -79,10 +91,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--mutes", type=int, default=100)
     parser.add_argument("--blocks", type=int, default=100)
     parser.add_argument("--filters", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="py-spy the API over each kind's first round")
     args = parser.parse_args(argv)
+    if args.profile and profiling.py_spy() is None:
+        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
+        args.profile = False
     if args.tiny:
         args.users, args.posts, args.readers, args.duration, args.rounds = 400, 3000, 10, 1.0, 1
-    report = Report("safety_timeline_read", params={k: v for k, v in vars(args).items() if k != "tiny"})
+    report = Report(
+        "safety_timeline_read", params={k: v for k, v in vars(args).items() if k not in ("tiny", "profile")}
+    )
     report.extra["load_average_before"] = os.getloadavg()
     with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-safety-") as tmp:
         tokens_file = Path(tmp) / "tokens.json"
@@ -104,12 +122,21 @@ def main(argv: list[str]) -> int:
             results: dict[str, list[LoadResult]] = {"plain": [], "rules": []}
             cpu: dict[str, float] = {"plain": 0.0, "rules": 0.0}
             for n in range(args.rounds):
-                for kind in ("plain", "rules"):
+                # ABBA...: each kind goes first as often as second, so drift over the run weighs on both.
+                for kind in ("plain", "rules") if n % 2 == 0 else ("rules", "plain"):
                     log(f"round {n + 1}: {kind} readers, closed loop, {args.duration:g} s")
+                    path = RESULTS_DIR / f"safety_timeline_read-profile-api-{kind}.txt"
+                    recording = (
+                        profiling.start_profile(f"API ({kind} readers)", api.pid, args.duration, path, rate=250)
+                        if args.profile and n == 0
+                        else None
+                    )
                     before = cpu_seconds(api.pid)
                     result = run_load(urls[kind], duration=args.duration, connections=args.connections)
                     cpu[kind] += cpu_seconds(api.pid) - before
                     results[kind].append(result)
+                    if recording is not None:
+                        _add_profile(report, recording)
         finally:
             api.stop()
 

@@ -37,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from domain.accounts import account_entity
 from domain.filters import subject_text
 from domain.post_entities import post_entities
+from domain.viewer_rules import rules_at
 from domain.visibility import (
     NO_SHIELD,
     Restricted,
@@ -143,7 +144,7 @@ def _piece(entity: Mapping[str, Any], *, shallow: bool) -> _Built | None:
         "rows": rows,
         "rx": [[r["name"], r["count"]] for r in entity["reactions"]],
         "qa": {k: v for k, v in entity["quote_approval"].items() if k != "current_user"},
-        "tx": subject_text(entity["spoiler_text"], entity["content"]),  # what keyword filters match
+        "fx": subject_text(entity["spoiler_text"], entity["content"]),  # what keyword filters match, folded
     }
     return _Built(header, refs, list(dict.fromkeys(accounts)))
 
@@ -223,8 +224,8 @@ class _View:
 
 def _filtered(view: _View, post_id: int, piece: _Piece) -> list[dict[str, Any]] | None:
     """The viewer's filters on a post (domain.visibility.filter_verdict); None when one hides it."""
-    text = piece.header.get("tx")
-    if text is None:  # a piece cached before the filters came
+    text = piece.header.get("fx")
+    if text is None:  # a piece cached before the filters matched folded text
         body = orjson.loads(piece.body)
         text = subject_text(body["spoiler_text"], body["content"])
     return filter_verdict(view.shield, post_id, text, author_id=piece.header["a"], viewer_id=view.viewer_id)
@@ -317,8 +318,8 @@ def _complete(stored: _Piece, pieces: Mapping[int, Any], accounts: Mapping[int, 
 async def _marks(
     res: Resources, viewer_id: int | None, post_ids: Iterable[int], restricted: Restricted, authors: Iterable[int]
 ) -> ViewerMarks:
-    """The viewer's marks, and what the visibility rule needs to know about restricted posts and the
-    viewer's blocks and mutes among the authors, in one query."""
+    """The viewer's marks, and what the visibility rule needs to know about restricted posts, the viewer's
+    rules (their version stamp) and the suspended authors, in one query."""
     if viewer_id is None:
         return _NO_MARKS
     return await timeline_store.viewer_marks(
@@ -360,7 +361,8 @@ async def cached_post_json(
         restricted = restricted_posts(posts, viewer_id)
         authors = {row["account_id"] for row in posts.values()} - {viewer_id}
         marks = await _marks(res, viewer_id, shown, restricted, authors)
-        shield = shield_of(marks.relations, context)
+        rules = await rules_at(res, viewer_id, marks.rules_version) if viewer_id is not None else None
+        shield = shield_of(rules, context, marks.suspended)
         visible = apply_visibility(posts, restricted, marks.following, marks.mentioned, shield)
         view = _View(viewer_id, pieces, found.accounts, visible, marks, shield)
         rendered = {post_id: _render(view, post_id) for post_id in complete}

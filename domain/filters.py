@@ -4,7 +4,7 @@ not) and posts, in contexts (home, notifications, public, thread, account), with
 
 Matching is here (`CompiledFilter`); where it applies is decided with the other rules in
 domain/visibility.py. The subject of a match is what a reader sees: the content warning and the content
-as text (`subject_text`), the same whether the post comes from the post cache or from PostgreSQL.
+as text, case-folded (`subject_text`), the same whether the post comes from the post cache or from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -35,19 +35,23 @@ _WORD_END = re.compile(r"\w$")
 
 
 def subject_text(spoiler_text: str, content_html: str) -> str:
-    """The words a filter is matched against: the content warning and the content, as text."""
-    return f"{spoiler_text}\n{html.unescape(_TAG.sub(' ', content_html))}"
+    """The words a filter is matched against: the content warning and the content, as text, case-folded.
+    Keywords are matched without regard to case by folding both sides (Unicode full case folding, as
+    `str.casefold`), so that "no folded keyword occurs in the folded text" is a quick, exact "no match"."""
+    return f"{spoiler_text}\n{html.unescape(_TAG.sub(' ', content_html))}".casefold()
 
 
 @functools.lru_cache(maxsize=4096)
 def keyword_pattern(keyword: str, whole_word: bool) -> re.Pattern[str]:
-    """Mastodon's CustomFilterKeyword#to_regex: word boundaries only where the keyword has a word character."""
-    escaped = re.escape(keyword)
+    """Mastodon's CustomFilterKeyword#to_regex, over folded text (`subject_text`): the folded keyword, with
+    word boundaries only where it has a word character."""
+    folded = keyword.casefold()
+    escaped = re.escape(folded)
     if not whole_word:
-        return re.compile(escaped, re.IGNORECASE)
-    start = r"\b" if _WORD_START.search(keyword) else ""
-    end = r"\b" if _WORD_END.search(keyword) else ""
-    return re.compile(f"{start}{escaped}{end}", re.IGNORECASE | re.MULTILINE)
+        return re.compile(escaped)
+    start = r"\b" if _WORD_START.search(folded) else ""
+    end = r"\b" if _WORD_END.search(folded) else ""
+    return re.compile(f"{start}{escaped}{end}")
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,10 @@ class CompiledFilter:
     keywords: tuple[tuple[str, re.Pattern[str]], ...]
     post_ids: frozenset[int]
     status_ids: Mapping[int, str]  # post id -> FilterStatus id
+    ends_at: float | None = None  # when it expires (epoch seconds), None for never
 
     def result(self, post_id: int, text: str) -> dict[str, Any] | None:
-        """The FilterResult for a post, or None when nothing matches."""
+        """The FilterResult for a post (`text`: its `subject_text`), or None when nothing matches."""
         words = [keyword for keyword, pattern in self.keywords if pattern.search(text)]
         statuses = [str(post_id)] if post_id in self.post_ids else []
         if not words and not statuses:
@@ -102,6 +107,7 @@ def compile_filters(filters_json: str) -> tuple[CompiledFilter, ...]:
                 tuple((k["keyword"], keyword_pattern(k["keyword"], k["whole_word"])) for k in row["keywords"]),
                 frozenset(int(s["status_id"]) for s in row["statuses"]),
                 {int(s["status_id"]): s["id"] for s in row["statuses"]},
+                None if row.get("ends_at") is None else float(row["ends_at"]),
             )
         )
     return tuple(out)

@@ -17,6 +17,7 @@ import asyncpg
 
 from core.errors import ApiError, validation_error
 from core.pagination import Page
+from domain import viewer_rules
 from domain.accounts import account_entity
 from domain.cached_posts import VALKEY_DOWN, cached_post_json
 from domain.timelines import apply_follows, read_timeline_page
@@ -24,7 +25,6 @@ from domain.visibility import droppable_entries
 from storage import accounts as account_store
 from storage import follows as follow_store
 from storage import lists as list_store
-from storage import safety as safety_store
 from storage import timeline_cache
 from storage.db import in_transaction
 from storage.home_page import HomePage
@@ -243,7 +243,7 @@ async def list_timeline(res: Resources, owner_id: int, list_id: int, page: Page)
     shown = await cached_post_json(res, [e.post_id for e in entries], owner_id, hydrated=found.hydrated, context="home")
     # Gone or no longer visible: out of the page and the timeline (kept, as home, while a rule that ends by
     # itself, a timed mute or a filter, may be what hides them).
-    if len(shown) < len(entries) and not await safety_store.has_passing_rules(res.db, owner_id):
+    if len(shown) < len(entries) and not await viewer_rules.has_passing_rules(res, owner_id):
         kept = {post_id for post_id, _ in shown}
         dropped = await droppable_entries(res, [e.post_id for e in entries if e.post_id not in kept])
         stale = [Delivery(e, list_key(owner_id, list_id)) for e in entries if e.post_id in dropped]

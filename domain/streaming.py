@@ -8,6 +8,7 @@ docs/streaming.md has the channel design and why.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ from domain.filters import subject_text
 from domain.post_entities import load_with_references, post_entities, referenced_ids
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
-from domain.visibility import ViewContext, is_public, listed_on_public, plain_view, shield_of
+from domain.viewer_rules import ViewerRules, rules_of_many
+from domain.visibility import PatternHits, ViewContext, is_public, listed_on_public, plain_view, shield_of
 from storage import accounts as account_store
 from storage import audiences as audience_store
 from storage import bookmarks as bookmark_store
@@ -30,7 +32,6 @@ from storage import polls as poll_store
 from storage import post_versions as version_store
 from storage import posts as post_store
 from storage import presence
-from storage import safety as safety_store
 from storage import tags as tag_store
 from storage.channels import PUBLIC_CHANNEL, HomeMessage, Message, PublicMessage, node_channel, publish, tag_channel
 from storage.lists import list_channel
@@ -156,9 +157,10 @@ class PostViews:
             return []
         rows = list(tree.rows.values())
         authors = {row.account_id for row in rows}
-        marks, shielded = await asyncio.gather(self._marks(tree, viewers), self.shielded(viewers))
+        marks, ruled = await asyncio.gather(self._marks(tree, viewers), self._shielded_rules(viewers))
+        shielded = set(ruled)
         if shielded and not tree.markable:
-            plain, hidden = await self._sort_shielded(tree, shielded - authors)
+            plain, hidden = await self._sort_shielded(tree, {v: r for v, r in ruled.items() if v not in authors})
             shielded = shielded - plain - hidden
             viewers = [viewer for viewer in viewers if viewer not in hidden]
         unmarked: list[int] = []  # most viewers: nothing about them changes the post
@@ -181,12 +183,12 @@ class PostViews:
         )
         return [(text, groups[key]) for key, text in zip(keys, texts, strict=True) if text is not None]
 
-    async def _sort_shielded(self, tree: _Tree, viewers: set[int]) -> tuple[set[int], set[int]]:
+    async def _sort_shielded(self, tree: _Tree, viewers: Mapping[int, ViewerRules]) -> tuple[set[int], set[int]]:
         """Of viewers with rules, on a post nobody's marks change: those who see the generic rendering
         after all (their rules do not touch it), and those who do not see it at all, by the one rule
-        (`domain.visibility.plain_view`) with each viewer's shield from one query; the rest (a FilterResult,
-        a muted conversation) are rendered one by one. Keeps a thousand viewers with filters from a
-        thousand renderings."""
+        (`domain.visibility.plain_view`) with each viewer's rules as kept in memory; the rest (a
+        FilterResult, a muted conversation) are rendered one by one. Keeps a thousand viewers with
+        filters from a thousand renderings."""
         if not viewers:
             return set(), set()
         generic = await self._render(_UNMARKED, GENERIC_VIEWER)
@@ -195,17 +197,15 @@ class PostViews:
         entity = orjson.loads(generic)
         shown = entity["reblog"] or entity
         text = subject_text(shown["spoiler_text"], shown["content"])
-        rows = tree.rows.values()
-        relations = await safety_store.relations_of_viewers(
-            self._res.db, list(viewers), {row.account_id for row in rows}, {row.thread_root_id for row in rows}
-        )
+        threads = {row.thread_root_id for row in tree.rows.values()}
         plain: set[int] = set()
         hidden: set[int] = set()
-        for viewer, (related, conversation_muted) in relations.items():
-            verdict = plain_view(shield_of(related, self.context), tree.rows, self.post_id, text, viewer)
+        hits: PatternHits = {}
+        for viewer, rules in viewers.items():
+            verdict = plain_view(shield_of(rules, self.context), tree.rows, self.post_id, text, viewer, hits)
             if verdict is None:
                 hidden.add(viewer)
-            elif verdict and not conversation_muted:
+            elif verdict and rules.conversations.isdisjoint(threads):
                 plain.add(viewer)
         return plain, hidden
 
@@ -226,10 +226,17 @@ class PostViews:
         """Those of the viewers with a block or a mute involving an author of the post, a filter, or a mute
         of its conversation: the generic rendering does not hold for them (domain.visibility decides for
         each, and post_entities sets `muted`)."""
+        return set(await self._shielded_rules(viewer_ids))
+
+    async def _shielded_rules(self, viewer_ids: Sequence[int]) -> dict[int, ViewerRules]:
+        """`shielded`, with each one's rules (one stamp query for all the viewers; their rules are kept in
+        memory by domain.viewer_rules)."""
         tree = await self._load()
-        authors = {row.account_id for row in tree.rows.values()}
-        threads = {row.thread_root_id for row in tree.rows.values()}
-        return await safety_store.shielded_viewers(self._res.db, viewer_ids, authors, threads)
+        authors = frozenset(row.account_id for row in tree.rows.values())
+        threads = frozenset(row.thread_root_id for row in tree.rows.values())
+        rules = await rules_of_many(self._res, viewer_ids)
+        now = time.time()
+        return {viewer: r for viewer, r in rules.items() if r.touches(authors, threads, self.context, now)}
 
     def prefetch(self) -> asyncio.Future[str | None]:
         """Start loading the post, and rendering it for viewers with no marks, before anyone asks."""

@@ -19,13 +19,13 @@ from typing import Any
 from core.errors import ApiError
 from core.ids import id_at
 from core.pagination import Page
+from domain import viewer_rules
 from domain.cached_posts import VALKEY_DOWN, cached_post_entities, cached_post_json
 from domain.event_kinds import PostDeleted
 from domain.post_text import clean_text, normalize_tag
 from domain.visibility import droppable_entries, on_timelines
 from storage import lists as list_store
 from storage import presence, timeline_cache
-from storage import safety as safety_store
 from storage import tags as tag_store
 from storage import timelines as timeline_store
 from storage.home_page import Bounds, HomePage, MissingAuthors, read_home_page
@@ -132,7 +132,7 @@ async def home_timeline(res: Resources, account_id: int, page: Page) -> tuple[li
     shown = await cached_post_json(
         res, [e.post_id for e in entries], account_id, hydrated=found.hydrated, context="home"
     )
-    if len(shown) < len(entries) and not await safety_store.has_passing_rules(res.db, account_id):
+    if len(shown) < len(entries) and not await viewer_rules.has_passing_rules(res, account_id):
         kept = {post_id for post_id, _ in shown}
         dropped = await droppable_entries(res, [e.post_id for e in entries if e.post_id not in kept])
         stale = [Delivery(e, home_key(account_id)) for e in entries if e.post_id in dropped]

@@ -23,8 +23,11 @@ in or not); a silenced account's posts stay off public and hashtag timelines and
 
 On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the context of the read:
 - blocks, either way, and suspended authors: nowhere (a post asked for by id answers 404);
-- mutes: out of home, public, list and tag timelines, threads and streams (`TIMELINE_CONTEXTS`), and out of
-  notifications when the mute says so; a muted account's own profile and a post asked for by id still show;
+- mutes: out of home, public, list and tag timelines, threads and streams
+  (`domain.viewer_rules.TIMELINE_CONTEXTS`), and out of notifications when the mute says so; a muted
+  account's own profile and a post asked for by id still show (which accounts and filters that leaves in
+  each context is worked out once per version of the viewer's rules, in
+  `domain.viewer_rules.ViewerRules.view`, where the rules are kept);
 - a repost is hidden when its reposter or its original's author is, and a quote of a hidden post shows
   the quote as `unauthorized`.
 """
@@ -32,12 +35,14 @@ On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.errors import ApiError
-from domain.filters import CompiledFilter, compile_filters
+from domain.viewer_rules import Shield as Shield
+from domain.viewer_rules import ViewerRules, rules_at
 from storage import follows as follow_store
 from storage import moderation as moderation_store
 from storage import posts as post_store
@@ -45,27 +50,13 @@ from storage import safety as safety_store
 from storage.posts import PostRow
 from storage.resources import Resources
 from storage.rows import Columns
-from storage.safety import Relations
 
 PUBLIC_VISIBILITIES = ("public", "unlisted")
 
 # Where a read happens (Mastodon's filter contexts); None is a post asked for by id (or a search hit, or
 # a list of likes): only blocks and suspensions apply there.
 ViewContext = str | None
-TIMELINE_CONTEXTS = frozenset({"home", "public", "thread"})
 ACCOUNT_CONTEXTS = frozenset({"home", "notifications", "public", "thread", "account"})
-
-
-@dataclass(frozen=True)
-class Shield:
-    """The authors none of whose posts (or notifications) a viewer sees in one context of reading, and the
-    viewer's keyword filters for that context."""
-
-    hidden: frozenset[int] = frozenset()
-    filters: tuple[CompiledFilter, ...] = ()
-
-    def hides(self, account_id: int) -> bool:
-        return account_id in self.hidden
 
 
 NO_SHIELD = Shield()
@@ -92,29 +83,47 @@ def listed_on_public(row: Mapping[str, Any]) -> bool:
     return row["suspended_at"] is None and row.get("silenced_at") is None
 
 
-def shield_of(relations: Relations, context: ViewContext) -> Shield:
-    """The rule of the module docstring: which related accounts are hidden in `context`, which filters apply."""
-    hidden = relations.blocked | relations.suspended
-    if context in TIMELINE_CONTEXTS:
-        hidden |= relations.muted
-    elif context == "notifications":
-        hidden |= relations.muted_notifications
-    filters: tuple[CompiledFilter, ...] = ()
-    if context is not None and relations.filters != "[]":
-        filters = tuple(f for f in compile_filters(relations.filters) if context in f.context)
-    return Shield(hidden, filters)
+def shield_of(rules: ViewerRules | None, context: ViewContext, suspended: frozenset[int] = frozenset()) -> Shield:
+    """The rule of the module docstring: which accounts are hidden in `context`, which filters apply, for a
+    viewer with these rules (None: a viewer without any), given which authors read are `suspended`."""
+    if rules is None:
+        return Shield(suspended=suspended) if suspended else NO_SHIELD
+    view = rules.view(context)
+    return replace(view, suspended=suspended) if suspended else view
+
+
+# Whether any of a set of keyword patterns matches one text: asked once per live event for all the viewers
+# who filter the same words (their shields' `patterns` are equal sets of the same compiled patterns).
+PatternHits = dict[frozenset[re.Pattern[str]], bool]
 
 
 def filter_verdict(
-    shield: Shield, post_id: int, text: str, *, author_id: int, viewer_id: int | None
+    shield: Shield,
+    post_id: int,
+    text: str,
+    *,
+    author_id: int,
+    viewer_id: int | None,
+    hits: PatternHits | None = None,
 ) -> list[dict[str, Any]] | None:
     """A post's `filtered` for the viewer (FilterResults of warn and blur filters), or None when a hide
     filter matches it: then it is left out of the list, and so out of every stream. `text` is
     `domain.filters.subject_text` of the post; a repost is judged by its original. One's own posts are
-    never filtered (as Mastodon)."""
+    never filtered (as Mastodon). `hits`: what was found for other viewers of the same `text`. No filter
+    matches a text in which none of its folded keywords occurs (`text` is folded too): most posts are
+    passed on that alone."""
     results: list[dict[str, Any]] = []
-    if author_id == viewer_id:
+    if author_id == viewer_id or not shield.filters:
         return results
+    if post_id not in shield.filtered_posts:
+        if hits is not None:
+            hit = hits.get(shield.patterns)
+            if hit is None:
+                hit = hits[shield.patterns] = any(pattern.search(text) for pattern in shield.patterns)
+        else:
+            hit = any(keyword in text for keyword in shield.folded_keywords)
+        if not hit:
+            return results
     for compiled in shield.filters:
         result = compiled.result(post_id, text)
         if result is None:
@@ -128,10 +137,12 @@ def filter_verdict(
 async def load_shield(
     res: Resources, viewer_id: int | None, account_ids: Iterable[int], context: ViewContext
 ) -> Shield:
-    """The viewer's shield over `account_ids` (one query; none for a signed-out viewer)."""
+    """The viewer's shield over `account_ids` (one query, and one more when the viewer's rules changed
+    since this process last read them; none for a signed-out viewer)."""
     if viewer_id is None:
         return NO_SHIELD
-    return shield_of(await safety_store.relations_among(res.db, viewer_id, account_ids), context)
+    version, suspended = await safety_store.version_and_suspended(res.db, viewer_id, account_ids)
+    return shield_of(await rules_at(res, viewer_id, version), context, suspended)
 
 
 def on_timelines(visibility: str) -> bool:
@@ -175,7 +186,7 @@ def apply_visibility(
     be among `posts`)."""
 
     def own_rule(row: Columns) -> bool:
-        if row["account_id"] in shield.hidden:
+        if shield.hides(row["account_id"]):
             return False
         if row["id"] not in restricted.post_ids or row["id"] in mentioned:
             return True
@@ -187,17 +198,27 @@ def apply_visibility(
     }
 
 
-def plain_view(shield: Shield, posts: Mapping[int, Columns], post_id: int, text: str, viewer_id: int) -> bool | None:
+def plain_view(
+    shield: Shield,
+    posts: Mapping[int, Columns],
+    post_id: int,
+    text: str,
+    viewer_id: int,
+    hits: PatternHits | None = None,
+) -> bool | None:
     """The rule for a live event whose posts are all public (nothing restricted to ask PostgreSQL about):
     None when the viewer's shield hides the post (a blocked or muted author, a hide filter), True when the
     viewer sees exactly what a viewer without rules sees, False when it shows otherwise (a FilterResult,
-    or a quoted post shown as unauthorized). `text`: `domain.filters.subject_text` of the shown content."""
-    seen = apply_visibility(posts, Restricted(set(), set()), (), (), shield)
+    or a quoted post shown as unauthorized). `text`: `domain.filters.subject_text` of the shown content;
+    `hits`: one event's pattern hits, shared by its viewers."""
+    every_author_shown = not any(shield.hides(row["account_id"]) for row in posts.values())
+    seen = posts.keys() if every_author_shown else apply_visibility(posts, Restricted(set(), set()), (), (), shield)
     if post_id not in seen:
         return None
     row = posts[post_id]
     content_id = row["reblog_of_id"] if row["reblog_of_id"] is not None else post_id
-    verdict = filter_verdict(shield, content_id, text, author_id=posts[content_id]["account_id"], viewer_id=viewer_id)
+    author_id = posts[content_id]["account_id"]
+    verdict = filter_verdict(shield, content_id, text, author_id=author_id, viewer_id=viewer_id, hits=hits)
     if verdict is None:
         return None
     return not verdict and len(seen) == len(posts)

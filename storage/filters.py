@@ -1,15 +1,14 @@
-"""Keyword filters (Mastodon's v2 Filter, with its keywords and posts): the rows, and the JSON column the
-visibility rule's one query (`storage.safety.relations_columns`) reads a viewer's live filters with.
+"""Keyword filters (Mastodon's v2 Filter, with its keywords and posts): the rows, and the JSON column a
+viewer's rules are read with (`storage.safety.load_rules`, kept in memory by domain/viewer_rules.py).
 
-An expired filter (`expires_at` past) is read as gone everywhere, as an expired mute is.
+An expired filter (`expires_at` past) is read as gone everywhere, as an expired mute is: the rules keep
+every filter with the moment it ends (`ends_at`, epoch seconds), and drop it from that moment on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-
-import asyncpg
 
 from storage.db import Executor
 
@@ -18,6 +17,7 @@ LIVE_FILTER = "(f.expires_at IS NULL OR f.expires_at > now())"
 # One filter as JSON: what domain.filters needs to match posts and to render the Filter entity.
 _FILTER_JSON = """json_build_object(
     'id', f.id::text, 'title', f.title, 'context', f.context, 'action', f.action, 'expires_at', f.expires_at,
+    'ends_at', extract(epoch FROM f.expires_at),
     'keywords', (SELECT coalesce(json_agg(json_build_object(
                      'id', k.id::text, 'keyword', k.keyword, 'whole_word', k.whole_word) ORDER BY k.id), '[]')
                  FROM filter_keywords k WHERE k.filter_id = f.id),
@@ -27,9 +27,10 @@ _FILTER_JSON = """json_build_object(
 
 
 def filters_column(viewer: str) -> str:
-    """SQL select-list item: the viewer's live filters as a JSON array (`filters`), oldest first."""
+    """SQL select-list item: all the viewer's filters, expired ones too, as a JSON array (`filters`), oldest
+    first (each says when it ends: a viewer's rules are kept in memory beyond that moment)."""
     return f"""(SELECT coalesce(json_agg({_FILTER_JSON} ORDER BY f.id), '[]')
-        FROM filters f WHERE f.account_id = {viewer} AND {LIVE_FILTER}) AS filters"""
+        FROM filters f WHERE f.account_id = {viewer}) AS filters"""
 
 
 async def filters_json(db: Executor, account_id: int, filter_id: int | None = None) -> str:
@@ -175,11 +176,3 @@ async def status_filter_id(db: Executor, status_filter_id: int, account_id: int)
         account_id,
     )
     return value
-
-
-async def viewers_with_filters(db: Executor, viewer_ids: Sequence[int]) -> set[int]:
-    rows: list[asyncpg.Record] = await db.fetch(
-        f"SELECT DISTINCT f.account_id FROM filters f WHERE f.account_id = ANY($1::bigint[]) AND {LIVE_FILTER}",
-        list(viewer_ids),
-    )
-    return {row[0] for row in rows}

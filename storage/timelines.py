@@ -19,7 +19,7 @@ from core.pagination import Page
 from storage.accounts import listed_author
 from storage.db import Executor
 from storage.rows import Row, columns, rows_of
-from storage.safety import NO_RELATIONS, Relations, muted_posts_column, relations_columns, relations_of
+from storage.safety import muted_posts_column, rule_version_column, suspended_column
 
 # A reply to another account, as opposed to a top-level post or a reply in one's own thread.
 _REPLY_TO_OTHER = "(p.in_reply_to_account_id IS NOT NULL AND p.in_reply_to_account_id <> p.account_id)"
@@ -396,7 +396,8 @@ class ViewerMarks:
     reacted: dict[int, set[str]]
     following: set[int] = field(default_factory=set)
     mentioned: set[int] = field(default_factory=set)
-    relations: Relations = NO_RELATIONS  # blocks, mutes and suspensions among the authors asked about
+    rules_version: int | None = None  # the viewer's rules' stamp (domain/viewer_rules.py); None: no rules
+    suspended: frozenset[int] = frozenset()  # the suspended among the authors asked about
     bookmarked: set[int] = field(default_factory=set)
     pinned: set[int] = field(default_factory=set)
     muted: set[int] = field(default_factory=set)  # posts in conversations the viewer muted
@@ -412,8 +413,8 @@ async def viewer_marks(
     related_among: Iterable[int] = (),
 ) -> ViewerMarks:
     """The viewer's likes, reposts and reactions among `post_ids`, its follows among `followed_among`, its
-    mentions among `mentions_among` and its blocks and mutes among `related_among`, in one round trip
-    (index probes only)."""
+    mentions among `mentions_among`, its rules' version stamp and the suspended among `related_among`, in
+    one round trip (index probes only)."""
     ids = list(set(post_ids))
     if not ids:
         return ViewerMarks(set(), set(), {})
@@ -434,7 +435,8 @@ async def viewer_marks(
             ARRAY(SELECT post_id FROM bookmarks WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS bookmarked,
             ARRAY(SELECT post_id FROM pins WHERE account_id = $1 AND post_id = ANY($2::bigint[])) AS pinned,
             {muted_posts_column("$1", "$2::bigint[]")} AS muted_posts,
-            {relations_columns("$1", "$5::bigint[]")}
+            {rule_version_column("$1")},
+            {suspended_column("$5::bigint[]")}
         """,
         viewer_id,
         ids,
@@ -452,7 +454,8 @@ async def viewer_marks(
         reacted,
         set(row["following"]),
         set(row["mentioned"]),
-        relations_of(row),
+        row["rules_version"],
+        frozenset(row["suspended"]),
         set(row["bookmarked"]),
         set(row["pinned"]),
         set(row["muted_posts"]),
