@@ -157,9 +157,12 @@ class PostViews:
             return []
         rows = list(tree.rows.values())
         authors = {row.account_id for row in rows}
-        marks, ruled = await asyncio.gather(self._marks(tree, viewers), self._shielded_rules(viewers))
+        marks, ruled = await asyncio.gather(
+            self._marks(tree, viewers), self._shielded_rules(viewers, touching_only=tree.markable)
+        )
         shielded = set(ruled)
         if shielded and not tree.markable:
+            # One pass over the viewers with rules sorts them all, those the rules do not touch included.
             plain, hidden = await self._sort_shielded(tree, {v: r for v, r in ruled.items() if v not in authors})
             shielded = shielded - plain - hidden
             viewers = [viewer for viewer in viewers if viewer not in hidden]
@@ -192,8 +195,8 @@ class PostViews:
         if not viewers:
             return set(), set()
         generic = await self._render(_UNMARKED, GENERIC_VIEWER)
-        if generic is None:
-            return set(), set()
+        if generic is None:  # nobody sees it (gone, or its author suspended): rules only ever hide more
+            return set(), set(viewers)
         entity = orjson.loads(generic)
         shown = entity["reblog"] or entity
         text = subject_text(shown["spoiler_text"], shown["content"])
@@ -228,13 +231,16 @@ class PostViews:
         each, and post_entities sets `muted`)."""
         return set(await self._shielded_rules(viewer_ids))
 
-    async def _shielded_rules(self, viewer_ids: Sequence[int]) -> dict[int, ViewerRules]:
+    async def _shielded_rules(self, viewer_ids: Sequence[int], *, touching_only: bool = True) -> dict[int, ViewerRules]:
         """`shielded`, with each one's rules (one stamp query for all the viewers; their rules are kept in
-        memory by domain.viewer_rules)."""
+        memory by domain.viewer_rules); with `touching_only` false, every viewer with any rule (for a
+        caller that sorts them all anyway)."""
         tree = await self._load()
+        rules = await rules_of_many(self._res, viewer_ids)
+        if not touching_only:
+            return rules
         authors = frozenset(row.account_id for row in tree.rows.values())
         threads = frozenset(row.thread_root_id for row in tree.rows.values())
-        rules = await rules_of_many(self._res, viewer_ids)
         now = time.time()
         return {viewer: r for viewer, r in rules.items() if r.touches(authors, threads, self.context, now)}
 
