@@ -48,6 +48,7 @@ from bench.harness import (
     bench_stack,
     cpu_seconds,
     log,
+    process_tree_cpu,
     run_load,
     spawn_api,
     spawn_ceiling,
@@ -125,6 +126,7 @@ class Closed:
     throughput: float
     cpu_us: float
     system_us: float  # of cpu_us, in the kernel (socket reads and writes, mostly)
+    stores_us: dict[str, float]  # the servers' CPU per request (postgres, valkey), every process of each
     p99_ms: float
     errors: int
 
@@ -134,13 +136,24 @@ def _system_seconds(pid: int) -> float:
         return int(stat.read().rsplit(")", 1)[1].split()[12]) / os.sysconf("SC_CLK_TCK")
 
 
+def _stores_cpu() -> dict[str, float]:
+    """CPU seconds so far of the servers bench_stack started, summed by server (postgres has many)."""
+    totals = {"postgres": 0.0, "valkey": 0.0}
+    for name, seconds in process_tree_cpu().values():
+        for server in totals:
+            if name.startswith(server) or (server == "valkey" and name.startswith("redis")):
+                totals[server] += seconds
+    return totals
+
+
 def _closed_run(process: ChirpProcess, urls: list[str], args: argparse.Namespace) -> Closed:
-    before, system_before = cpu_seconds(process.pid), _system_seconds(process.pid)
+    before, system_before, stores_before = cpu_seconds(process.pid), _system_seconds(process.pid), _stores_cpu()
     result = run_load(urls, duration=args.duration, connections=args.connections)
     per_request = 1e6 / max(result.requests, 1)
     cpu_us = (cpu_seconds(process.pid) - before) * per_request
     system_us = (_system_seconds(process.pid) - system_before) * per_request
-    return Closed(result.throughput, cpu_us, system_us, result.latencies_ms["p99"], result.errors)
+    stores = {name: (seconds - stores_before[name]) * per_request for name, seconds in _stores_cpu().items()}
+    return Closed(result.throughput, cpu_us, system_us, stores, result.latencies_ms["p99"], result.errors)
 
 
 def _fresh_api(env: dict[str, str], urls: list[str], cwd: Path | None) -> ChirpProcess:
@@ -170,7 +183,8 @@ def _pairs(env: dict[str, str], urls: list[str], body: bytes, args: argparse.Nam
             log(
                 f"pair {pair} {code}: {run.throughput:.0f} req/s ({run.throughput / floor.throughput:.1%} of the "
                 f"one-GET floor {floor.throughput:.0f}), {run.cpu_us:.0f} us CPU/request "
-                f"({run.system_us:.0f} in the kernel), p99 {run.p99_ms:.1f} ms"
+                f"({run.system_us:.0f} in the kernel), PostgreSQL {run.stores_us['postgres']:.0f} us, Valkey "
+                f"{run.stores_us['valkey']:.0f} us, p99 {run.p99_ms:.1f} ms"
             )
             rows.append({"pair": pair, "code": code, "floor": floor, "run": run})
     return rows
@@ -184,15 +198,16 @@ def _write_pairs(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"readers={args.readers}, duration={args.duration:g} s, connections={args.connections}, "
         f"limit={args.limit}; load average {os.getloadavg()[0]:.2f}",
         "",
-        "| pair | code | req/s | one-GET floor req/s | ratio | API CPU us/request (kernel) | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| pair | code | req/s | one-GET floor req/s | ratio | API CPU us/request (kernel) | PostgreSQL us/request "
+        "| Valkey us/request | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         run, floor = row["run"], row["floor"]
         lines.append(
             f"| {row['pair']} | {row['code']} | {run.throughput:.0f} | {floor.throughput:.0f} | "
             f"{run.throughput / floor.throughput:.1%} | {run.cpu_us:.0f} ({run.system_us:.0f}) | "
-            f"{run.p99_ms:.1f} | {run.errors} |"
+            f"{run.stores_us['postgres']:.0f} | {run.stores_us['valkey']:.0f} | {run.p99_ms:.1f} | {run.errors} |"
         )
     path = RESULTS_DIR / "timeline_read-pairs.md"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
