@@ -20,9 +20,10 @@ run, with p99 < 50 ms.
 - `--profile`: py-spy samples the API process during the closed-loop run; its top functions go into the
   report (collapsed stacks in bench/results/timeline_read-profile-api.txt).
 - `--baseline DIR` (a checkout of the previous code, e.g. `git archive HEAD | tar -x -C DIR`): instead of
-  the runs above, alternating closed-loop runs on the same data, old code then this tree's, `--pairs` times,
-  each pair beside a one-GET floor measured just before it; throughput and API CPU per request of each run
-  are appended to bench/results/timeline_read-pairs.md under `--label`.
+  the runs above, alternating closed-loop runs on the same data, old code and this tree's (each first in
+  every other pair), `--pairs` times, each pair beside a one-GET floor measured just before it; throughput
+  and CPU per request of each run (API, PostgreSQL, Valkey) are appended to
+  bench/results/timeline_read-pairs.md under `--label`.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def _fresh_api(env: dict[str, str], urls: list[str], cwd: Path | None) -> ChirpP
 
 
 def _pairs(env: dict[str, str], urls: list[str], body: bytes, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Old code, then new, `args.pairs` times on the same data; a one-GET floor just before each pair."""
+    """Old code and new, `args.pairs` times on the same data, in turn first; a one-GET floor before each pair."""
     rows: list[dict[str, Any]] = []
     for pair in range(1, args.pairs + 1):
         floor_process = spawn_ceiling(body, valkey_url=env["REDIS_URL"])
@@ -174,7 +175,9 @@ def _pairs(env: dict[str, str], urls: list[str], body: bytes, args: argparse.Nam
             floor = _closed_run(floor_process, [f"http://127.0.0.1:{floor_process.port}/"], args)
         finally:
             floor_process.stop()
-        for code, cwd in (("old", Path(args.baseline)), ("new", None)):
+        # Old then new, then new then old (ABBA): neither code always runs first after the floor.
+        order: list[tuple[str, Path | None]] = [("old", Path(args.baseline)), ("new", None)]
+        for code, cwd in order if pair % 2 else order[::-1]:
             api = _fresh_api(env, urls, cwd)
             try:
                 run = _closed_run(api, [url.replace("PORT", str(api.port)) for url in urls], args)

@@ -24,7 +24,7 @@ differently (a quoted post shown as "unauthorized") is not cached.
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,13 +208,15 @@ class _Piece:
     approvals: dict[str, bytes] = field(default_factory=dict)  # quote_approval by current_user, filled on use
 
 
-# Decoded pieces by their stored bytes: a timeline's hot posts are decoded once per process, not per read.
-# The bytes are the key, so a rewritten piece (new counters) is a new entry and the old one ages out.
+# Decoded pieces by post id, each with the stored bytes it was decoded from: a timeline's hot posts are
+# decoded once per process, not per read. A read compares the bytes it got with the kept ones (equal
+# lengths, then memcmp; no hashing of a kilobyte per piece), so a rewritten piece (new counters) is decoded
+# again. At the bound the oldest decoded half is dropped.
 _DECODED_PIECES = 10_000
+_decoded: dict[int, tuple[bytes, _Piece]] = {}
 
 
-@functools.lru_cache(maxsize=_DECODED_PIECES)
-def _decode(value: bytes) -> _Piece:
+def _decode_piece(value: bytes) -> _Piece:
     stored = post_cache.decode_piece(value)
     header = orjson.loads(stored.header)
     return _Piece(
@@ -227,6 +229,19 @@ def _decode(value: bytes) -> _Piece:
         orjson.dumps([{"name": name, "count": count, "me": False} for name, count in header["rx"]]),
         (frozenset(stored.refs), frozenset(stored.accounts)),
     )
+
+
+def _decode(post_id: int, value: bytes) -> _Piece:
+    kept = _decoded.get(post_id)
+    if kept is not None and kept[0] == value:
+        return kept[1]
+    piece = _decode_piece(value)
+    if len(_decoded) >= _DECODED_PIECES:
+        for old in list(itertools.islice(_decoded, _DECODED_PIECES // 2)):
+            del _decoded[old]
+    _decoded.pop(post_id, None)  # to the end: the newest decoded
+    _decoded[post_id] = (value, piece)
+    return piece
 
 
 @dataclass(frozen=True)
@@ -390,15 +405,18 @@ async def cached_post_json(
     except VALKEY_DOWN:
         entities = await post_entities(res, ids, viewer_id, context=context)
         return [(int(entity["id"]), orjson.dumps(entity)) for entity in entities]
-    stored = {post_id: _decode(value) for post_id, value in found.pieces.items()}
+    stored = {post_id: _decode(post_id, value) for post_id, value in found.pieces.items()}
     complete = [i for i in ids if i in stored and _complete(stored[i], stored, found.accounts)]
     rendered: dict[int, bytes | None] = {}
     if complete:
-        shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
-        pieces = {post_id: stored[post_id] for post_id in shown}
+        pieces: dict[int, _Piece] = {}  # the posts shown: the complete ones and those they show
         posts: dict[int, dict[str, Any]] = {}
-        for post_id in shown:
-            posts.update(pieces[post_id].rows)
+        for post_id in complete:
+            for shown_id in (post_id, *stored[post_id].refs):
+                if shown_id not in pieces:
+                    pieces[shown_id] = piece = stored[shown_id]
+                    posts.update(piece.rows)
+        shown = pieces.keys()
         restricted = restricted_posts(posts, viewer_id)
         authors = {row["account_id"] for row in posts.values()} - {viewer_id}
         marks = await _marks(res, viewer_id, shown, restricted, authors)
