@@ -256,7 +256,9 @@ def main(argv: list[str]) -> int:
         args.profile = False
     if args.tiny:
         args.users, args.posts, args.readers, args.duration = 200, 2000, 20, 1.0
-    report = Report("timeline_read", params={k: v for k, v in vars(args).items() if k != "tiny"})
+    # How the run was recorded (profiling, pairs) is not a parameter of the figures.
+    recording = {"tiny", "profile", "profile_lines", "profile_native", "baseline", "pairs", "label"}
+    report = Report("timeline_read", params={k: v for k, v in vars(args).items() if k not in recording})
     # Other work on the machine changes every figure here: recorded with the results.
     report.extra["load_average_before"] = os.getloadavg()
     with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-read-") as tmp:
