@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -28,13 +29,19 @@ def link_header(request: web.Request, cursors: Sequence[int], page: Page) -> dic
     """
     if not cursors:
         return {}
-    base = URL(f"{public_origin(request)}{request.rel_url.raw_path}", encoded=True).with_query(
-        {k: v for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id")}
-    )
+    kept = {k: v for k, v in request.query.items() if k not in ("max_id", "min_id", "since_id")}
+    base = _base_url(public_origin(request), request.rel_url.raw_path, tuple(kept.items()))
     limit = str(page.limit)
     next_url = base.update_query(max_id=str(cursors[-1]), limit=limit)
     prev_url = base.update_query(min_id=str(cursors[0]), limit=limit)
     return {"Link": f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'}
+
+
+@functools.lru_cache(maxsize=1024)
+def _base_url(origin: str, raw_path: str, query: tuple[tuple[str, str], ...]) -> URL:
+    """A list's address without its cursors: the same for every page a client reads of it (URLs are
+    immutable), so it is parsed and encoded once, not per page."""
+    return URL(f"{origin}{raw_path}", encoded=True).with_query(dict(query))
 
 
 def offset_link_header(request: web.Request, *, offset: int, limit: int, returned: int) -> dict[str, str]:

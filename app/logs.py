@@ -96,15 +96,16 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
             response.headers["X-Request-Id"] = request_id
         return response
     finally:
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "client": client_address(request),
-            },
-        )
+        if access_log.isEnabledFor(logging.INFO):  # below CHIRP_LOG_LEVEL, not even its fields are worked out
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": client_address(request),
+                },
+            )
         request_id_var.reset(token)

@@ -136,12 +136,15 @@ class ChirpProcess:
                 self.popen.wait()
 
 
-def spawn_process(name: str, args: list[str], env: dict[str, str], port: int | None = None) -> ChirpProcess:
-    """Start `python ARGS` from the repository with `env` added, in its own session (stopped by pid)."""
+def spawn_process(
+    name: str, args: list[str], env: dict[str, str], port: int | None = None, *, cwd: Path | None = None
+) -> ChirpProcess:
+    """Start `python ARGS` from the repository (or from `cwd`, another checkout of it, whose code then runs)
+    with `env` added, in its own session (stopped by pid)."""
     popen = subprocess.Popen(
         [sys.executable, *args],
         env={**os.environ, **env},
-        cwd=REPO_ROOT,
+        cwd=cwd or REPO_ROOT,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=None,
@@ -168,13 +171,19 @@ def _with_node(env: dict[str, str], node_id: int | None) -> dict[str, str]:
 
 
 def spawn_api(
-    env: dict[str, str], *, node_id: int | None = None, port: int | None = None, reuse_port: bool = False
+    env: dict[str, str],
+    *,
+    node_id: int | None = None,
+    port: int | None = None,
+    reuse_port: bool = False,
+    cwd: Path | None = None,
 ) -> ChirpProcess:
-    """One API process; with `reuse_port`, several share `port` (SO_REUSEPORT), each with its own node id."""
+    """One API process; with `reuse_port`, several share `port` (SO_REUSEPORT), each with its own node id.
+    `cwd`: another checkout whose code to run (an earlier commit, for alternating before/after runs)."""
     port = port or free_port()
     api_env = {**_with_node(env, node_id), "CHIRP_PORT": str(port)}
     args = ["-m", "app.cli", "serve", *(["--reuse-port"] if reuse_port else [])]
-    process = spawn_process("api", args, api_env, port)
+    process = spawn_process("api", args, api_env, port, cwd=cwd)
     wait_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 

@@ -43,7 +43,11 @@ class Profile:
         return None
 
 
-def start_profile(name: str, pid: int, seconds: float, path: Path, *, rate: int = 100) -> Profile:
+def start_profile(
+    name: str, pid: int, seconds: float, path: Path, *, rate: int = 100, by_line: bool = False, native: bool = False
+) -> Profile:
+    """Record `pid` for `seconds`; `by_line`: samples keep the line of each frame (not only the function);
+    `native`: C and Cython frames too (costs more while sampling)."""
     exe = py_spy()
     if exe is None:
         raise FileNotFoundError("py-spy is not installed (pip install py-spy)")
@@ -59,7 +63,8 @@ def start_profile(name: str, pid: int, seconds: float, path: Path, *, rate: int 
         str(rate),
         "--format",
         "raw",
-        "--function",
+        *([] if by_line else ["--function"]),
+        *(["--native"] if native else []),
         "--nonblocking",
         "--output",
         str(path),

@@ -17,6 +17,13 @@ run, with p99 < 50 ms.
 - Floors, same run and load generator: the bare handler reading the same body from Valkey with redis-py,
   then also running one asyncpg query (`bench/ceiling.py`). Chirp's read has that shape (one Valkey script,
   one PostgreSQL query), so no change inside Chirp gets above them.
+- `--profile`: py-spy samples the API process during the closed-loop run; its top functions go into the
+  report (collapsed stacks in bench/results/timeline_read-profile-api.txt).
+- `--baseline DIR` (a checkout of the previous code, e.g. `git archive HEAD | tar -x -C DIR`): instead of
+  the runs above, alternating closed-loop runs on the same data, old code and this tree's (each first in
+  every other pair), `--pairs` times, each pair beside a one-GET floor measured just before it; throughput
+  and CPU per request of each run (API, PostgreSQL, Valkey) are appended to
+  bench/results/timeline_read-pairs.md under `--label`.
 """
 
 from __future__ import annotations
@@ -29,16 +36,20 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import profiling
 from bench.harness import (
+    RESULTS_DIR,
     ChirpProcess,
     LoadResult,
     Report,
     bench_stack,
     cpu_seconds,
     log,
+    process_tree_cpu,
     run_load,
     spawn_api,
     spawn_ceiling,
@@ -109,6 +120,118 @@ def _floors(env: dict[str, str], body: bytes, args: argparse.Namespace) -> dict[
     return floors
 
 
+@dataclass(frozen=True)
+class Closed:
+    """One closed-loop run of an API process: what it reached and what it cost."""
+
+    throughput: float
+    cpu_us: float
+    system_us: float  # of cpu_us, in the kernel (socket reads and writes, mostly)
+    stores_us: dict[str, float]  # the servers' CPU per request (postgres, valkey), every process of each
+    p99_ms: float
+    errors: int
+
+
+def _system_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[12]) / os.sysconf("SC_CLK_TCK")
+
+
+def _stores_cpu() -> dict[str, float]:
+    """CPU seconds so far of the servers bench_stack started, summed by server (postgres has many)."""
+    totals = {"postgres": 0.0, "valkey": 0.0}
+    for name, seconds in process_tree_cpu().values():
+        for server in totals:
+            if name.startswith(server) or (server == "valkey" and name.startswith("redis")):
+                totals[server] += seconds
+    return totals
+
+
+def _closed_run(process: ChirpProcess, urls: list[str], args: argparse.Namespace) -> Closed:
+    before, system_before, stores_before = cpu_seconds(process.pid), _system_seconds(process.pid), _stores_cpu()
+    result = run_load(urls, duration=args.duration, connections=args.connections)
+    per_request = 1e6 / max(result.requests, 1)
+    cpu_us = (cpu_seconds(process.pid) - before) * per_request
+    system_us = (_system_seconds(process.pid) - system_before) * per_request
+    stores = {name: (seconds - stores_before[name]) * per_request for name, seconds in _stores_cpu().items()}
+    return Closed(result.throughput, cpu_us, system_us, stores, result.latencies_ms["p99"], result.errors)
+
+
+def _fresh_api(env: dict[str, str], urls: list[str], cwd: Path | None) -> ChirpProcess:
+    """An API process (of the code in `cwd`, else this tree) that has read every page once: its in-process
+    caches (tokens, decoded posts) are as warm as a long-running process's."""
+    api = spawn_api(env, cwd=cwd)
+    for url in urls:
+        _get(url.replace("PORT", str(api.port)))
+    return api
+
+
+def _pairs(env: dict[str, str], urls: list[str], body: bytes, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Old code and new, `args.pairs` times on the same data, in turn first; a one-GET floor before each pair."""
+    rows: list[dict[str, Any]] = []
+    for pair in range(1, args.pairs + 1):
+        floor_process = spawn_ceiling(body, valkey_url=env["REDIS_URL"])
+        try:
+            floor = _closed_run(floor_process, [f"http://127.0.0.1:{floor_process.port}/"], args)
+        finally:
+            floor_process.stop()
+        # Old then new, then new then old (ABBA): neither code always runs first after the floor.
+        order: list[tuple[str, Path | None]] = [("old", Path(args.baseline)), ("new", None)]
+        for code, cwd in order if pair % 2 else order[::-1]:
+            api = _fresh_api(env, urls, cwd)
+            try:
+                run = _closed_run(api, [url.replace("PORT", str(api.port)) for url in urls], args)
+            finally:
+                api.stop()
+            log(
+                f"pair {pair} {code}: {run.throughput:.0f} req/s ({run.throughput / floor.throughput:.1%} of the "
+                f"one-GET floor {floor.throughput:.0f}), {run.cpu_us:.0f} us CPU/request "
+                f"({run.system_us:.0f} in the kernel), PostgreSQL {run.stores_us['postgres']:.0f} us, Valkey "
+                f"{run.stores_us['valkey']:.0f} us, p99 {run.p99_ms:.1f} ms"
+            )
+            rows.append({"pair": pair, "code": code, "floor": floor, "run": run})
+    return rows
+
+
+def _write_pairs(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    lines = [
+        f"## {args.label}",
+        "",
+        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; users={args.users}, posts={args.posts}, "
+        f"readers={args.readers}, duration={args.duration:g} s, connections={args.connections}, "
+        f"limit={args.limit}; load average {os.getloadavg()[0]:.2f}",
+        "",
+        "| pair | code | req/s | one-GET floor req/s | ratio | API CPU us/request (kernel) | PostgreSQL us/request "
+        "| Valkey us/request | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        run, floor = row["run"], row["floor"]
+        lines.append(
+            f"| {row['pair']} | {row['code']} | {run.throughput:.0f} | {floor.throughput:.0f} | "
+            f"{run.throughput / floor.throughput:.1%} | {run.cpu_us:.0f} ({run.system_us:.0f}) | "
+            f"{run.stores_us['postgres']:.0f} | {run.stores_us['valkey']:.0f} | {run.p99_ms:.1f} | {run.errors} |"
+        )
+    path = RESULTS_DIR / "timeline_read-pairs.md"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    head = "" if path.exists() else "# timeline_read: alternating before/after runs\n\n"
+    with path.open("a") as out:
+        out.write(head + "\n".join(lines) + "\n\n")
+    log(f"pairs appended to {path}")
+
+
+def _add_profile(report: Report, profile: profiling.Profile) -> None:
+    failure = profile.wait()
+    title = "Profile of the API process in the closed-loop run (py-spy)"
+    if failure is not None:
+        report.add_section(title, f"py-spy failed: `{failure}`")
+        return
+    summary = profiling.summarise(profile.path)
+    report.add_section(title, profiling.markdown(profile, summary, top=25))
+    for f in summary.top(12, by="own"):
+        log(f"  {f.own / max(summary.samples, 1):6.1%} own  {f.function}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench timeline_read")
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
@@ -121,10 +244,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--api-processes", type=int, default=2, help="also measure this many API processes sharing the port"
     )
+    parser.add_argument("--profile", action="store_true", help="py-spy the API process in the closed-loop run")
+    parser.add_argument("--profile-lines", action="store_true", help="with --profile: by line, not function")
+    parser.add_argument("--profile-native", action="store_true", help="with --profile: C frames too")
+    parser.add_argument("--baseline", help="a checkout of the previous code: alternate it with this tree's")
+    parser.add_argument("--pairs", type=int, default=2, help="old/new pairs with --baseline")
+    parser.add_argument("--label", default="trial", help="the heading of the pairs' table with --baseline")
     args = parser.parse_args(argv)
+    if args.profile and profiling.py_spy() is None:
+        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
+        args.profile = False
     if args.tiny:
         args.users, args.posts, args.readers, args.duration = 200, 2000, 20, 1.0
-    report = Report("timeline_read", params={k: v for k, v in vars(args).items() if k != "tiny"})
+    # How the run was recorded (profiling, pairs) is not a parameter of the figures.
+    recording = {"tiny", "profile", "profile_lines", "profile_native", "baseline", "pairs", "label"}
+    report = Report("timeline_read", params={k: v for k, v in vars(args).items() if k not in recording})
     # Other work on the machine changes every figure here: recorded with the results.
     report.extra["load_average_before"] = os.getloadavg()
     with bench_stack(only=("postgres", "valkey")) as env, tempfile.TemporaryDirectory(prefix="chirp-read-") as tmp:
@@ -151,6 +285,11 @@ def main(argv: list[str]) -> int:
                     sample_body = body
             for url in urls:  # warm: the post cache now holds everything the pages show
                 _get(url)
+            if args.baseline:
+                api.stop()
+                rows = _pairs(env, [url.replace(f":{api.port}/", ":PORT/") for url in urls], sample_body, args)
+                _write_pairs(rows, args)
+                return 0 if all(row["run"].errors == 0 for row in rows) else 1
             ceiling = spawn_ceiling(sample_body)
             try:
                 log(f"throughput: closed loop, {args.connections} connections, {args.duration:g} s each")
@@ -163,6 +302,10 @@ def main(argv: list[str]) -> int:
                 bare_cpu_us = (cpu_seconds(ceiling.pid) - before) / max(bare.requests, 1) * 1e6
                 floors = _floors(env, sample_body, args)
                 before = cpu_seconds(api.pid)
+                profile = None
+                if args.profile:
+                    path = RESULTS_DIR / "timeline_read-profile-api.txt"
+                    profile = profiling.start_profile("api", api.pid, args.duration, path, by_line=args.profile_lines)
                 chirp = run_load(urls, duration=args.duration, connections=args.connections)
                 chirp_cpu_us = (cpu_seconds(api.pid) - before) / max(chirp.requests, 1) * 1e6
                 # At the goal rate (half the ceiling) when Chirp reached it closed-loop; else at 80% of what
@@ -244,6 +387,8 @@ def main(argv: list[str]) -> int:
         cache=cache,
         errors={"ceiling": bare.errors, "chirp": chirp.errors, "open_loop": at_goal.errors},
     )
+    if profile is not None:
+        _add_profile(report, profile)
     report.plot_latency_over_time("latency", {"open loop": at_goal})
     report.extra["load_average_after"] = os.getloadavg()
     log(f"machine load average before/after: {report.extra['load_average_before']} / {os.getloadavg()}")

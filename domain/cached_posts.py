@@ -24,9 +24,9 @@ differently (a quoted post shown as "unauthorized") is not cached.
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -195,21 +195,54 @@ async def _fallback(
 
 @dataclass(frozen=True)
 class _Piece:
+    """A stored piece as the assembly uses it, decoded once per process (`_decode`): the JSON text around
+    what the viewer changes is kept as bytes, so assembling an entity is joining bytes, not encoding."""
+
     refs: list[int]
     accounts: list[int]
     header: dict[str, Any]  # shared by every read of the same stored value: never modified
     body: bytes
+    rows: dict[int, dict[str, Any]]  # the visibility rows of every post the rendering shows, by id
+    opening: bytes  # the body without its closing brace, then `,"account":`
+    reactions: bytes  # `reactions` as a viewer who reacted with nothing sees them
+    needs: tuple[frozenset[int], frozenset[int]]  # the refs and accounts a full rendering needs
+    approvals: dict[str, bytes] = field(default_factory=dict)  # quote_approval by current_user, filled on use
 
 
-# Decoded pieces by their stored bytes: a timeline's hot posts are decoded once per process, not per read.
-# The bytes are the key, so a rewritten piece (new counters) is a new entry and the old one ages out.
+# Decoded pieces by post id, each with the stored bytes it was decoded from: a timeline's hot posts are
+# decoded once per process, not per read. A read compares the bytes it got with the kept ones (equal
+# lengths, then memcmp; no hashing of a kilobyte per piece), so a rewritten piece (new counters) is decoded
+# again. At the bound the oldest decoded half is dropped.
 _DECODED_PIECES = 10_000
+_decoded: dict[int, tuple[bytes, _Piece]] = {}
 
 
-@functools.lru_cache(maxsize=_DECODED_PIECES)
-def _decode(value: bytes) -> _Piece:
+def _decode_piece(value: bytes) -> _Piece:
     stored = post_cache.decode_piece(value)
-    return _Piece(stored.refs, stored.accounts, orjson.loads(stored.header), stored.body)
+    header = orjson.loads(stored.header)
+    return _Piece(
+        stored.refs,
+        stored.accounts,
+        header,
+        stored.body,
+        {row[0]: _row_mapping(row) for row in header["rows"]},
+        stored.body[:-1] + b',"account":',
+        orjson.dumps([{"name": name, "count": count, "me": False} for name, count in header["rx"]]),
+        (frozenset(stored.refs), frozenset(stored.accounts)),
+    )
+
+
+def _decode(post_id: int, value: bytes) -> _Piece:
+    kept = _decoded.get(post_id)
+    if kept is not None and kept[0] == value:
+        return kept[1]
+    piece = _decode_piece(value)
+    if len(_decoded) >= _DECODED_PIECES:
+        for old in list(itertools.islice(_decoded, _DECODED_PIECES // 2)):
+            del _decoded[old]
+    _decoded.pop(post_id, None)  # to the end: the newest decoded
+    _decoded[post_id] = (value, piece)
+    return piece
 
 
 @dataclass(frozen=True)
@@ -231,9 +264,14 @@ def _filtered(view: _View, post_id: int, piece: _Piece) -> list[dict[str, Any]] 
     return filter_verdict(view.shield, post_id, text, author_id=piece.header["a"], viewer_id=view.viewer_id)
 
 
-def _current_user(view: _View, header: Mapping[str, Any]) -> str:
-    """quote_approval.current_user, as post_entities decides it."""
-    return quote_policy(header["v"], header["a"], view.viewer_id)[1]
+def _approval(view: _View, piece: _Piece) -> bytes:
+    """quote_approval as JSON, with current_user as post_entities decides it."""
+    header = piece.header
+    current_user = quote_policy(header["v"], header["a"], view.viewer_id)[1]
+    approval = piece.approvals.get(current_user)
+    if approval is None:
+        approval = piece.approvals[current_user] = orjson.dumps({**header["qa"], "current_user": current_user})
+    return approval
 
 
 def _quote(view: _View, header: Mapping[str, Any], *, shallow: bool) -> Entity | None:
@@ -251,8 +289,19 @@ def _quote(view: _View, header: Mapping[str, Any], *, shallow: bool) -> Entity |
     return {"state": state, "quoted_status": orjson.Fragment(quoted) if quoted is not None else None}
 
 
+def _flags(*marks: bool) -> bytes:
+    names = ("favourited", "reblogged", "bookmarked", "pinned", "muted")
+    values = (b"true" if on else b"false" for on in marks)
+    return b"".join(b',"%s":%s' % (name.encode(), value) for name, value in zip(names, values, strict=True))
+
+
+# favourited, reblogged, bookmarked, pinned and muted as JSON, indexed by those five as the bits of a number
+_FLAGS = [_flags(*(bool(i & bit) for bit in (16, 8, 4, 2, 1))) for i in range(32)]
+
+
 def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None:
-    """The entity as JSON: the cached fields, then the nested account and posts and the viewer's marks."""
+    """The entity as JSON: the cached fields, then the nested account and posts and the viewer's marks (the
+    keys in the order post_entities writes them)."""
     piece = view.pieces.get(post_id)
     if piece is None or post_id not in view.visible:
         return None
@@ -261,7 +310,6 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
     if account is None:
         return None
     marks = view.marks
-    approval = {**header["qa"], "current_user": _current_user(view, header)}
     original_id = header["r"]
     filtered: list[dict[str, Any]] | None = []
     if view.shield.filters and not shallow:
@@ -274,45 +322,53 @@ def _render(view: _View, post_id: int, *, shallow: bool = False) -> bytes | None
         inner = _render(view, original_id)
         if inner is None:
             return None
-        tail: Entity = {
-            "account": orjson.Fragment(account),
-            "reblog": orjson.Fragment(inner),
-            "quote": None,
-            # A repost wrapper answers for its original, as post_entities does.
-            "favourited": original_id in marks.liked,
-            "reblogged": original_id in marks.reposted,
-            "bookmarked": original_id in marks.bookmarked,
-            "pinned": False,
-            "muted": post_id in marks.muted,
-            "reactions": [],
-            "quote_approval": approval,
-        }
+        # A repost wrapper answers for its original, as post_entities does.
+        flags = (
+            (original_id in marks.liked) << 4
+            | (original_id in marks.reposted) << 3
+            | (original_id in marks.bookmarked) << 2
+            | (post_id in marks.muted)
+        )
+        parts = [piece.opening, account, b',"reblog":', inner, b',"quote":null', _FLAGS[flags], b',"reactions":[]']
     else:
         liked = post_id in marks.liked
         reacted = marks.reacted.get(post_id, ())
-        tail = {
-            "account": orjson.Fragment(account),
-            "reblog": None,
-            "quote": _quote(view, header, shallow=shallow),
-            "favourited": liked,
-            "reblogged": post_id in marks.reposted,
-            "bookmarked": post_id in marks.bookmarked,
-            "pinned": post_id in marks.pinned,
-            "muted": post_id in marks.muted,
-            "reactions": [
-                {"name": name, "count": count, "me": liked if name == "like" else name in reacted}
-                for name, count in header["rx"]
-            ],
-            "quote_approval": approval,
-        }
+        flags = (
+            liked << 4
+            | (post_id in marks.reposted) << 3
+            | (post_id in marks.bookmarked) << 2
+            | (post_id in marks.pinned) << 1
+            | (post_id in marks.muted)
+        )
+        quote = _quote(view, header, shallow=shallow)
+        reactions = piece.reactions
+        if liked or reacted:
+            reactions = orjson.dumps(
+                [
+                    {"name": name, "count": count, "me": liked if name == "like" else name in reacted}
+                    for name, count in header["rx"]
+                ]
+            )
+        parts = [
+            piece.opening,
+            account,
+            b',"reblog":null,"quote":',
+            b"null" if quote is None else orjson.dumps(quote),
+            _FLAGS[flags],
+            b',"reactions":',
+            reactions,
+        ]
+    parts += (b',"quote_approval":', _approval(view, piece))
     if filtered:
-        tail["filtered"] = filtered
-    return piece.body[:-1] + b"," + orjson.dumps(tail)[1:]
+        parts += (b',"filtered":', orjson.dumps(filtered))
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def _complete(stored: _Piece, pieces: Mapping[int, Any], accounts: Mapping[int, Any]) -> bool:
     """Everything a full rendering of the post needs is in hand."""
-    return all(ref in pieces for ref in stored.refs) and all(a in accounts for a in stored.accounts)
+    refs, shown_accounts = stored.needs
+    return (not refs or pieces.keys() >= refs) and accounts.keys() >= shown_accounts
 
 
 async def _marks(
@@ -350,14 +406,18 @@ async def cached_post_json(
     except VALKEY_DOWN:
         entities = await post_entities(res, ids, viewer_id, context=context)
         return [(int(entity["id"]), orjson.dumps(entity)) for entity in entities]
-    stored = {post_id: _decode(value) for post_id, value in found.pieces.items()}
+    stored = {post_id: _decode(post_id, value) for post_id, value in found.pieces.items()}
     complete = [i for i in ids if i in stored and _complete(stored[i], stored, found.accounts)]
     rendered: dict[int, bytes | None] = {}
     if complete:
-        shown = {ref for post_id in complete for ref in (post_id, *stored[post_id].refs)}
-        pieces = {post_id: stored[post_id] for post_id in shown}
-        rows = {row[0]: row for post_id in shown for row in pieces[post_id].header["rows"]}
-        posts = {i: _row_mapping(row) for i, row in rows.items()}
+        pieces: dict[int, _Piece] = {}  # the posts shown: the complete ones and those they show
+        posts: dict[int, dict[str, Any]] = {}
+        for post_id in complete:
+            for shown_id in (post_id, *stored[post_id].refs):
+                if shown_id not in pieces:
+                    pieces[shown_id] = piece = stored[shown_id]
+                    posts.update(piece.rows)
+        shown = pieces.keys()
         restricted = restricted_posts(posts, viewer_id)
         authors = {row["account_id"] for row in posts.values()} - {viewer_id}
         marks = await _marks(res, viewer_id, shown, restricted, authors)

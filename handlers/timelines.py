@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from api.auth import optional_viewer, require_user
-from api.http import Params, json_response, read_params
+from api.http import Params, json_documents_response, read_params
 from api.keys import RESOURCES
 from api.openapi import array, errors, ok, operation, path, query, ref
 from api.pagination import link_header, page_params
@@ -23,7 +22,7 @@ MAX_TAG_LENGTH = 200
 
 def _statuses(request: web.Request, entities: list[bytes], cursors: list[int], page: Page) -> web.Response:
     """Statuses already rendered as JSON go out as they are, with the page's Link header."""
-    return json_response([orjson.Fragment(e) for e in entities], headers=link_header(request, cursors, page))
+    return json_documents_response(entities, headers=link_header(request, cursors, page))
 
 
 @routes.get("/api/v1/timelines/home")

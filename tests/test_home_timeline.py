@@ -458,6 +458,35 @@ async def test_cached_entities_match_post_entities_for_every_kind_of_post(
         assert await cached_post_entities(res, ids, viewer) == expected[viewer]  # from the cache
 
 
+async def test_a_warm_home_page_carries_every_mark_of_the_viewer_as_post_entities_does(
+    client: Client, make_user: UserFactory, res: Resources
+) -> None:
+    """The assembly joins cached JSON text with the viewer's marks: each entity of a warm home page is what
+    post_entities gives, whatever the viewer did to the post (liked, reacted, bookmarked, pinned, muted,
+    reposted)."""
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    await follow(client, alice, bob)
+    plain = await post_status(client, bob, "plain")
+    marked = await post_status(client, bob, "marked every way")
+    own = await post_status(client, alice, "pinned by its author")
+    elsewhere = await post_status(client, carol, "reposted into alice's home")
+    repost = await expect(await client.post(f"/api/v1/statuses/{elsewhere['id']}/reblog", headers=alice.headers), 200)
+    for action in ("favourite", "bookmark"):
+        await expect(await client.post(f"/api/v1/statuses/{marked['id']}/{action}", headers=alice.headers), 200)
+    await expect(await client.put(f"/api/v1/statuses/{marked['id']}/reactions/love", headers=alice.headers), 200)
+    await expect(await client.post(f"/api/v1/statuses/{own['id']}/pin", headers=alice.headers), 200)
+    await expect(await client.post(f"/api/v1/statuses/{marked['id']}/mute", headers=alice.headers), 200)
+    await drain(res)
+    await home(client, alice)  # fills the post cache
+    _, page = await home(client, alice)
+    ids = [int(s["id"]) for s in page]
+    assert ids == [int(s["id"]) for s in (repost, own, marked, plain)]
+    expected = await post_entities(res, ids, alice.account_id, context="home")
+    assert page == expected
+    assert page[2]["favourited"] and page[2]["bookmarked"] and page[2]["muted"] and page[1]["pinned"]
+    assert page[0]["reblog"]["reblogged"] is True and page[0]["reblogged"] is True
+
+
 async def test_counters_in_the_cache_follow_likes_and_reposts(
     client: Client, make_user: UserFactory, res: Resources
 ) -> None:
