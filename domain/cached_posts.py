@@ -176,11 +176,17 @@ class _Fill:
 async def _fallback(
     res: Resources, post_ids: Sequence[int], viewer_id: int | None, context: ViewContext
 ) -> dict[int, bytes]:
-    """Entities straight from post_entities (right for this viewer), caching what they are made of."""
+    """Entities straight from post_entities (right for this viewer), caching what they are made of. The
+    posts this viewer does not see (its blocks, mutes or filters hide them) are cached too, as a signed-out
+    reader sees them: else every later read of a timeline holding one would come back here for it."""
     entities = await post_entities(res, post_ids, viewer_id, context=context)
     fill = _Fill({}, {}, set())
     for entity in entities:
         fill.take(entity, shallow=False)
+    unseen = set(post_ids) - {int(entity["id"]) for entity in entities}
+    if unseen and viewer_id is not None:
+        for entity in await post_entities(res, list(unseen), None):
+            fill.take(entity, shallow=False)
     wanted = fill.need_full - fill.pieces.keys()
     if wanted:
         for entity in await post_entities(res, list(wanted), viewer_id):

@@ -19,6 +19,7 @@ from domain.filters import CompiledFilter, keyword_pattern, subject_text
 from domain.streaming import personalize
 from domain.viewer_rules import Shield
 from domain.visibility import filter_verdict
+from storage import post_cache
 from storage.resources import Resources
 
 
@@ -179,3 +180,22 @@ def test_the_case_folded_shortcut_never_misses_what_a_keyword_pattern_matches() 
                     assert matched
                 verdict = filter_verdict(shield, 1, text, author_id=2, viewer_id=3)
                 assert bool(verdict) == matched, (keyword, other, whole_word)
+
+
+async def test_a_post_the_viewers_rules_hide_is_cached_by_the_read_that_hid_it(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    """Else every later read of a timeline holding it renders it from PostgreSQL again, only to hide it."""
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    await follow(client, alice, bob)
+    carols = await post_status(client, carol, "carol posts")
+    repost = await expect(await client.post(f"/api/v1/statuses/{carols['id']}/reblog", headers=bob.headers), 200)
+    bobs = await post_status(client, bob, "bob posts")
+    await deliver(res)
+    await expect(await client.post(f"/api/v1/accounts/{carol.id}/mute", headers=alice.headers), 200)
+    hidden = [int(repost["id"]), int(carols["id"])]
+    await post_cache.forget_posts(res.redis, hidden)  # as after an eviction, or before anyone read them
+    assert await post_cache.cached_posts(res.redis, hidden) == []
+    assert await home(client, alice) == [bobs["id"]]
+    assert sorted(await post_cache.cached_posts(res.redis, hidden)) == sorted(hidden)
+    assert await home(client, alice) == [bobs["id"]]
