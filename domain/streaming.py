@@ -22,7 +22,7 @@ from domain.post_entities import load_with_references, post_entities, referenced
 from domain.post_text import tags as entity_tags
 from domain.timelines import PostDelivery, home_entries, missed_home_posts
 from domain.viewer_rules import ViewerRules, rules_of_many
-from domain.visibility import PatternHits, ViewContext, is_public, listed_on_public, plain_view, shield_of
+from domain.visibility import KeywordHits, ViewContext, is_public, listed_on_public, plain_view, shield_of
 from storage import accounts as account_store
 from storage import audiences as audience_store
 from storage import bookmarks as bookmark_store
@@ -203,7 +203,7 @@ class PostViews:
         threads = {row.thread_root_id for row in tree.rows.values()}
         plain: set[int] = set()
         hidden: set[int] = set()
-        hits: PatternHits = {}
+        hits: KeywordHits = {}
         for viewer, rules in viewers.items():
             verdict = plain_view(shield_of(rules, self.context), tree.rows, self.post_id, text, viewer, hits)
             if verdict is None:

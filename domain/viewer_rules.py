@@ -14,7 +14,6 @@ works out once per version which accounts and filters they leave in each context
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,12 +39,12 @@ class Shield:
     hidden: frozenset[int] = frozenset()
     filters: tuple[CompiledFilter, ...] = ()
     suspended: frozenset[int] = frozenset()
-    patterns: frozenset[re.Pattern[str]] = frozenset()
     filtered_posts: frozenset[int] = frozenset()
     until: float = float("inf")
-    # The filters' keywords, case-folded: a text that contains none of them, case-folded too, matches no
-    # keyword pattern (each pattern is its keyword, case-insensitive, perhaps between word boundaries).
-    folded_keywords: tuple[str, ...] = ()
+    # The filters' keywords, case-folded: a (folded) text that contains none of them matches no keyword
+    # pattern (each pattern is its folded keyword, perhaps between word boundaries). A frozenset, so that
+    # one live event can remember the answer for every viewer who filters the same words.
+    folded_keywords: frozenset[str] = frozenset()
 
     def hides(self, account_id: int) -> bool:
         return account_id in self.hidden or account_id in self.suspended
@@ -91,10 +90,9 @@ class ViewerRules:
                 until = min(until, compiled.ends_at)
             if context is not None and context in compiled.context:
                 filters.append(compiled)
-        patterns = frozenset(pattern for f in filters for _, pattern in f.keywords)
         posts = frozenset(post_id for f in filters for post_id in f.post_ids)
-        folded = tuple(dict.fromkeys(keyword.casefold() for f in filters for keyword, _ in f.keywords))
-        return Shield(frozenset(hidden), tuple(filters), frozenset(), patterns, posts, until, folded)
+        folded = frozenset(keyword.casefold() for f in filters for keyword, _ in f.keywords)
+        return Shield(frozenset(hidden), tuple(filters), frozenset(), posts, until, folded)
 
     @property
     def passing(self) -> bool:
@@ -131,6 +129,12 @@ def _current(account_id: int, version: int) -> ViewerRules | None:
     return rules
 
 
+async def _load(res: Resources, account_ids: list[int]) -> dict[int, ViewerRules]:
+    """Read the accounts' rules from PostgreSQL and keep them (those that have any)."""
+    loaded = await safety_store.load_rules(res.db, account_ids)
+    return {account_id: _keep(account_id, ViewerRules(row)) for account_id, row in loaded.items()}
+
+
 async def rules_of_many(res: Resources, account_ids: Sequence[int]) -> dict[int, ViewerRules]:
     """The rules of those of the accounts that have any, current: one stamp query for all, and one load for
     those whose kept copy is missing or stale."""
@@ -144,8 +148,7 @@ async def rules_of_many(res: Resources, account_ids: Sequence[int]) -> dict[int,
         else:
             found[account_id] = rules
     if stale:
-        for account_id, row in (await safety_store.load_rules(res.db, stale)).items():
-            found[account_id] = _keep(account_id, ViewerRules(row))
+        found.update(await _load(res, stale))
     return found
 
 
@@ -156,10 +159,7 @@ async def rules_at(res: Resources, account_id: int, version: int | None) -> View
     rules = _current(account_id, version)
     if rules is not None:
         return rules
-    loaded = (await safety_store.load_rules(res.db, [account_id])).get(account_id)
-    if loaded is None:
-        return None
-    return _keep(account_id, ViewerRules(loaded))
+    return (await _load(res, [account_id])).get(account_id)
 
 
 async def has_passing_rules(res: Resources, account_id: int) -> bool:

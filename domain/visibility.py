@@ -35,7 +35,6 @@ On top of the audience, the viewer's own rules (issue 22), as a `Shield` for the
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -92,9 +91,9 @@ def shield_of(rules: ViewerRules | None, context: ViewContext, suspended: frozen
     return replace(view, suspended=suspended) if suspended else view
 
 
-# Whether any of a set of keyword patterns matches one text: asked once per live event for all the viewers
-# who filter the same words (their shields' `patterns` are equal sets of the same compiled patterns).
-PatternHits = dict[frozenset[re.Pattern[str]], bool]
+# Whether one text holds any of a set of folded keywords: asked once per live event for all the viewers who
+# filter the same words (their shields' equal `folded_keywords`).
+KeywordHits = dict[frozenset[str], bool]
 
 
 def filter_verdict(
@@ -104,7 +103,7 @@ def filter_verdict(
     *,
     author_id: int,
     viewer_id: int | None,
-    hits: PatternHits | None = None,
+    hits: KeywordHits | None = None,
 ) -> list[dict[str, Any]] | None:
     """A post's `filtered` for the viewer (FilterResults of warn and blur filters), or None when a hide
     filter matches it: then it is left out of the list, and so out of every stream. `text` is
@@ -116,12 +115,12 @@ def filter_verdict(
     if author_id == viewer_id or not shield.filters:
         return results
     if post_id not in shield.filtered_posts:
-        if hits is not None:
-            hit = hits.get(shield.patterns)
-            if hit is None:
-                hit = hits[shield.patterns] = any(pattern.search(text) for pattern in shield.patterns)
-        else:
-            hit = any(keyword in text for keyword in shield.folded_keywords)
+        keywords = shield.folded_keywords
+        hit = None if hits is None else hits.get(keywords)
+        if hit is None:
+            hit = any(keyword in text for keyword in keywords)
+            if hits is not None:
+                hits[keywords] = hit
         if not hit:
             return results
     for compiled in shield.filters:
@@ -204,13 +203,13 @@ def plain_view(
     post_id: int,
     text: str,
     viewer_id: int,
-    hits: PatternHits | None = None,
+    hits: KeywordHits | None = None,
 ) -> bool | None:
     """The rule for a live event whose posts are all public (nothing restricted to ask PostgreSQL about):
     None when the viewer's shield hides the post (a blocked or muted author, a hide filter), True when the
     viewer sees exactly what a viewer without rules sees, False when it shows otherwise (a FilterResult,
     or a quoted post shown as unauthorized). `text`: `domain.filters.subject_text` of the shown content;
-    `hits`: one event's pattern hits, shared by its viewers."""
+    `hits`: one event's keyword hits, shared by its viewers."""
     every_author_shown = not any(shield.hides(row["account_id"]) for row in posts.values())
     seen = posts.keys() if every_author_shown else apply_visibility(posts, Restricted(set(), set()), (), (), shield)
     if post_id not in seen:
