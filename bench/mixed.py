@@ -302,9 +302,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    if args.profile and profiling.py_spy() is None:
-        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
-        args.profile = False
+    args.profile = profiling.usable(args.profile)
     report = Report("mixed", params={k: v for k, v in vars(args).items() if k not in ("tiny", "fractions")})
     # Other work on the machine changes every figure here: recorded with the results (and in the CPU table).
     report.extra["load_average_before"] = os.getloadavg()
@@ -521,14 +519,7 @@ def sweep_table(runs: list[Run]) -> str:
 def add_profiles(report: Report, run: Run) -> None:
     for profile, failure in run.profiles:
         title = f"Profile of the {profile.name} process at the full rate (py-spy)"
-        if failure is not None:
-            report.add_section(title, f"py-spy failed: `{failure}`")
-            continue
-        summary = profiling.summarise(profile.path)
-        report.add_section(title, profiling.markdown(profile, summary, top=15))
-        log(f"profile of {profile.name}: {summary.samples:,} samples, written to {profile.path}")
-        for f in summary.top(5, by="own"):
-            log(f"  {f.own / max(summary.samples, 1):6.1%} own  {f.function}")
+        profiling.add_to_report(report, profile, failure, title)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.harness import Report, log
+
 
 def py_spy() -> str | None:
     beside = Path(sys.executable).parent / "py-spy"
@@ -41,6 +43,14 @@ class Profile:
         if self.popen.returncode or not self.path.exists():
             return stderr.decode(errors="replace").strip()[-500:] or f"py-spy exited {self.popen.returncode}"
         return None
+
+
+def usable(asked: bool) -> bool:
+    """Whether a benchmark's `--profile` can be honoured: asked for, and py-spy installed (said when not)."""
+    if asked and py_spy() is None:
+        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
+        return False
+    return asked
 
 
 def start_profile(
@@ -125,3 +135,18 @@ def markdown(profile: Profile, summary: ProfileSummary, *, top: int = 15) -> str
             lines.append(f"| `{name}` | {f.own / every:.1%} | {f.total / every:.1%} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def add_to_report(
+    report: Report, profile: Profile, failure: str | None, title: str, *, top: int = 15, logged: int = 5
+) -> None:
+    """A finished recording (`failure`: what `Profile.wait` said) as a section of the report, and its
+    `logged` top functions by own time in the log."""
+    if failure is not None:
+        report.add_section(title, f"py-spy failed: `{failure}`")
+        return
+    summary = summarise(profile.path)
+    report.add_section(title, markdown(profile, summary, top=top))
+    log(f"profile of {profile.name}: {summary.samples:,} samples, written to {profile.path}")
+    for f in summary.top(logged, by="own"):
+        log(f"  {f.own / max(summary.samples, 1):6.1%} own  {f.function}")

@@ -62,13 +62,7 @@ def _profiled_series(
     ]
     series = _series(base_url, token, args, roles)
     for profile in profiles:
-        failure = profile.wait()
-        if failure is not None:
-            report.add_section(f"Profile of the {profile.name}", f"py-spy failed: `{failure}`")
-            continue
-        summary = profiling.summarise(profile.path)
-        report.add_section(f"Profile of the {profile.name} (py-spy)", profiling.markdown(profile, summary))
-        log(f"profile of {profile.name}: {summary.samples:,} samples in {profile.path}")
+        profiling.add_to_report(report, profile, profile.wait(), f"Profile of the {profile.name} (py-spy)")
     return series
 
 
@@ -83,9 +77,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--filters", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="py-spy the API and worker over both series")
     args = parser.parse_args(argv)
-    if args.profile and profiling.py_spy() is None:
-        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
-        args.profile = False
+    args.profile = profiling.usable(args.profile)
     if args.tiny:
         args.followers, args.posts, args.interval, args.mutes, args.blocks = 20, 5, 0.1, 5, 5
     raise_open_files_limit()

@@ -69,16 +69,6 @@ def _merged(results: list[LoadResult]) -> tuple[float, float]:
     return sum(r.throughput for r in results) / len(results), max(r.latencies_ms["p99"] for r in results)
 
 
-def _add_profile(report: Report, recording: profiling.Profile) -> None:
-    failure = recording.wait()
-    if failure is not None:
-        report.add_section(f"Profile of the {recording.name}", f"py-spy failed: `{failure}`")
-        return
-    summary = profiling.summarise(recording.path)
-    report.add_section(f"Profile of the {recording.name} (py-spy)", profiling.markdown(recording, summary))
-    log(f"profile of the {recording.name}: {summary.samples:,} samples in {recording.path}")
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench safety_timeline_read")
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
@@ -93,9 +83,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--filters", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="py-spy the API over each kind's first round")
     args = parser.parse_args(argv)
-    if args.profile and profiling.py_spy() is None:
-        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
-        args.profile = False
+    args.profile = profiling.usable(args.profile)
     if args.tiny:
         args.users, args.posts, args.readers, args.duration, args.rounds = 400, 3000, 10, 1.0, 1
     report = Report(
@@ -136,7 +124,8 @@ def main(argv: list[str]) -> int:
                     cpu[kind] += cpu_seconds(api.pid) - before
                     results[kind].append(result)
                     if recording is not None:
-                        _add_profile(report, recording)
+                        title = f"Profile of the {recording.name} (py-spy)"
+                        profiling.add_to_report(report, recording, recording.wait(), title)
         finally:
             api.stop()
 

@@ -221,15 +221,8 @@ def _write_pairs(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 
 def _add_profile(report: Report, profile: profiling.Profile) -> None:
-    failure = profile.wait()
     title = "Profile of the API process in the closed-loop run (py-spy)"
-    if failure is not None:
-        report.add_section(title, f"py-spy failed: `{failure}`")
-        return
-    summary = profiling.summarise(profile.path)
-    report.add_section(title, profiling.markdown(profile, summary, top=25))
-    for f in summary.top(12, by="own"):
-        log(f"  {f.own / max(summary.samples, 1):6.1%} own  {f.function}")
+    profiling.add_to_report(report, profile, profile.wait(), title, top=25, logged=12)
 
 
 def main(argv: list[str]) -> int:
@@ -251,9 +244,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pairs", type=int, default=2, help="old/new pairs with --baseline")
     parser.add_argument("--label", default="trial", help="the heading of the pairs' table with --baseline")
     args = parser.parse_args(argv)
-    if args.profile and profiling.py_spy() is None:
-        log("--profile: py-spy is not installed (.venv/bin/pip install py-spy); running without it")
-        args.profile = False
+    args.profile = profiling.usable(args.profile)
     if args.tiny:
         args.users, args.posts, args.readers, args.duration = 200, 2000, 20, 1.0
     # How the run was recorded (profiling, pairs) is not a parameter of the figures.
