@@ -29,6 +29,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import psutil
+
 from app.launcher import REPO_ROOT, _port_free, _refuse, _wait_until_serving, export_lines, stop_children
 from config import Settings
 from stack import StackError, install_binaries, start_stack, start_valkey_cluster
@@ -137,7 +139,8 @@ def run_ha(settings: Settings) -> int:
         try:
             children = _start_processes(env, settings.host, port, haproxy, root)
             url = f"http://{settings.host}:{port}"
-            if not _wait_until_serving(f"{url}/readyz", children[0], timeout=60):
+            apis = children[1 if haproxy else 0 :][:API_PROCESSES]
+            if not _wait_until_serving(f"{url}/readyz", children[0], timeout=60) or not _all_listening(apis, 60):
                 print("chirp: the HA topology did not answer; see the logs above", file=sys.stderr)
                 return 1
             print("chirp: to reach these stores from another shell:", flush=True)
@@ -188,6 +191,27 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(args, env=env, start_new_session=True)
     _ENVS[child.pid] = env
     return child
+
+
+def _all_listening(processes: list[subprocess.Popen[bytes]], timeout: float) -> bool:
+    """Whether every API process listens within `timeout`. An API binds its port once its start-up is done;
+    one /readyz through the shared port (SO_REUSEPORT, or HAProxy) answers as soon as any one API does,
+    and "running" must not be said while the other is still starting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            return False
+        if all(_listening(process.pid) for process in processes):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _listening(pid: int) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN for c in psutil.Process(pid).net_connections("tcp"))
+    except psutil.Error:
+        return False
 
 
 def _start_processes(
