@@ -7,6 +7,9 @@ post. This is the per-post figure `docs/capacity.md` builds on.
 
 Ceiling, same run: the smallest durable write, one INSERT committed by asyncpg from a bare process at the
 same rate (PostgreSQL and client CPU per write).
+
+`--statements` restarts PostgreSQL with `pg_stat_statements` and adds, for each rate, the statements that
+ran most often per post and those that took the most PostgreSQL time per post: where the transactions go.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from bench.harness import (
     CpuSnapshot,
     LoadRequest,
     Report,
-    bench_stack,
+    bench_servers,
     cpu_by_role,
     cpu_seconds,
     log,
@@ -89,6 +92,63 @@ def _measure(
     return result, cpu_by_role(cpu_before, cpu_after, roles), db, cpu_after.at - cpu_before.at
 
 
+_STATEMENTS_SQL = """
+    SELECT calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+def _track_statements(running: Any, dsn: str) -> None:
+    """Restart PostgreSQL with pg_stat_statements loaded (a bench-only setting, never the product's)."""
+    conn_sql = ["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"]
+
+    async def alter(statements: list[str]) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(alter(conn_sql))
+    running.servers["postgres"].stop()
+    running.servers["postgres"].start()
+    asyncio.run(alter(["CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()"]))
+
+
+async def _statements(dsn: str) -> dict[str, tuple[float, float]]:
+    """query text -> (calls, total ms) so far."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(_STATEMENTS_SQL)
+    finally:
+        await conn.close()
+    totals: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        calls, ms = totals.get(row["query"], (0.0, 0.0))
+        totals[row["query"]] = (calls + row["calls"], ms + row["total_exec_time"])
+    return totals
+
+
+def _statements_table(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], n: int) -> str:
+    """Markdown: the top statements by calls per post and by PostgreSQL time per post over one run."""
+    spent = {
+        query: (calls - before.get(query, (0.0, 0.0))[0], ms - before.get(query, (0.0, 0.0))[1])
+        for query, (calls, ms) in after.items()
+        if "pg_stat_statements" not in query
+    }
+    lines = ["| calls per post | µs per post | statement |", "|---|---|---|"]
+    top = sorted(spent.items(), key=lambda kv: -kv[1][1])[:15]
+    top += [kv for kv in sorted(spent.items(), key=lambda kv: -kv[1][0])[:15] if kv not in top]
+    for query, (calls, ms) in top:
+        if calls > 0:
+            lines.append(f"| {calls / n:.3f} | {ms * 1000 / n:.1f} | `{query.replace('|', '/')}` |")
+    total_calls = sum(calls for calls, _ in spent.values())
+    total_ms = sum(ms for _, ms in spent.values())
+    lines.append(f"| {total_calls / n:.3f} | {total_ms * 1000 / n:.1f} | all statements |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench posting")
     parser.add_argument("--tiny", action="store_true", help="seconds at a tiny size (proves it runs)")
@@ -96,6 +156,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds for the queues after each run")
     parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--statements", action="store_true", help="report statements per post (pg_stat_statements)")
     parser.add_argument("--ceiling-child", nargs=4, metavar=("DSN", "RATE", "DURATION", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ceiling_child:
@@ -106,7 +167,7 @@ def main(argv: list[str]) -> int:
         args.rates, args.duration, args.settle, args.users = "10", 1.0, 1.0, 200
     rates = [float(r) for r in args.rates.split(",") if r]
     report = Report("posting", params={k: v for k, v in vars(args).items() if k not in ("tiny", "ceiling_child")})
-    with bench_stack() as env, tempfile.TemporaryDirectory(prefix="chirp-posting-") as tmp:
+    with bench_servers() as (env, running), tempfile.TemporaryDirectory(prefix="chirp-posting-") as tmp:
         from bench.seed import seed
         from storage.migrations import apply_migrations
 
@@ -118,6 +179,8 @@ def main(argv: list[str]) -> int:
             await seed(dsn, users=args.users, posts=args.users * 10, tokens=500, tokens_file=tokens_file)
 
         asyncio.run(prepare())
+        if args.statements:
+            _track_statements(running, dsn)
         tokens = [entry["token"] for entry in json.loads(tokens_file.read_text())]
         api, worker = spawn_api(env), spawn_worker(env)
         roles = {api.pid: "API", worker.pid: "worker"}
@@ -136,6 +199,7 @@ def main(argv: list[str]) -> int:
             time.sleep(args.settle)
             for rate in rates:
                 log(f"{rate:g} posts/s for {args.duration:g} s, then {args.settle:g} s for the queues")
+                statements_before = asyncio.run(_statements(dsn)) if args.statements else {}
                 load, cpu, db, elapsed = _measure(
                     roles,
                     dsn,
@@ -165,6 +229,9 @@ def main(argv: list[str]) -> int:
                 report.figure(f"post p99 at {rate:g}/s", load.latencies_ms["p99"], "ms")
                 report.figure(f"post errors at {rate:g}/s", load.errors, "requests", goal="0")
                 report.extra[f"cpu_seconds_{rate:g}"] = {**cpu, "elapsed": elapsed}
+                if args.statements:
+                    table = _statements_table(statements_before, asyncio.run(_statements(dsn)), n)
+                    report.add_section(f"Statements at {rate:g} posts/s (pg_stat_statements)", table)
         finally:
             for process in (api, worker):
                 process.stop()

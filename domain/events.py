@@ -1,7 +1,8 @@
 """Durable domain events: what happened, recorded in the same transaction as the write.
 
 Each event kind is delivered to the queues that care about it (fan-out, search indexing, notifications, ...),
-one job per queue, through the transactional outbox in `storage.jobs`. The kinds and their payloads are in
+one job per queue (a queue acting on few events of a kind, `WANTS`, receives only those), through the
+transactional outbox in `storage.jobs`. The kinds and their payloads are in
 `domain.event_kinds`, the routing table in `domain.subscriptions`; a write records an event without knowing
 who consumes it, and mypy checks that the payload it writes is the one its kind carries.
 """
@@ -27,7 +28,7 @@ from domain.event_kinds import (
     RepostCreated,
     RepostDeleted,
 )
-from domain.subscriptions import SUBSCRIPTIONS
+from domain.subscriptions import SUBSCRIPTIONS, WANTS
 from storage import jobs as job_store
 
 
@@ -142,6 +143,13 @@ async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.POLL_VO
 
 
 async def record_event(conn: asyncpg.Connection, kind: EventKind, payload: Payload) -> None:
-    """Record `kind` for every queue subscribed to it. Call inside the write's transaction."""
+    """Record `kind` for every queue subscribed to it (that wants this event: `WANTS`). Call inside the
+    write's transaction."""
     job_payload = cast(dict[str, Any], payload)  # the TypedDict is the JSON object, as it is
-    await job_store.enqueue_many(conn, [(queue, kind.value, job_payload) for queue in EVENT_QUEUES.get(kind, ())])
+    queues = [queue for queue in EVENT_QUEUES.get(kind, ()) if _wanted(queue, kind, job_payload)]
+    await job_store.enqueue_many(conn, [(queue, kind.value, job_payload) for queue in queues])
+
+
+def _wanted(queue: str, kind: EventKind, payload: dict[str, Any]) -> bool:
+    wants = WANTS.get((queue, kind))
+    return wants is None or wants(payload)

@@ -8,9 +8,9 @@ kind reaches some queue or is listed in UNROUTED.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from domain.event_kinds import EventKind
 
@@ -84,6 +84,19 @@ SUBSCRIPTIONS: Final[Mapping[str, tuple[EventKind, ...]]] = MappingProxyType(
         # Direct messages (domain/conversations.py): each participant's conversations (issue 23).
         CONVERSATIONS_QUEUE: (EventKind.POST_CREATED,),
     }
+)
+
+
+def _is_direct_post(payload: Mapping[str, Any]) -> bool:
+    """A new direct post (not a repost): the only `post.created` the conversations queue acts on."""
+    return payload.get("visibility") == "direct" and payload.get("reblog_of_id") is None
+
+
+# (queue, kind) -> which of the kind's events the queue receives, for a queue that acts on few of them: the
+# others leave no job row there (each row is an insert, a claim and a delete in PostgreSQL for nothing).
+# The handler still checks the same condition, so a job recorded before this filter runs harmlessly.
+WANTS: Final[Mapping[tuple[str, EventKind], Callable[[Mapping[str, Any]], bool]]] = MappingProxyType(
+    {(CONVERSATIONS_QUEUE, EventKind.POST_CREATED): _is_direct_post}
 )
 
 # Kinds no queue receives, on purpose (recording one costs nothing and leaves no row). None today.

@@ -10,7 +10,7 @@ from typing import Any, get_args, get_type_hints
 import pytest
 
 from domain import events
-from domain.event_kinds import Event, EventKind, decode_event
+from domain.event_kinds import Event, EventKind, PostCreated, decode_event
 from domain.media import MEDIA_PROCESS
 from domain.search_indexing import AUTHOR_POSTS
 from domain.subscriptions import SUBSCRIPTIONS, UNROUTED
@@ -104,3 +104,30 @@ async def test_recording_writes_one_job_per_subscribed_queue(res: Resources) -> 
     ]
     assert [(row["queue"], row["kind"], row["payload"]) for row in rows] == expected
     assert {row["queue"] for row in rows} == {"search", "notifications", "timeline", "post_cache"}
+
+
+async def test_a_queue_wanting_few_events_of_a_kind_gets_only_those(res: Resources) -> None:
+    def created(post_id: int, visibility: str, reblog_of_id: int | None = None) -> PostCreated:
+        return {
+            "id": post_id,
+            "account_id": 9,
+            "visibility": visibility,
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "thread_root_id": post_id,
+            "reblog_of_id": reblog_of_id,
+            "quote_of_id": None,
+            "mention_ids": [8],
+            "tags": [],
+        }
+
+    async with res.db.acquire() as conn, conn.transaction():
+        for payload in (created(1, "public"), created(2, "direct"), created(3, "private"), created(4, "direct", 2)):
+            await events.record_event(conn, EventKind.POST_CREATED, payload)
+    rows = await res.db.fetch("SELECT queue, payload FROM jobs ORDER BY id")
+    by_queue: dict[str, list[int]] = {}
+    for row in rows:
+        by_queue.setdefault(row["queue"], []).append(row["payload"]["id"])
+    assert by_queue.pop("conversations") == [2]  # the direct post; not the others, nor a repost of it
+    assert set(by_queue) == set(events.EVENT_QUEUES[EventKind.POST_CREATED]) - {"conversations"}
+    assert all(ids == [1, 2, 3, 4] for ids in by_queue.values()), by_queue
