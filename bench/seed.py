@@ -334,7 +334,9 @@ async def seed(
             ((tid, digest, aid, ["read", "write", "follow"]) for tid, digest, aid, _ in issued),
             len(issued),
         )
-        await conn.execute("ANALYZE")
+        # As autovacuum leaves a database of old rows: statistics, and the visibility map that index-only
+        # scans rely on (a table just copied in has none, and every index-only read visits the heap).
+        await conn.execute("VACUUM (ANALYZE)")
     finally:
         await conn.close()
     write_tokens(tokens_file, [(aid, token) for _, _, aid, token in issued])

@@ -92,11 +92,30 @@ def _is_direct_post(payload: Mapping[str, Any]) -> bool:
     return payload.get("visibility") == "direct" and payload.get("reblog_of_id") is None
 
 
-# (queue, kind) -> which of the kind's events the queue receives, for a queue that acts on few of them: the
-# others leave no job row there (each row is an insert, a claim and a delete in PostgreSQL for nothing).
+def _may_notify(payload: Mapping[str, Any]) -> bool:
+    """A new post that mentions, answers or quotes someone: the only `post.created` that can notify (a
+    repost notifies through `repost.created`; `domain.notifications` leaves out the author itself)."""
+    if payload.get("reblog_of_id") is not None:
+        return False
+    replied_to = payload.get("in_reply_to_account_id")
+    answers_other = replied_to is not None and replied_to != payload.get("account_id")
+    return bool(payload.get("mention_ids")) or answers_other or payload.get("quote_of_id") is not None
+
+
+def _is_public_post(payload: Mapping[str, Any]) -> bool:
+    """A new public post (not a repost): the only `post.created` the public and hashtag streams show."""
+    return payload.get("visibility") == "public" and payload.get("reblog_of_id") is None
+
+
+# (queue, kind) -> which of the kind's events the queue receives, for a queue that acts on some of them only:
+# the others leave no job row there (each row is an insert, a claim and a delete in PostgreSQL for nothing).
 # The handler still checks the same condition, so a job recorded before this filter runs harmlessly.
 WANTS: Final[Mapping[tuple[str, EventKind], Callable[[Mapping[str, Any]], bool]]] = MappingProxyType(
-    {(CONVERSATIONS_QUEUE, EventKind.POST_CREATED): _is_direct_post}
+    {
+        (CONVERSATIONS_QUEUE, EventKind.POST_CREATED): _is_direct_post,
+        (NOTIFICATIONS_QUEUE, EventKind.POST_CREATED): _may_notify,
+        (STREAMING_QUEUE, EventKind.POST_CREATED): _is_public_post,
+    }
 )
 
 # Kinds no queue receives, on purpose (recording one costs nothing and leaves no row). None today.

@@ -107,27 +107,51 @@ async def test_recording_writes_one_job_per_subscribed_queue(res: Resources) -> 
 
 
 async def test_a_queue_wanting_few_events_of_a_kind_gets_only_those(res: Resources) -> None:
-    def created(post_id: int, visibility: str, reblog_of_id: int | None = None) -> PostCreated:
+    def created(
+        post_id: int,
+        visibility: str,
+        reblog_of_id: int | None = None,
+        *,
+        mentions: list[int] | None = None,
+        replied_to: int | None = None,
+        quote_of_id: int | None = None,
+    ) -> PostCreated:
         return {
             "id": post_id,
             "account_id": 9,
             "visibility": visibility,
-            "in_reply_to_id": None,
-            "in_reply_to_account_id": None,
+            "in_reply_to_id": 100 if replied_to is not None else None,
+            "in_reply_to_account_id": replied_to,
             "thread_root_id": post_id,
             "reblog_of_id": reblog_of_id,
-            "quote_of_id": None,
-            "mention_ids": [8],
+            "quote_of_id": quote_of_id,
+            "mention_ids": mentions or [],
             "tags": [],
         }
 
+    posts = (
+        created(1, "public", mentions=[8]),
+        created(2, "direct", mentions=[8]),
+        created(3, "private"),
+        created(4, "direct", 2, mentions=[8]),  # a repost of the direct post
+        created(5, "unlisted", replied_to=9),  # answers its own author: notifies nobody
+        created(6, "public", replied_to=7),
+        created(7, "public", quote_of_id=1),
+        created(8, "public", 1, mentions=[8]),  # a repost of the public post
+    )
     async with res.db.acquire() as conn, conn.transaction():
-        for payload in (created(1, "public"), created(2, "direct"), created(3, "private"), created(4, "direct", 2)):
+        for payload in posts:
             await events.record_event(conn, EventKind.POST_CREATED, payload)
     rows = await res.db.fetch("SELECT queue, payload FROM jobs ORDER BY id")
     by_queue: dict[str, list[int]] = {}
     for row in rows:
         by_queue.setdefault(row["queue"], []).append(row["payload"]["id"])
     assert by_queue.pop("conversations") == [2]  # the direct post; not the others, nor a repost of it
-    assert set(by_queue) == set(events.EVENT_QUEUES[EventKind.POST_CREATED]) - {"conversations"}
-    assert all(ids == [1, 2, 3, 4] for ids in by_queue.values()), by_queue
+    assert by_queue.pop("notifications") == [1, 2, 6, 7]  # a mention, an answer to another, a quote
+    assert by_queue.pop("streaming") == [1, 6, 7]  # public, not reposts
+    assert set(by_queue) == set(events.EVENT_QUEUES[EventKind.POST_CREATED]) - {
+        "conversations",
+        "notifications",
+        "streaming",
+    }
+    assert all(ids == [1, 2, 3, 4, 5, 6, 7, 8] for ids in by_queue.values()), by_queue
