@@ -43,9 +43,6 @@ from stack.servers import PostgresServer
 HAPROXY_CFG = REPO_ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 API_PROCESSES = 2
 WORKERS = 2
-# A throwaway topology on one machine: Meilisearch's default indexing budget is two thirds of the machine's
-# memory, which it takes (1.7 GB seen while the test suite ran this topology).
-TOPOLOGY_MEILI_INDEXING_MB = 256
 
 
 def haproxy_config(port: int, api_ports: list[int], stats_port: int) -> str:
@@ -95,7 +92,6 @@ def run_ha(settings: Settings) -> int:
                 root / "stack",
                 persistent=False,
                 only=["postgres", "meilisearch", "s3"],
-                meili_indexing_mb=TOPOLOGY_MEILI_INDEXING_MB,
             )
             servers.callback(stack.stop)
             primary = stack.servers["postgres"]

@@ -38,8 +38,6 @@ SCENARIOS = {
     "trends": "bench.trends",  # issue 24 (discovery)
 }
 RESULTS_ENV = "CHIRP_BENCH_RESULTS"
-# bench.harness caps Meilisearch's indexing memory by this (a --tiny run: a few thousand documents).
-MEILI_INDEXING_ENV, TINY_MEILI_INDEXING_MB = "CHIRP_BENCH_MEILI_INDEXING_MB", "256"
 
 
 def results_folder(scenario: str, argv: list[str], environ: dict[str, str]) -> tuple[list[str], str | None]:
@@ -65,8 +63,6 @@ def main(argv: list[str]) -> int:
     if folder is not None:
         os.environ[RESULTS_ENV] = folder  # before the scenario imports bench.harness, which reads it
         print(f"bench: a --tiny run writes its results to {folder} (--save writes bench/results/)", flush=True)
-    if "--tiny" in args:
-        os.environ.setdefault(MEILI_INDEXING_ENV, TINY_MEILI_INDEXING_MB)
     module = importlib.import_module(SCENARIOS[argv[0]])
     return int(module.main(args))
 

@@ -58,13 +58,15 @@ def free_port() -> int:
 # The servers ------------------------------------------------------------------------------------------
 
 
-# A smoke run (`--tiny`, bench/__main__.py) caps Meilisearch's indexing memory; a full run leaves its default.
+# Meilisearch's indexing memory in MiB for a run that wants other than the stack's (stack.servers.MEILI_INDEXING_MB).
 MEILI_INDEXING_ENV = "CHIRP_BENCH_MEILI_INDEXING_MB"
 
 
-def meili_indexing_budget() -> int | None:
+def meili_indexing_budget() -> int:
+    from stack.servers import MEILI_INDEXING_MB
+
     raw = os.environ.get(MEILI_INDEXING_ENV, "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdigit() else MEILI_INDEXING_MB
 
 
 @contextlib.contextmanager

@@ -8,8 +8,11 @@ post. This is the per-post figure `docs/capacity.md` builds on.
 Ceiling, same run: the smallest durable write, one INSERT committed by asyncpg from a bare process at the
 same rate (PostgreSQL and client CPU per write).
 
-`--statements` restarts PostgreSQL with `pg_stat_statements` and adds, for each rate, the statements that
-ran most often per post and those that took the most PostgreSQL time per post: where the transactions go.
+`--profile` records the API and worker processes with py-spy during each rate's run (their top functions
+go into the report). `--statements` restarts PostgreSQL with `pg_stat_statements` and adds, for each rate,
+the statements that ran most often per post and those that took the most PostgreSQL time per post: where
+the transactions go. Each rate also reports how the search queue's writes reached Meilisearch (its batches
+per post and documents per batch, by index).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 
 import asyncpg
 
+from bench import profiling
 from bench.harness import (
+    RESULTS_DIR,
     CpuSnapshot,
     LoadRequest,
     Report,
@@ -98,6 +103,33 @@ _STATEMENTS_SQL = """
 """
 
 
+def _meili_batches(env: dict[str, str], since: str) -> list[dict[str, Any]]:
+    """Meilisearch's batches (its unit of indexing work: one or more tasks of one index) finished since
+    `since` (an RFC 3339 time), newest first."""
+    import urllib.request
+
+    url = f"{env['MEILI_URL']}/batches?limit=1000&afterFinishedAt={since}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {env['MEILI_MASTER_KEY']}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        results: list[dict[str, Any]] = json.loads(response.read())["results"]
+    return results
+
+
+def _report_meili_batches(report: Report, rate: float, batches: list[dict[str, Any]], posts: int) -> None:
+    """How the search queue's batches reached Meilisearch: batches per post and documents per batch, by index."""
+    by_index: dict[str, list[int]] = {}
+    for batch in batches:
+        for uid in batch.get("stats", {}).get("indexUids", {}):
+            details = batch.get("details", {})
+            by_index.setdefault(uid.rsplit("_", 1)[-1], []).append(int(details.get("receivedDocuments") or 0))
+    for index, documents in sorted(by_index.items()):
+        per_post = len(documents) / max(posts, 1)
+        report.figure(f"  meilisearch {index} batches per post at {rate:g}/s", per_post, "batches")
+        report.figure(
+            f"  meilisearch {index} documents per batch at {rate:g}/s", sum(documents) / max(len(documents), 1), "docs"
+        )
+
+
 def _track_statements(running: Any, dsn: str) -> None:
     """Restart PostgreSQL with pg_stat_statements loaded (a bench-only setting, never the product's)."""
     conn_sql = ["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"]
@@ -156,6 +188,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds for the queues after each run")
     parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true", help="py-spy the API and worker during each rate")
     parser.add_argument("--statements", action="store_true", help="report statements per post (pg_stat_statements)")
     parser.add_argument("--ceiling-child", nargs=4, metavar=("DSN", "RATE", "DURATION", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -163,10 +196,12 @@ def main(argv: list[str]) -> int:
         dsn, rate, duration, out = args.ceiling_child
         _ceiling_child(dsn, float(rate), float(duration), Path(out))
         return 0
+    args.profile = profiling.usable(args.profile)
     if args.tiny:
         args.rates, args.duration, args.settle, args.users = "10", 1.0, 1.0, 200
     rates = [float(r) for r in args.rates.split(",") if r]
-    report = Report("posting", params={k: v for k, v in vars(args).items() if k not in ("tiny", "ceiling_child")})
+    recording = ("tiny", "ceiling_child", "profile", "statements")  # how it ran, not what it measured
+    report = Report("posting", params={k: v for k, v in vars(args).items() if k not in recording})
     with bench_servers() as (env, running), tempfile.TemporaryDirectory(prefix="chirp-posting-") as tmp:
         from bench.seed import seed
         from storage.migrations import apply_migrations
@@ -200,6 +235,17 @@ def main(argv: list[str]) -> int:
             for rate in rates:
                 log(f"{rate:g} posts/s for {args.duration:g} s, then {args.settle:g} s for the queues")
                 statements_before = asyncio.run(_statements(dsn)) if args.statements else {}
+                meili_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                profiles = (
+                    [
+                        profiling.start_profile(
+                            role, process.pid, args.duration, RESULTS_DIR / f"posting-profile-{role}-{rate:g}.txt"
+                        )
+                        for role, process in (("api", api), ("worker", worker))
+                    ]
+                    if args.profile
+                    else []
+                )
                 load, cpu, db, elapsed = _measure(
                     roles,
                     dsn,
@@ -220,6 +266,7 @@ def main(argv: list[str]) -> int:
                 for role, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
                     if seconds * 1000 / n >= 0.05:
                         report.figure(f"  {role} at {rate:g} posts/s", seconds * 1000 / n, "ms/post")
+                _report_meili_batches(report, rate, _meili_batches(env, meili_since), n)
                 report.figure(f"PostgreSQL transactions per post at {rate:g}/s", db["xact_commit"] / n, "xacts")
                 report.figure(
                     f"rows written per post at {rate:g}/s",
@@ -229,6 +276,9 @@ def main(argv: list[str]) -> int:
                 report.figure(f"post p99 at {rate:g}/s", load.latencies_ms["p99"], "ms")
                 report.figure(f"post errors at {rate:g}/s", load.errors, "requests", goal="0")
                 report.extra[f"cpu_seconds_{rate:g}"] = {**cpu, "elapsed": elapsed}
+                for profile in profiles:
+                    title = f"Profile of the {profile.name} at {rate:g} posts/s"
+                    profiling.add_to_report(report, profile, profile.wait(), title, top=25, logged=8)
                 if args.statements:
                     table = _statements_table(statements_before, asyncio.run(_statements(dsn)), n)
                     report.add_section(f"Statements at {rate:g} posts/s (pg_stat_statements)", table)

@@ -30,6 +30,14 @@ POLL_INTERVAL = 0.05
 DATABASE = "chirp"
 
 
+# Meilisearch's indexing memory, for every stack this project starts (`make run`, the tests, the HA
+# topology, the benchmarks). Left to its own default, two thirds of the machine's memory, Meilisearch
+# takes it even for a handful of documents (3.3 GB in a tiny benchmark run), and it spends about four
+# times the CPU per post: 2.39 against 0.58-0.61 ms in alternating `bench posting` runs at 200 posts/s
+# (bench/results/posting-pairs.md). docs/operations.md says the same to operators of their own Meilisearch.
+MEILI_INDEXING_MB = 256
+
+
 @dataclass(frozen=True)
 class ServerContext:
     """What every server of one stack shares."""
@@ -41,8 +49,8 @@ class ServerContext:
     credentials: Credentials
     ports: dict[str, int]
     log: Log
-    # Meilisearch's indexing budget; None: its default, two thirds of the machine's memory, which it
-    # then really uses even for a handful of documents (3.3 GB in a tiny benchmark run).
+    # Meilisearch's indexing budget (MEILI_INDEXING_MB); None: its own default, two thirds of the
+    # machine's memory.
     meili_indexing_mb: int | None = None
     # SeaweedFS's soft heap limit (Go's GOMEMLIMIT, with GOGC=50); None: Go's defaults. A test stack's
     # SeaweedFS then peaks at about 130 MB instead of 265 MB (docs/development.md).

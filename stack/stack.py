@@ -15,7 +15,7 @@ from . import binaries, credentials
 from .errors import StackError
 from .ports import DEV_PORTS, resolve_ports
 from .processes import PidFile, display_path, stop_pid
-from .servers import POLL_INTERVAL, SERVER_CLASSES, Server, ServerContext
+from .servers import MEILI_INDEXING_MB, POLL_INTERVAL, SERVER_CLASSES, Server, ServerContext
 
 Log = Callable[[str], None]
 SERVICES = ("postgres", "valkey", "meilisearch", "s3")
@@ -75,7 +75,7 @@ def start_stack(
     only: Iterable[str] = SERVICES,
     log: Log = print,
     detach: bool = False,
-    meili_indexing_mb: int | None = None,
+    meili_indexing_mb: int | None = MEILI_INDEXING_MB,
     s3_heap_limit_mb: int | None = None,
 ) -> RunningStack:
     """Start the servers named in `only`, with their data, logs and pid files under `root`.
@@ -83,7 +83,7 @@ def start_stack(
     `ports` None (or a missing key) picks free ports; the dev stack passes fixed ones. `persistent`
     turns on durability (Valkey AOF, PostgreSQL fsync) for a long-lived stack such as `.stack/`.
     Unless `detach`, the servers are also stopped if this process exits or is killed (Linux).
-    `meili_indexing_mb` caps Meilisearch's indexing memory (test suites and smoke runs: a few hundred MB),
+    `meili_indexing_mb` caps Meilisearch's indexing memory (None: Meilisearch's own default),
     `s3_heap_limit_mb` SeaweedFS's heap (a soft limit).
     Raises StackError with a one-line reason (plus the server's log tail when it failed to start).
     """

@@ -41,8 +41,6 @@ from storage.tokens import issue_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_SERVERS = {"postgres", "valkey", "meilisearch", "s3"}
-# Meilisearch otherwise budgets two thirds of the machine's memory for indexing, and takes it.
-MEILI_INDEXING_MB = 256
 S3_HEAP_LIMIT_MB = 96
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
@@ -67,7 +65,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         tmp_path_factory.mktemp("stack"),
         ports=worker_ports(),
         persistent=False,
-        meili_indexing_mb=MEILI_INDEXING_MB,
         s3_heap_limit_mb=S3_HEAP_LIMIT_MB,
     )
     try:
