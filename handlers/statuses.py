@@ -15,7 +15,7 @@ from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path
 from core.errors import ApiError
 from domain import posts as post_domain
 from domain.polls import PollDraft
-from domain.post_entities import post_entities
+from domain.post_entities import NOTHING_WRITTEN, Written, post_entities
 from domain.posts import VISIBILITIES, PostDraft
 from domain.scheduled import schedule_post
 from handlers.scheduled import scheduled_at
@@ -76,14 +76,13 @@ async def create_status(request: web.Request) -> web.Response:
             request.app[RESOURCES], user.account_id, _draft(params), when, application_id=user.app_id
         )
         return json_response(entity)
+    draft, key = _draft(params), request.headers.get("Idempotency-Key")
     post_id = await post_domain.create_post(
-        request.app[RESOURCES],
-        user.account_id,
-        _draft(params),
-        application_id=user.app_id,
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        request.app[RESOURCES], user.account_id, draft, application_id=user.app_id, idempotency_key=key
     )
-    entities = await post_entities(request.app[RESOURCES], [post_id], user.account_id)
+    # Without a key the post is new; with one it may be the earlier post made with it, marked since.
+    written = NOTHING_WRITTEN if key else Written(frozenset({post_id}), frozenset({post_id} if draft.poll else ()))
+    entities = await post_entities(request.app[RESOURCES], [post_id], user.account_id, written=written)
     if not entities:  # an Idempotency-Key whose post has since been deleted
         raise ApiError(409, "The post made with this Idempotency-Key has been deleted")
     return json_response(entities[0])

@@ -57,6 +57,44 @@ async def test_a_post_comes_back_as_a_mastodon_status(client: Client, make_user:
     assert status["created_at"].endswith("Z")
 
 
+async def test_the_answer_to_a_post_is_the_status_a_later_read_shows(client: Client, make_user: UserFactory) -> None:
+    """The answer to POST leaves out the queries that cannot find anything for a post this new (domain
+    post_entities.Written): whatever the draft, it must be the Status that GET gives the author after."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    await follow(client, alice, bob)
+    theirs = await post_status(client, bob, "bob's post")
+    for mark in ("favourite", "bookmark", "reblog"):  # marks on a post the new one shows
+        await expect(await client.post(f"/api/v1/statuses/{theirs['id']}/{mark}", headers=alice.headers), 200)
+    root = await post_status(client, alice, "a thread of mine")
+    await expect(await client.post(f"/api/v1/statuses/{root['id']}/mute", headers=alice.headers), 200)
+    drafts: list[dict[str, Any]] = [
+        {"status": "plain"},
+        {"status": "careful", "spoiler_text": "cw", "language": "en"},
+        {"status": "which?", "poll": {"options": ["a", "b"], "expires_in": 600}},
+        {"status": "in my muted thread", "in_reply_to_id": root["id"]},
+        {"status": "to bob", "in_reply_to_id": theirs["id"]},
+        {"status": "look at this", "quoted_status_id": theirs["id"]},
+        {"status": "@bob hi #tag", "visibility": "direct"},
+    ]
+    for draft in drafts:
+        answer = await expect(await client.post("/api/v1/statuses", json=draft, headers=alice.headers), 200)
+        later = await expect(await get_status(client, answer["id"], alice), 200)
+        assert answer == later, draft
+    muted_reply = await post_status(client, alice, "again", in_reply_to_id=root["id"])
+    assert muted_reply["muted"] is True
+    quoting = await post_status(client, alice, "again", quoted_status_id=theirs["id"])
+    assert quoting["quote"]["quoted_status"]["bookmarked"] is True
+
+
+async def test_an_idempotent_replay_answers_with_the_post_as_it_is_now(client: Client, make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    headers = {**alice.headers, "Idempotency-Key": "once"}
+    first = await expect(await client.post("/api/v1/statuses", json={"status": "one"}, headers=headers), 200)
+    await expect(await client.post(f"/api/v1/statuses/{first['id']}/bookmark", headers=alice.headers), 200)
+    again = await expect(await client.post("/api/v1/statuses", json={"status": "one"}, headers=headers), 200)
+    assert again["id"] == first["id"] and again["bookmarked"] is True
+
+
 async def test_form_encoded_posts_work_like_json(client: Client, make_user: UserFactory) -> None:
     alice = await make_user("alice")
     response = await client.post(
