@@ -240,6 +240,34 @@ async def add_keyword(
     return {"id": str(keyword_id), "keyword": keyword, "whole_word": whole_word}
 
 
+async def get_keyword(res: Resources, account_id: int, keyword_id: int) -> dict[str, Any]:
+    """A FilterKeyword of the account's; 404 for none and for another's alike."""
+    row = await filter_store.keyword_of(res.db, keyword_id, account_id)
+    if row is None:
+        raise ApiError(404, "Record not found")
+    return {"id": str(row["id"]), "keyword": row["keyword"], "whole_word": row["whole_word"]}
+
+
+async def update_keyword(
+    res: Resources, account_id: int, keyword_id: int, keyword: str | None, whole_word: bool | None
+) -> dict[str, Any]:
+    """Change one keyword (what is not given stays); the filter's owner's rules move with it (the
+    safety stamp's trigger), so every process matches the new keyword from its next read."""
+    if keyword is not None and not keyword.strip():
+        raise validation_error("keyword", "can't be blank")
+    if not await filter_store.update_keyword(res.db, keyword_id, account_id, keyword, whole_word):
+        raise ApiError(404, "Record not found")
+    return await get_keyword(res, account_id, keyword_id)
+
+
+async def get_status(res: Resources, account_id: int, status_filter_id: int) -> dict[str, Any]:
+    """A FilterStatus of the account's; 404 for none and for another's alike."""
+    row = await filter_store.status_of(res.db, status_filter_id, account_id)
+    if row is None:
+        raise ApiError(404, "Record not found")
+    return {"id": str(row["id"]), "status_id": str(row["post_id"])}
+
+
 async def add_status(res: Resources, account_id: int, filter_id: int, post_id: int) -> dict[str, Any]:
     if not await filter_store.owns_filter(res.db, filter_id, account_id):
         raise ApiError(404, "Record not found")

@@ -122,6 +122,24 @@ async def add_keyword(request: web.Request) -> web.Response:
     return json_response(await filter_domain.add_keyword(res, user.account_id, path_id(request), keyword, whole_word))
 
 
+@routes.get(r"/api/v2/filters/keywords/{id:\d+}")
+async def get_keyword(request: web.Request) -> web.Response:
+    user = await require_user(request, "read:filters")
+    return json_response(await filter_domain.get_keyword(request.app[RESOURCES], user.account_id, path_id(request)))
+
+
+@routes.put(r"/api/v2/filters/keywords/{id:\d+}")
+async def update_keyword(request: web.Request) -> web.Response:
+    user = await require_user(request, "write:filters")
+    params = await read_params(request)
+    keyword = params.text("keyword", max_length=200)
+    whole_word = params.boolean("whole_word") if "whole_word" in params else None
+    res = request.app[RESOURCES]
+    return json_response(
+        await filter_domain.update_keyword(res, user.account_id, path_id(request), keyword, whole_word)
+    )
+
+
 @routes.delete(r"/api/v2/filters/keywords/{id:\d+}")
 async def delete_keyword(request: web.Request) -> web.Response:
     user = await require_user(request, "write:filters")
@@ -146,6 +164,12 @@ async def add_status(request: web.Request) -> web.Response:
     res = request.app[RESOURCES]
     post = await visible_post(res, status_id, user.account_id)
     return json_response(await filter_domain.add_status(res, user.account_id, path_id(request), post.id))
+
+
+@routes.get(r"/api/v2/filters/statuses/{id:\d+}")
+async def get_status(request: web.Request) -> web.Response:
+    user = await require_user(request, "read:filters")
+    return json_response(await filter_domain.get_status(request.app[RESOURCES], user.account_id, path_id(request)))
 
 
 @routes.delete(r"/api/v2/filters/statuses/{id:\d+}")
@@ -249,13 +273,22 @@ _BODY = body(
 )
 
 
-def _op(summary: str, schema: dict[str, Any], *, write: bool, with_id: bool, has_body: bool = False) -> dict[str, Any]:
+def _op(
+    summary: str,
+    schema: dict[str, Any],
+    *,
+    write: bool,
+    with_id: bool,
+    has_body: bool = False,
+    request: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`has_body`: a filter's body; `request`: another body."""
     return operation(
         summary,
         {"200": ok(schema), **errors(401, 403, 404, 422)},
         scopes=["write:filters" if write else "read:filters"],
         parameters=_ID if with_id else (),
-        request_body=_BODY if has_body else None,
+        request_body=request or (_BODY if has_body else None),
         tags=_TAGS,
     )
 
@@ -279,12 +312,25 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
         "get": _op("A filter's keywords", array(_KEYWORD), write=False, with_id=True),
         "post": _op("Add a keyword", _KEYWORD, write=True, with_id=True),
     },
-    "/api/v2/filters/keywords/{id}": {"delete": _op("Delete a keyword", _EMPTY, write=True, with_id=True)},
+    "/api/v2/filters/keywords/{id}": {
+        "get": _op("One keyword of a filter", _KEYWORD, write=False, with_id=True),
+        "put": _op(
+            "Change a keyword (what is not given stays)",
+            _KEYWORD,
+            write=True,
+            with_id=True,
+            request=body(obj({"keyword": _STRING, "whole_word": {"type": "boolean"}}, required=[])),
+        ),
+        "delete": _op("Delete a keyword", _EMPTY, write=True, with_id=True),
+    },
     "/api/v2/filters/{id}/statuses": {
         "get": _op("A filter's posts", array(_STATUS), write=False, with_id=True),
         "post": _op("Add a post to a filter", _STATUS, write=True, with_id=True),
     },
-    "/api/v2/filters/statuses/{id}": {"delete": _op("Take a post out of a filter", _EMPTY, write=True, with_id=True)},
+    "/api/v2/filters/statuses/{id}": {
+        "get": _op("One post of a filter", _STATUS, write=False, with_id=True),
+        "delete": _op("Take a post out of a filter", _EMPTY, write=True, with_id=True),
+    },
     "/api/v1/filters": {
         "get": _op("Your filters, v1 (a keyword each)", array(_V1), write=False, with_id=False),
         "post": _op("Create a v1 filter (a v2 filter with one keyword)", _V1, write=True, with_id=False),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
+
 from storage.db import Executor
 
 LIVE_FILTER = "(f.expires_at IS NULL OR f.expires_at > now())"
@@ -129,6 +131,28 @@ async def update_keyword(
         whole_word,
     )
     return result != "UPDATE 0"
+
+
+async def keyword_of(db: Executor, keyword_id: int, account_id: int) -> asyncpg.Record | None:
+    """(id, keyword, whole_word) of one of the account's filter keywords; None: none, or another's."""
+    row: asyncpg.Record | None = await db.fetchrow(
+        "SELECT k.id, k.keyword, k.whole_word FROM filter_keywords k JOIN filters f ON f.id = k.filter_id "
+        "WHERE k.id = $1 AND f.account_id = $2",
+        keyword_id,
+        account_id,
+    )
+    return row
+
+
+async def status_of(db: Executor, status_filter_id: int, account_id: int) -> asyncpg.Record | None:
+    """(id, post_id) of one of the account's filtered posts; None: none, or another's."""
+    row: asyncpg.Record | None = await db.fetchrow(
+        "SELECT s.id, s.post_id FROM filter_statuses s JOIN filters f ON f.id = s.filter_id "
+        "WHERE s.id = $1 AND f.account_id = $2",
+        status_filter_id,
+        account_id,
+    )
+    return row
 
 
 async def delete_keyword(conn: Executor, keyword_id: int, account_id: int) -> bool:

@@ -156,6 +156,54 @@ async def test_mastodon_py_creates_a_blur_filter_and_reads_it_back(base_url: str
     assert (await asyncio.to_thread(api.filter_v2, created["id"]))["filter_action"] == "blur"
 
 
+async def test_one_keyword_is_read_and_changed_and_one_filtered_post_read_by_id(
+    client: Client, res: Resources, make_user: UserFactory
+) -> None:
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    await follow(client, alice, bob)
+    body = {"title": "pets", "context": ["home"], "filter_action": "warn", "keywords_attributes": [{"keyword": "cat"}]}
+    created = await expect(await client.post("/api/v2/filters", json=body, headers=alice.headers), 200)
+    word = created["keywords"][0]
+    path = f"/api/v2/filters/keywords/{word['id']}"
+    assert await get(client, path, alice) == word
+    changed = await expect(await client.put(path, json={"keyword": "dog"}, headers=alice.headers), 200)
+    assert changed == {"id": word["id"], "keyword": "dog", "whole_word": True}  # what is not given stays
+    form = await expect(await client.put(path, data={"whole_word": "false"}, headers=alice.headers), 200)
+    assert form == {"id": word["id"], "keyword": "dog", "whole_word": False}
+    assert (await get(client, f"/api/v2/filters/{created['id']}", alice))["keywords"] == [form]
+    # the changed keyword is the one that filters now
+    dog, cat = await post_status(client, bob, "my dog"), await post_status(client, bob, "my cat")
+    await deliver(res)
+    home = {s["id"]: s for s in await get(client, "/api/v1/timelines/home", alice)}
+    assert home[dog["id"]]["filtered"] and not home[cat["id"]].get("filtered")
+    await expect(await client.put(path, json={"keyword": "  "}, headers=alice.headers), 422)
+    # another user's keyword, and none at all, are the same 404
+    for user, keyword_path in ((carol, path), (alice, "/api/v2/filters/keywords/999999")):
+        await expect(await client.get(keyword_path, headers=user.headers), 404)
+        await expect(await client.put(keyword_path, json={"keyword": "x"}, headers=user.headers), 404)
+    assert (await get(client, path, alice))["keyword"] == "dog"
+
+    added = await expect(
+        await client.post(
+            f"/api/v2/filters/{created['id']}/statuses", json={"status_id": cat["id"]}, headers=alice.headers
+        ),
+        200,
+    )
+    assert await get(client, f"/api/v2/filters/statuses/{added['id']}", alice) == added
+    assert added["status_id"] == cat["id"]
+    await expect(await client.get(f"/api/v2/filters/statuses/{added['id']}", headers=carol.headers), 404)
+
+
+async def test_mastodon_py_reads_one_filtered_post(base_url: str, make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    api = Mastodon(access_token=alice.token, api_base_url=base_url, version_check_mode="none")
+    status = await asyncio.to_thread(api.status_post, "a post to hide")
+    created = await asyncio.to_thread(api.create_filter_v2, "posts", ["home"], filter_action="hide")
+    added = await asyncio.to_thread(api.add_filter_status_v2, created["id"], status["id"])
+    again = await asyncio.to_thread(api.filter_status_v2, added["id"])
+    assert (again["id"], again["status_id"]) == (added["id"], status["id"])
+
+
 # unread count -----------------------------------------------------------------------------------------
 
 
