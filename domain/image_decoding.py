@@ -6,13 +6,19 @@ once took it from 172 MiB to 1.5 GiB, and CPython kept the memory afterwards. So
   anything above `CHIRP_MEDIA_MAX_PIXELS` before a single pixel is decoded;
 - `decode` runs Pillow work in a process pool of `CHIRP_MEDIA_DECODE_PROCESSES` processes, so at most that
   many images decode at once per process that asks, and the memory they take goes back to the system
-  when a child is recycled (`max_tasks_per_child`), not to this process's heap.
+  when a child is recycled (`max_tasks_per_child`), not to this process's heap;
+- a decoding process ends when the process that started it does, however that one ends (SIGKILL
+  included): otherwise each killed worker left its decoding processes behind, waiting for work forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,6 +30,16 @@ T = TypeVar("T")
 
 TASKS_PER_CHILD = 20
 _pools: dict[int, ProcessPoolExecutor] = {}
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with(parent_pid: int) -> None:
+    """Pool initializer: ask Linux to SIGKILL this process when its parent ends (elsewhere, nothing), and
+    end now if the parent is already gone (it ended before the request was made)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(0)
 
 
 def declared_pixels(path: Path) -> tuple[int, int] | None:
@@ -40,7 +56,13 @@ def _pool(processes: int) -> ProcessPoolExecutor:
     if pool is None:
         # spawn, not fork: the caller is an asyncio process with threads and open sockets.
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(processes, mp_context=context, max_tasks_per_child=TASKS_PER_CHILD)
+        pool = ProcessPoolExecutor(
+            processes,
+            mp_context=context,
+            max_tasks_per_child=TASKS_PER_CHILD,
+            initializer=_end_with,
+            initargs=(os.getpid(),),
+        )
         _pools[processes] = pool
     return pool
 

@@ -41,6 +41,20 @@ async def _spawn_worker(stack_env: dict[str, str]) -> asyncio.subprocess.Process
     )
 
 
+def _python_children(pid: int) -> list[psutil.Process]:
+    """The process's Python children: its multiprocessing pool processes and their resource tracker."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if any("multiprocessing" in part for part in child.cmdline()):
+                found.append(child)
+    return found
+
+
 def _ffmpeg_children(pid: int) -> list[psutil.Process]:
     try:
         children = psutil.Process(pid).children(recursive=True)
@@ -68,19 +82,25 @@ async def test_a_worker_killed_mid_job_leaves_the_media_retriable_and_invisible(
 
     first = await _spawn_worker(stack_env)
     killed_ffmpeg: list[psutil.Process] = []
+    decoders: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60
         while not (killed_ffmpeg := _ffmpeg_children(first.pid)):
             assert time.monotonic() < deadline, "the worker never started processing"
             assert first.returncode is None, "the worker exited"
             await asyncio.sleep(0.01)
+        decoders = _python_children(first.pid)  # the image-decoding pool (and its resource tracker)
+        assert decoders, "the worker had no decoding processes to leave behind"
         first.send_signal(signal.SIGKILL)  # mid-job: ffmpeg is converting
         await first.wait()
+        # The decoding processes end with the worker, by themselves (domain/image_decoding.py).
+        _, alive = await asyncio.to_thread(psutil.wait_procs, decoders, 10)
+        assert not alive, f"decoding processes outlived the killed worker: {alive}"
     finally:
         if first.returncode is None:
             first.kill()
             await first.wait()
-        for child in killed_ffmpeg:  # orphaned by the kill; stop it ourselves
+        for child in [*killed_ffmpeg, *decoders]:  # ffmpeg is orphaned by the kill; stop it ourselves
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
 
