@@ -73,7 +73,7 @@ class Written:
     """Posts the viewer wrote a moment ago (the answer to its own `POST /api/v1/statuses`). Nobody has
     reacted to them yet, and the viewer has neither bookmarked nor pinned them, so those queries leave them
     out; only a reply can be in a conversation the viewer muted; only `with_polls` have a poll. (Each query
-    left out is a round trip to PostgreSQL, about 45 µs of CPU on either side here: docs/capacity.md.)"""
+    left out is a round trip to PostgreSQL, about 22 µs of CPU on each side here: docs/capacity.md.)"""
 
     post_ids: frozenset[int]
     with_polls: frozenset[int] = frozenset()
