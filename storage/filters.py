@@ -134,9 +134,9 @@ async def update_keyword(
 
 
 async def keyword_of(db: Executor, keyword_id: int, account_id: int) -> asyncpg.Record | None:
-    """(id, keyword, whole_word) of one of the account's filter keywords; None: none, or another's."""
+    """(id, filter_id, keyword, whole_word) of one of the account's filter keywords; None: none, or another's."""
     row: asyncpg.Record | None = await db.fetchrow(
-        "SELECT k.id, k.keyword, k.whole_word FROM filter_keywords k JOIN filters f ON f.id = k.filter_id "
+        "SELECT k.id, k.filter_id, k.keyword, k.whole_word FROM filter_keywords k JOIN filters f ON f.id = k.filter_id "
         "WHERE k.id = $1 AND f.account_id = $2",
         keyword_id,
         account_id,
@@ -165,13 +165,9 @@ async def delete_keyword(conn: Executor, keyword_id: int, account_id: int) -> bo
 
 
 async def keyword_filter_id(db: Executor, keyword_id: int, account_id: int) -> int | None:
-    value: int | None = await db.fetchval(
-        "SELECT k.filter_id FROM filter_keywords k JOIN filters f ON f.id = k.filter_id "
-        "WHERE k.id = $1 AND f.account_id = $2",
-        keyword_id,
-        account_id,
-    )
-    return value
+    """The filter of one of the account's keywords; None: none, or another's."""
+    row = await keyword_of(db, keyword_id, account_id)
+    return None if row is None else int(row["filter_id"])
 
 
 async def insert_status(conn: Executor, status_filter_id: int, filter_id: int, post_id: int) -> None:
@@ -190,13 +186,3 @@ async def delete_status(db: Executor, status_filter_id: int, account_id: int) ->
         account_id,
     )
     return result != "DELETE 0"
-
-
-async def status_filter_id(db: Executor, status_filter_id: int, account_id: int) -> int | None:
-    value: int | None = await db.fetchval(
-        "SELECT s.filter_id FROM filter_statuses s JOIN filters f ON f.id = s.filter_id "
-        "WHERE s.id = $1 AND f.account_id = $2",
-        status_filter_id,
-        account_id,
-    )
-    return value
