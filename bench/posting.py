@@ -119,9 +119,9 @@ def _report_meili_batches(report: Report, rate: float, batches: list[dict[str, A
     """How the search queue's batches reached Meilisearch: batches per post and documents per batch, by index."""
     by_index: dict[str, list[int]] = {}
     for batch in batches:
+        received = int(batch.get("details", {}).get("receivedDocuments") or 0)
         for uid in batch.get("stats", {}).get("indexUids", {}):
-            details = batch.get("details", {})
-            by_index.setdefault(uid.rsplit("_", 1)[-1], []).append(int(details.get("receivedDocuments") or 0))
+            by_index.setdefault(uid.rsplit("_", 1)[-1], []).append(received)
     for index, documents in sorted(by_index.items()):
         per_post = len(documents) / max(posts, 1)
         report.figure(f"  meilisearch {index} batches per post at {rate:g}/s", per_post, "batches")
@@ -132,9 +132,8 @@ def _report_meili_batches(report: Report, rate: float, batches: list[dict[str, A
 
 def _track_statements(running: Any, dsn: str) -> None:
     """Restart PostgreSQL with pg_stat_statements loaded (a bench-only setting, never the product's)."""
-    conn_sql = ["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"]
 
-    async def alter(statements: list[str]) -> None:
+    async def run(statements: list[str]) -> None:
         conn = await asyncpg.connect(dsn)
         try:
             for statement in statements:
@@ -142,10 +141,10 @@ def _track_statements(running: Any, dsn: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(alter(conn_sql))
+    asyncio.run(run(["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"]))
     running.servers["postgres"].stop()
     running.servers["postgres"].start()
-    asyncio.run(alter(["CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()"]))
+    asyncio.run(run(["CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "SELECT pg_stat_statements_reset()"]))
 
 
 async def _statements(dsn: str) -> dict[str, tuple[float, float]]:

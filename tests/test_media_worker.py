@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 import aiohttp
 import media_samples as samples
@@ -41,8 +42,8 @@ async def _spawn_worker(stack_env: dict[str, str]) -> asyncio.subprocess.Process
     )
 
 
-def _python_children(pid: int) -> list[psutil.Process]:
-    """The process's Python children: its multiprocessing pool processes and their resource tracker."""
+def _children(pid: int, wanted: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
+    """The process's descendants for which `wanted` holds (those gone meanwhile left out)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -50,22 +51,18 @@ def _python_children(pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
-            if any("multiprocessing" in part for part in child.cmdline()):
+            if wanted(child):
                 found.append(child)
     return found
 
 
 def _ffmpeg_children(pid: int) -> list[psutil.Process]:
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "ffmpeg" in child.name() or any("ffmpeg" in part for part in child.cmdline()[:1]):
-                found.append(child)
-    return found
+    return _children(pid, lambda p: "ffmpeg" in p.name() or any("ffmpeg" in part for part in p.cmdline()[:1]))
+
+
+def _python_children(pid: int) -> list[psutil.Process]:
+    """Its multiprocessing pool processes and their resource tracker."""
+    return _children(pid, lambda p: any("multiprocessing" in part for part in p.cmdline()))
 
 
 @pytest.mark.processes  # starts a worker process of its own

@@ -17,8 +17,8 @@ async def record_batch(res: Resources, jobs: list[Job]) -> None:
         raise Unavailable(f"Valkey unavailable: {exc!r}") from exc
 
 
-# Every new post comes here (most are not direct, and cost nothing to handle): without a pause after a short
-# batch each post took a claim and a completion of its own, two transactions per post at a steady rate.
+# Only direct posts come here (domain.subscriptions.WANTS), often one at a time: without a pause after a
+# short batch each took a claim and a completion of its own, two transactions a post at a steady rate.
 LINGER_SECONDS = 0.05
 
 
