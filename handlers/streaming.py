@@ -112,16 +112,22 @@ def limits(request: web.Request) -> Limits:
 
 
 async def attach(hub: Hub, conn: Connection, stream: Stream, *, resume: bool) -> None:
-    """Add a stream to the connection; for a resumed user stream, replay what was missed first."""
-    replay = resume and stream.is_user
-    if replay:
+    """Subscribe the connection to a stream it opens with, before the client is told the stream is open:
+    what is published once the client has its answer reaches it. A resumed user stream holds live events
+    back until `settle` has replayed what was missed."""
+    if resume and stream.is_user:
         conn.hold()
     await hub.subscribe(conn, stream)
-    if replay and hub.catch_up is not None:
+
+
+async def settle(hub: Hub, conn: Connection, stream: Stream, *, resume: bool) -> None:
+    """After the answer: replay what a resumed user stream missed, or warm the timeline a stream shows."""
+    if resume and stream.is_user:
+        if hub.catch_up is None:
+            conn.release(set())
+            return
         async with hub.setup_limit:
             await hub.catch_up(conn)  # reads the home timeline, building it if it was not cached
-    elif replay:
-        conn.release(set())
     elif stream.name == USER and conn.account_id is not None:
         try:
             async with hub.setup_limit:
@@ -194,25 +200,44 @@ async def serve_websocket(request: web.Request) -> web.StreamResponse:
         limits(request),
     )
     conn.keeper = hub
+    if failure is not None:  # refused before a lease was taken (admitting is the last check)
+        taken = take_over(request, conn)
+        if taken is not None:
+            conn.accept(taken[0], accept)
+            conn.close(*failure)
+        return TakenOver(status=101)
+    conn.on_text = _on_text
+    await open_stream(hub, conn, viewer, lease, initial, resume=cursor is not None)
     taken = take_over(request, conn)
     if taken is None:
-        hub.release(lease)
+        hub.remove(conn)
         return TakenOver(status=101)
-    conn.transport, tail = taken
-    conn.transport.write(accept)
-    if failure is not None:  # refused before a lease was taken (admitting is the last check)
-        conn.close(*failure)
-        return TakenOver(status=101)
-    conn.viewer = viewer
-    conn.token_id = viewer.token_id if viewer else None
-    conn.lease = lease
-    conn.on_text = _on_text
-    hub.add(conn)
+    transport, tail = taken
+    conn.accept(transport, accept)
     if initial is not None:
-        conn.run(functools.partial(attach, hub, conn, initial, resume=cursor is not None))
+        conn.run(functools.partial(settle, hub, conn, initial, resume=cursor is not None))
     if tail:
         conn.data_received(tail)
     return TakenOver(status=101)
+
+
+async def open_stream(
+    hub: Hub, conn: Connection, viewer: Viewer | None, lease: Lease | None, stream: Stream | None, *, resume: bool
+) -> None:
+    """Give the hub a connection whose socket it does not hold yet, subscribed to the stream it opens with
+    (what it is sent meanwhile waits for `Connection.accept`)."""
+    conn.viewer = viewer
+    conn.token_id = viewer.token_id if viewer else None
+    conn.lease = lease
+    conn.defer()
+    hub.add(conn)
+    if stream is None:
+        return
+    try:
+        await attach(hub, conn, stream, resume=resume)
+    except BaseException:
+        hub.remove(conn)
+        raise
 
 
 async def _on_text(conn: Connection, text: str) -> None:
@@ -298,12 +323,6 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.version >= HttpVersion11:
         response.enable_chunked_encoding()
-    try:
-        await response.prepare(request)
-        await response.write(b":)\n\n")  # sends the headers now: the client knows the stream is open
-    except BaseException:
-        hub.release(lease)
-        raise
     conn = SSEConnection(
         None,
         viewer.account_id if viewer else None,
@@ -313,16 +332,19 @@ async def serve_sse(request: web.Request, stream_name: str | None) -> web.Stream
         chunked=response.chunked,
     )
     conn.keeper = hub
+    await open_stream(hub, conn, viewer, lease, stream, resume=cursor is not None)
+    try:
+        await response.prepare(request)
+        await response.write(b":)\n\n")  # sends the headers now: the client knows the stream is open
+    except BaseException:
+        hub.remove(conn)
+        raise
     taken = take_over(request, conn)  # as a websocket's: the socket is held by the connection alone
     if taken is None:
-        hub.release(lease)
+        hub.remove(conn)
         return TakenOver(status=200)
-    conn.transport = taken[0]
-    conn.viewer = viewer
-    conn.token_id = viewer.token_id if viewer else None
-    conn.lease = lease
-    hub.add(conn)
-    conn.run(functools.partial(attach, hub, conn, stream, resume=cursor is not None))
+    conn.accept(taken[0], b"")
+    conn.run(functools.partial(settle, hub, conn, stream, resume=cursor is not None))
     return TakenOver(status=200)
 
 

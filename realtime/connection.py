@@ -131,6 +131,7 @@ class Connection(asyncio.Protocol):
     part is done): one object per socket, with no task of its own while nothing is asked of it."""
 
     __slots__ = (
+        "_early",
         "_full_since",
         "_held",
         "_pending",
@@ -181,6 +182,9 @@ class Connection(asyncio.Protocol):
         self._pending: deque[Work] | None = None
         self._worker: asyncio.Future[None] | None = None
         self._held: list[Held] | None = None
+        # What was written before the socket was handed over (`defer` to `accept`): frames for the client
+        # once its handshake is answered. None once the connection holds its socket.
+        self._early: list[bytes] | None = None
         self._recent: deque[int] | None = None
         self._full_since: float | None = None
         # When the next keep-alive is due (time.monotonic()); the hub spreads connections over an interval.
@@ -216,6 +220,20 @@ class Connection(asyncio.Protocol):
         for kind, event, event_id, payload in held:
             if (kind, event_id) not in replayed:
                 self._user_event(kind, event, event_id, payload)
+
+    def defer(self) -> None:
+        """Until `accept`, keep what is written: the connection is subscribed before the client hears
+        that its stream is open, so that nothing published after the answer can miss it."""
+        self._early = []
+
+    def accept(self, transport: asyncio.Transport, answer: bytes) -> None:
+        """Hold the socket: write the handshake's answer, then what came meanwhile (a connection closed
+        meanwhile, by a shutdown, ends there)."""
+        early, self._early = self._early or [], None
+        transport.writelines((answer, *early))
+        self.transport = transport
+        if self.closed:
+            transport.close()
 
     # events in ------------------------------------------------------------------------------------------
 
@@ -328,6 +346,9 @@ class Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
+            if transport is None and self._early is not None:
+                self._early.append(data)
+                return
             self.lost()
             return
         transport.write(data)
@@ -337,6 +358,9 @@ class Connection(asyncio.Protocol):
         """Write several buffers as one (a vectored write: the shared payload is not copied per socket)."""
         transport = self.transport
         if transport is None or transport.is_closing():
+            if transport is None and self._early is not None:
+                self._early.extend(parts)
+                return
             self.lost()
             return
         transport.writelines(parts)
@@ -522,6 +546,9 @@ class WebSocketConnection(Connection):
             return
         super().close(code, reason)
         transport = self.transport
+        if transport is None and self._early is not None:
+            self._early.append(_close_frame(code, reason))  # sent, and the socket closed, on `accept`
+            return
         if transport is None or transport.is_closing():
             return
         transport.write(_close_frame(code, reason))
@@ -680,6 +707,9 @@ class SSEConnection(Connection):
             return
         super().close(code, reason)
         transport = self.transport
+        if transport is None and self._early is not None and self.chunked:
+            self._early.append(b"0\r\n\r\n")  # the response's end, written on `accept`
+            return
         if transport is None or transport.is_closing():
             return
         if code == CLOSE_TRY_AGAIN_LATER:

@@ -39,7 +39,7 @@ from core.metrics import OPEN_WEBSOCKETS
 from domain.streaming import publish_home
 from stack import RunningStack
 from storage import presence
-from storage.channels import UserMessage, publish, user_channel
+from storage.channels import UserMessage, publish, tag_channel, user_channel
 from storage.resources import Resources
 
 # Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
@@ -412,6 +412,39 @@ async def test_server_sent_events_carry_ids_and_heartbeats(
     payload = json.loads(lines[at + 1].removeprefix("data: "))
     assert payload["type"] == "follow" and lines[at - 1] == f"id: {lines[at - 1][4:]}"
     assert lines[at - 1][4:].endswith(f"_{payload['id']}")
+    response.close()
+
+
+@pytest.mark.parametrize("wire", ["websocket", "sse"])
+async def test_a_stream_is_live_the_moment_it_is_answered(
+    client: Client, res: Resources, make_user: UserFactory, wire: str
+) -> None:
+    """The connection is subscribed before the client hears its stream is open (handlers/streaming.py):
+    once the 101, or an SSE stream's first bytes, arrive, Valkey has confirmed the channels and lists the
+    account online, so an event published right then reaches it."""
+    alice = await make_user("alice")
+    hub = client.app[HUB]
+    if wire == "websocket":
+        tagged = await connect(client, stream="hashtag", tag="justnow")
+        assert tag_channel("justnow") in hub.subscribed_channels()  # a fresh channel, confirmed already
+        await tagged.close()
+        ws = await connect(client, alice.token, stream="user:notification")
+    else:
+        response = await client.get("/api/v1/streaming/user/notification", headers=alice.headers)
+        assert await response.content.readline() == b":)\n"
+    # Checked with no wait since the answer: the server had no chance to catch up in between.
+    assert user_channel(alice.account_id) in hub.subscribed_channels()
+    assert await presence.online_among(res.redis, [alice.account_id]) == {alice.account_id}
+    mention = UserMessage("notification", 7, '{"type": "mention"}')
+    await publish(res.redis, [(user_channel(alice.account_id), mention)])
+    if wire == "websocket":
+        assert (await next_frame(ws))["payload"]["type"] == "mention"
+        await ws.close()
+        return
+    lines: list[bytes] = []
+    while not lines or not lines[-1].startswith(b"data: "):
+        lines.append(await asyncio.wait_for(response.content.readline(), WAIT))
+    assert json.loads(lines[-1].removeprefix(b"data: "))["type"] == "mention"
     response.close()
 
 
