@@ -226,6 +226,11 @@ class Connection(asyncio.Protocol):
         that its stream is open, so that nothing published after the answer can miss it."""
         self._early = []
 
+    @property
+    def answering(self) -> bool:
+        """Between `defer` and `accept`: being set up, with no socket of its own yet."""
+        return self._early is not None
+
     def accept(self, transport: asyncio.Transport, answer: bytes) -> None:
         """Hold the socket: write the handshake's answer, then what came meanwhile (a connection closed
         meanwhile, by a shutdown, ends there)."""

@@ -651,6 +651,8 @@ class Hub:
             now = time.monotonic()
             for conn in tuple(self.connections):
                 transport = conn.transport
+                if conn.answering:
+                    continue  # subscribing before its answer: its socket is not its own yet
                 if transport is None or transport.is_closing():
                     conn.lost()  # an SSE client that went away (nothing else tells its handler)
                 elif conn.full:

@@ -37,6 +37,7 @@ from bench.stream_client import client_frame
 from config import Settings
 from core.metrics import OPEN_WEBSOCKETS
 from domain.streaming import publish_home
+from realtime.connection import Cursor, Limits, WebSocketConnection
 from stack import RunningStack
 from storage import presence
 from storage.channels import UserMessage, publish, tag_channel, user_channel
@@ -446,6 +447,25 @@ async def test_a_stream_is_live_the_moment_it_is_answered(
         lines.append(await asyncio.wait_for(response.content.readline(), WAIT))
     assert json.loads(lines[-1].removeprefix(b"data: "))["type"] == "mention"
     response.close()
+
+
+async def test_a_socket_still_being_answered_is_not_taken_for_gone(make_client: ClientFactory) -> None:
+    """The hub's periodic check ends streams whose socket went; a connection still subscribing before its
+    answer (handlers/streaming.py) has no socket of its own yet, and must be left alone."""
+    client = await make_client(stream_heartbeat_seconds=0.02)  # the hub checks every 10 ms
+    hub = client.app[HUB]
+    conn = WebSocketConnection(None, None, frozenset(), Cursor(1, 1), Limits(65536, 5.0))
+    conn.keeper = hub
+    conn.defer()
+    hub.add(conn)
+    await asyncio.sleep(0.1)  # ten checks
+    assert not conn.closed
+    hub.remove(conn)
+    ws = await connect(client, stream="public")  # and a socket answered is checked as before
+    await hub_settled(client)
+    (live,) = hub.connections
+    assert not live.answering and not live.closed
+    await ws.close()
 
 
 # Resume ----------------------------------------------------------------------------------------------
