@@ -137,6 +137,13 @@ class Hub:
         self._stopping = False
         self._arrivals: tuple[set[int], asyncio.Future[None]] | None = None
         self._presence_writer: asyncio.Task[Any] | None = None
+        # Streams that ended and what they leave behind in Valkey (their leases, their users' presence),
+        # written together: a thousand sockets dropped at once are a few commands, not a thousand calls
+        # racing for the pool's connections (past its 256, redis-py refuses them).
+        self._releases: list[Lease] = []
+        self._releaser: asyncio.Task[Any] | None = None
+        self._departures: set[int] = set()
+        self._departure_writer: asyncio.Task[Any] | None = None
         # Streams setting up at once (home timeline warm-up, resume): a connection storm queues here
         # instead of exhausting the store connection pools.
         self.setup_limit = asyncio.Semaphore(SETUP_CONCURRENCY)
@@ -235,15 +242,21 @@ class Hub:
         return lease
 
     def release(self, lease: Lease | None) -> None:
-        """Give a lease back (in the background; if Valkey is away it simply expires)."""
-        if lease is not None:
-            self._spawn(self._give_back(lease), "release")
+        """Give a lease back (in the background, with the others given back meanwhile; if Valkey is away
+        they simply expire)."""
+        if lease is None:
+            return
+        self._releases.append(lease)
+        if self._releaser is None or self._releaser.done():
+            self._releaser = self._spawn(self._give_back(), "release")
 
-    async def _give_back(self, lease: Lease) -> None:
-        try:
-            await stream_leases.release(self.res.redis, lease)
-        except (RedisError, RedisClusterException, OSError) as exc:
-            log.warning("stream lease left to expire (Valkey: %s)", exc)
+    async def _give_back(self) -> None:
+        while self._releases:
+            leases, self._releases = self._releases, []
+            try:
+                await stream_leases.release_all(self.res.redis, leases)
+            except (RedisError, RedisClusterException, OSError) as exc:
+                log.warning("%d stream leases left to expire (Valkey: %s)", len(leases), exc)
 
     def add(self, conn: Connection) -> None:
         # Keep-alives (websocket pings, SSE comments) are spread over the interval: sockets opened together
@@ -366,13 +379,18 @@ class Hub:
         if not members:
             del self._present[account]
             if not self._stopping:  # stopping: the whole presence set is left at once
-                self._spawn(self._mark_offline(account), "offline")
+                self._departures.add(account)
+                if self._departure_writer is None or self._departure_writer.done():
+                    self._departure_writer = self._spawn(self._write_departures(), "offline")
 
-    async def _mark_offline(self, account: int) -> None:
-        if account in self._present:  # came back meanwhile
-            return
-        with contextlib.suppress(RedisError, OSError):
-            await presence.mark_offline(self.res.redis, self.node_id, [account])
+    async def _write_departures(self) -> None:
+        while self._departures:
+            gone = [account for account in self._departures if account not in self._present]  # not back since
+            self._departures = set()
+            try:
+                await presence.mark_offline(self.res.redis, self.node_id, gone)
+            except (RedisError, RedisClusterException, OSError) as exc:
+                log.warning("%d users left online until the next refresh (Valkey: %s)", len(gone), exc)
 
     # reference-counted subscriptions -----------------------------------------------------------------
 

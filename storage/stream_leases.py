@@ -65,15 +65,27 @@ async def admit(redis: Valkey, lease: Lease, *, max_per_account: int, max_per_to
     return int(result)
 
 
-async def release(redis: Valkey, lease: Lease) -> None:
-    await redis.zrem(lease.key, lease.member)
+async def release_all(redis: Valkey, leases: Iterable[Lease]) -> None:
+    """Remove these leases (their streams closed): one round trip (one per node on a cluster)."""
+    by_key = _by_key(leases)
+    if not by_key:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for key, members in by_key.items():
+        pipe.zrem(key, *members)
+    await pipe.execute()
+
+
+def _by_key(leases: Iterable[Lease]) -> dict[str, list[str]]:
+    by_key: dict[str, list[str]] = {}
+    for lease in leases:
+        by_key.setdefault(lease.key, []).append(lease.member)
+    return by_key
 
 
 async def renew(redis: Valkey, leases: Iterable[Lease], ttl: float) -> None:
     """Push the end of these leases one TTL ahead (adding them back if Valkey lost them): one round trip."""
-    by_key: dict[str, list[str]] = {}
-    for lease in leases:
-        by_key.setdefault(lease.key, []).append(lease.member)
+    by_key = _by_key(leases)
     if not by_key:
         return
     ttl_ms = int(ttl * 1000)

@@ -41,6 +41,7 @@ from realtime.connection import Cursor, Limits, WebSocketConnection
 from stack import RunningStack
 from storage import presence
 from storage.channels import UserMessage, publish, tag_channel, user_channel
+from storage.keys import stream_leases_key
 from storage.resources import Resources
 
 # Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
@@ -466,6 +467,30 @@ async def test_a_socket_still_being_answered_is_not_taken_for_gone(make_client: 
     (live,) = hub.connections
     assert not live.answering and not live.closed
     await ws.close()
+
+
+async def test_streams_dropped_at_once_give_their_leases_back(
+    make_client: ClientFactory, res: Resources, make_user: UserFactory
+) -> None:
+    """Hundreds of sockets going at once (a proxy restarting) give back their leases together: one by one
+    they outran the Valkey pool (256 connections) and stayed counted against their user until they
+    expired (CHIRP_STREAM_PRESENCE_TTL_SECONDS: 60 s here, far beyond this test's wait)."""
+    client = await make_client(stream_max_per_user=1000, stream_max_per_token=1000)
+    alice = await make_user("alice")
+    hub = client.app[HUB]
+    opened = await asyncio.gather(
+        *(raw_websocket(client, alice.token, "public", receive_buffer=65536) for _ in range(300))
+    )
+    leases = stream_leases_key(alice.account_id)
+    assert await res.redis.zcard(leases) == 300
+    for _, writer in opened:
+        writer.transport.abort()  # all in one go
+    await until(lambda: not hub.connections)
+    for _ in range(int(WAIT / 0.05)):
+        if not await res.redis.zcard(leases):
+            break
+        await asyncio.sleep(0.05)
+    assert await res.redis.zcard(leases) == 0
 
 
 # Resume ----------------------------------------------------------------------------------------------
