@@ -82,7 +82,8 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     # otherwise keep every app's leftovers for good.
     FrozenSurvivors().install()
     try:
-        await web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port).start()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port, backlog=settings.listen_backlog)
+        await site.start()
         log.info("API listening on http://%s:%d", settings.host, settings.port)
         received: list[signal.Signals] = []
         stop = asyncio.Event()

@@ -199,6 +199,10 @@ class Settings:
     # requests), then in-flight requests get the shutdown timeout to finish.
     drain_seconds: float = _env("CHIRP_DRAIN_SECONDS", 5.0, _float_in(0.0, 600.0))
     shutdown_timeout: float = _env("CHIRP_SHUTDOWN_TIMEOUT", 10.0, _float_in(0.0, 600.0))
+    # Connections the kernel holds for the API before it accepts them. aiohttp's 128 overflowed when
+    # thousands of streams reconnected at once (a restart): the kernel dropped the rest, and their clients
+    # waited on TCP retransmits for up to a minute. The kernel caps it at net.core.somaxconn (4096 here).
+    listen_backlog: int = _env("CHIRP_LISTEN_BACKLOG", 4096, _int_in(1, 65535))
     # The load balancers in front: their forwarding header is believed only from these peers, and
     # only the header they write (the other is ignored: a client could forge it). api/client.py.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _env("CHIRP_TRUSTED_PROXIES", (), _networks)

@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -124,3 +125,21 @@ async def test_serve_processes_shares_one_port_between_processes(
                 assert await receives(ws, status["id"], WAIT)
             for ws in sockets:
                 await ws.close()
+
+
+def listen_backlog(port: int) -> int:
+    """The accept queue's length of the socket listening on `port`, as the kernel reports it (ss's Send-Q)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    (line,) = out.splitlines()
+    return int(line.split()[2])
+
+
+def test_the_api_listens_with_a_long_accept_queue(stack_env: dict[str, str]) -> None:
+    """CHIRP_LISTEN_BACKLOG reaches the kernel: with aiohttp's 128, thousands of streams reconnecting at once
+    overflowed it and waited on TCP retransmits (docs/operations.md)."""
+    port = free_port()
+    with chirp("serve", chirp_env(stack_env, CHIRP_LISTEN_BACKLOG="1500"), port=port):
+        assert listen_backlog(port) == 1500
+    port = free_port()
+    with chirp("serve", chirp_env(stack_env), port=port):
+        assert listen_backlog(port) == min(4096, int(Path("/proc/sys/net/core/somaxconn").read_text()))
