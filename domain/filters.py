@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 import asyncpg
 import orjson
@@ -28,6 +28,7 @@ from storage.resources import Resources
 CONTEXTS = ("home", "notifications", "public", "thread", "account")
 ACTIONS = ("warn", "hide", "blur")
 MAX_KEYWORDS = 100
+KEYWORD_MAX = 200  # characters (the one-keyword endpoints' parser says the same)
 MAX_EXPIRES_IN = 10 * 365 * 86_400
 _TAG = re.compile(r"<[^>]+>")
 _WORD_START = re.compile(r"^\w")
@@ -133,6 +134,26 @@ def check_context(context: Sequence[str], *, required: bool) -> list[str]:
     return list(dict.fromkeys(context))
 
 
+@overload
+def check_keyword(keyword: str | None, *, required: Literal[True]) -> str: ...
+
+
+@overload
+def check_keyword(keyword: str | None, *, required: Literal[False]) -> str | None: ...
+
+
+def check_keyword(keyword: str | None, *, required: bool) -> str | None:
+    """A filter keyword as given (None: left as it is), or a 422: blank, or over KEYWORD_MAX. Every way of
+    writing a keyword goes through here: a filter's keywords_attributes and the one-keyword endpoints."""
+    if keyword is None and not required:
+        return None
+    if keyword is None or not keyword.strip():
+        raise validation_error("keyword", "can't be blank")
+    if len(keyword) > KEYWORD_MAX:
+        raise validation_error("keyword", f"is too long (maximum is {KEYWORD_MAX} characters)")
+    return keyword
+
+
 @dataclass(frozen=True)
 class KeywordChange:
     keyword: str | None
@@ -167,14 +188,15 @@ async def _apply_keywords(
 ) -> None:
     for change in changes:
         if change.id is None:
-            if not change.keyword:
-                raise validation_error("keyword", "can't be blank")
+            keyword = check_keyword(change.keyword, required=True)
             whole_word = True if change.whole_word is None else change.whole_word
-            await filter_store.insert_keyword(conn, res.ids.next_id(), filter_id, change.keyword, whole_word)
+            await filter_store.insert_keyword(conn, res.ids.next_id(), filter_id, keyword, whole_word)
         elif change.destroy:
             await filter_store.delete_keyword(conn, change.id, account_id)
-        elif not await filter_store.update_keyword(conn, change.id, account_id, change.keyword, change.whole_word):
-            raise ApiError(404, "Record not found")
+        else:
+            changed = check_keyword(change.keyword, required=False)
+            if not await filter_store.update_keyword(conn, change.id, account_id, changed, change.whole_word):
+                raise ApiError(404, "Record not found")
 
 
 async def create_filter(res: Resources, account_id: int, draft: FilterDraft) -> dict[str, Any]:
@@ -235,6 +257,7 @@ async def add_keyword(
 ) -> dict[str, Any]:
     if not await filter_store.owns_filter(res.db, filter_id, account_id):
         raise ApiError(404, "Record not found")
+    keyword = check_keyword(keyword, required=True)
     keyword_id = res.ids.next_id()
     await filter_store.insert_keyword(res.db, keyword_id, filter_id, keyword, whole_word)
     return {"id": str(keyword_id), "keyword": keyword, "whole_word": whole_word}
@@ -253,8 +276,7 @@ async def update_keyword(
 ) -> dict[str, Any]:
     """Change one keyword (what is not given stays); the filter's owner's rules move with it (the
     safety stamp's trigger), so every process matches the new keyword from its next read."""
-    if keyword is not None and not keyword.strip():
-        raise validation_error("keyword", "can't be blank")
+    keyword = check_keyword(keyword, required=False)
     if not await filter_store.update_keyword(res.db, keyword_id, account_id, keyword, whole_word):
         raise ApiError(404, "Record not found")
     return await get_keyword(res, account_id, keyword_id)

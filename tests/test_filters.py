@@ -78,6 +78,37 @@ async def test_bad_filters_get_clear_422s(client: Client, make_user: UserFactory
     await expect(await client.post("/api/v1/filters", json=bad_v1, headers=alice.headers), 422)
 
 
+async def test_a_blank_or_overlong_keyword_is_refused_by_every_way_of_writing_one(
+    client: Client, make_user: UserFactory
+) -> None:
+    """keywords_attributes on create and on update, and the one-keyword endpoints, refuse the same keywords
+    with the same 422, and nothing of the refused request is written."""
+    alice = await make_user("alice")
+    for bad, says in (("   ", "can't be blank"), ("x" * 201, "maximum is 200")):
+        refused = await make_filter(client, alice, 422, keywords_attributes=[keyword("fine"), keyword(bad)])
+        assert says in refused["error"]
+    assert await expect(await client.get("/api/v2/filters", headers=alice.headers), 200) == []
+    made = await make_filter(client, alice, keywords_attributes=[keyword("cat")])
+    cat = made["keywords"][0]
+    path = f"/api/v2/filters/{made['id']}"
+    for bad, says in (("  ", "can't be blank"), ("x" * 201, "maximum is 200")):
+        changes = [{"id": cat["id"], "keyword": bad}]
+        body = {"title": "renamed", "keywords_attributes": [keyword("new"), *changes]}
+        refused = await expect(await client.put(path, json=body, headers=alice.headers), 422)
+        assert says in refused["error"]
+        added = await client.post(f"{path}/keywords", json={"keyword": bad}, headers=alice.headers)
+        assert says in (await expect(added, 422))["error"]
+        one = await client.put(f"/api/v2/filters/keywords/{cat['id']}", json={"keyword": bad}, headers=alice.headers)
+        assert says in (await expect(one, 422))["error"]
+    unchanged = await expect(await client.get(path, headers=alice.headers), 200)
+    assert unchanged["title"] == "words" and unchanged["keywords"] == [cat]
+    exactly = "x" * 200  # the longest allowed, by each way
+    changed = await client.put(
+        path, json={"keywords_attributes": [{"id": cat["id"], "keyword": exactly}]}, headers=alice.headers
+    )
+    assert (await expect(changed, 200))["keywords"] == [{**cat, "keyword": exactly}]
+
+
 async def test_warn_marks_matching_posts_whole_words_only_from_the_cache_and_from_postgresql(
     client: Client, res: Resources, make_user: UserFactory
 ) -> None:
