@@ -50,6 +50,7 @@ from storage.stream_leases import Lease
 
 log = logging.getLogger("chirp.streaming")
 
+RENEW_CHUNK = 250  # leases renewed per round trip: ~5 ms of packing in redis-py, then the loop is free
 TICK_SECONDS = 1.0  # how often connections are checked (more often when the heartbeat is shorter)
 CONFIRM_TIMEOUT = 5.0  # how long a new stream waits for Valkey to confirm its subscription
 LANE_MAX = 10_000  # public messages waiting for per-viewer rendering before the oldest are dropped
@@ -680,7 +681,7 @@ class Hub:
             if now >= next_presence:
                 next_presence = now + settings.stream_presence_ttl_seconds / 3
                 await self._rewrite_presence()
-                await self._renew_leases()
+                await self.renew_leases()
 
     async def _rewrite_presence(self) -> bool:
         try:
@@ -692,12 +693,18 @@ class Hub:
             log.warning("presence not refreshed: %s", exc)
             return False
 
-    async def _renew_leases(self) -> None:
+    async def renew_leases(self) -> None:
+        """Renew every lease here, RENEW_CHUNK at a time: packing 10,000 renewals into one pipeline held the
+        event loop for ~0.2 s (every 20 s, the p99 spikes of bench streaming_capacity); between chunks,
+        while Valkey answers, delivery goes on."""
         leases = [conn.lease for conn in self.connections if conn.lease is not None]
-        try:
-            await stream_leases.renew(self.res.redis, leases, self.settings.stream_presence_ttl_seconds)
-        except (RedisError, RedisClusterException, OSError) as exc:
-            log.warning("stream leases not renewed: %s", exc)
+        for start in range(0, len(leases), RENEW_CHUNK):
+            try:
+                chunk = leases[start : start + RENEW_CHUNK]
+                await stream_leases.renew(self.res.redis, chunk, self.settings.stream_presence_ttl_seconds)
+            except (RedisError, RedisClusterException, OSError) as exc:
+                log.warning("stream leases not renewed: %s", exc)
+                return
 
     async def _resync(self) -> None:
         """After a reconnect: wait for the re-subscriptions, record presence again (a restarted Valkey lost
@@ -706,7 +713,7 @@ class Hub:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT)
         await self._rewrite_presence()
-        await self._renew_leases()
+        await self.renew_leases()
         catch_up = self.catch_up
         if catch_up is None:
             return

@@ -472,7 +472,8 @@ async def test_a_socket_still_being_answered_is_not_taken_for_gone(make_client: 
 async def test_streams_dropped_at_once_give_their_leases_back(
     make_client: ClientFactory, res: Resources, make_user: UserFactory
 ) -> None:
-    """Hundreds of sockets going at once (a proxy restarting) give back their leases together: one by one
+    """Leases of hundreds of streams are renewed, all of them, a chunk at a time. Hundreds of sockets going
+    at once (a proxy restarting) give back their leases together: one by one
     they outran the Valkey pool (256 connections) and stayed counted against their user until they
     expired (CHIRP_STREAM_PRESENCE_TTL_SECONDS: 60 s here, far beyond this test's wait)."""
     client = await make_client(stream_max_per_user=1000, stream_max_per_token=1000)
@@ -483,6 +484,13 @@ async def test_streams_dropped_at_once_give_their_leases_back(
     )
     leases = stream_leases_key(alice.account_id)
     assert await res.redis.zcard(leases) == 300
+    # Renewed in chunks (RENEW_CHUNK, fewer than 300): every one of them is pushed a TTL ahead.
+    members = [m.decode() if isinstance(m, bytes) else str(m) for m in await res.redis.zrange(leases, 0, -1)]
+    now_ms = int(time.time() * 1000)
+    await res.redis.zadd(leases, dict.fromkeys(members, now_ms + 1000))
+    await hub.renew_leases()
+    scores: list[float | None] = await res.redis.zmscore(leases, members)
+    assert len(scores) == 300 and all(score is not None and score > now_ms + 30_000 for score in scores)  # TTL 60 s
     for _, writer in opened:
         writer.transport.abort()  # all in one go
     await until(lambda: not hub.connections)
