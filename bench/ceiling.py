@@ -16,6 +16,8 @@ import uvloop
 from aiohttp import web
 from redis.asyncio import Redis
 
+LISTEN_BACKLOG = 4096  # as the API listens (CHIRP_LISTEN_BACKLOG): a ceiling under the same accept queue
+
 BODY_KEY = "bench:ceiling-body"
 REDIS = web.AppKey("redis", Redis)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -57,7 +59,7 @@ def main() -> None:
     else:
         app.router.add_get("/{tail:.*}", static)
     uvloop.install()
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import uvloop
 from aiohttp import web
 from redis.asyncio import Redis
 
+LISTEN_BACKLOG = 4096  # as the API listens (CHIRP_LISTEN_BACKLOG): a ceiling under the same accept queue
+
 CHANNEL = "bench:relay"
 
 
@@ -94,7 +96,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=("send_str", "raw"), default="raw")
     args = parser.parse_args()
     uvloop.install()
-    web.run_app(build_app(args.redis_url, args.mode), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    app = build_app(args.redis_url, args.mode)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
 
 
 if __name__ == "__main__":
