@@ -31,7 +31,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisClusterException, RedisError
@@ -49,6 +49,7 @@ from storage.resources import Resources
 from storage.stream_leases import Lease
 
 log = logging.getLogger("chirp.streaming")
+T = TypeVar("T")
 
 RENEW_CHUNK = 250  # leases renewed per round trip: ~5 ms of packing in redis-py, then the loop is free
 TICK_SECONDS = 1.0  # how often connections are checked (more often when the heartbeat is shorter)
@@ -102,6 +103,44 @@ class Confirmation:
                 self._waiters.remove(waiter)
 
 
+class Batched(Generic[T]):
+    """Items written to Valkey together by one writer task: what comes while a write is out goes into the
+    next one. A reconnect storm, or a thousand sockets dropped at once, is a few commands, not a call per
+    stream racing the others for the pool's connections (past its 256, redis-py refuses them). `write`
+    handles its own failures."""
+
+    def __init__(
+        self,
+        spawn: Callable[[Awaitable[Any], str], asyncio.Task[Any]],
+        name: str,
+        write: Callable[[list[T]], Awaitable[None]],
+    ) -> None:
+        self._spawn = spawn
+        self._name = name
+        self._write = write
+        self._pending: tuple[dict[T, None], asyncio.Future[None]] | None = None
+        self._writer: asyncio.Task[Any] | None = None
+
+    def add(self, item: T) -> asyncio.Future[None]:
+        """Queue `item`; the future is done once its batch was written (or failed to be)."""
+        if self._pending is None:
+            self._pending = ({}, asyncio.get_running_loop().create_future())
+        items, written = self._pending
+        items[item] = None
+        if self._writer is None or self._writer.done():
+            self._writer = self._spawn(self._run(), self._name)
+        return written
+
+    async def _run(self) -> None:
+        while self._pending is not None:
+            items, written = self._pending
+            self._pending = None
+            try:
+                await self._write(list(items))
+            finally:
+                written.set_result(None)
+
+
 class Hub:
     def __init__(self, res: Resources, settings: Settings) -> None:
         self.res = res
@@ -136,15 +175,10 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: set[asyncio.Task[Any]] = set()
         self._stopping = False
-        self._arrivals: tuple[set[int], asyncio.Future[None]] | None = None
-        self._presence_writer: asyncio.Task[Any] | None = None
-        # Streams that ended and what they leave behind in Valkey (their leases, their users' presence),
-        # written together: a thousand sockets dropped at once are a few commands, not a thousand calls
-        # racing for the pool's connections (past its 256, redis-py refuses them).
-        self._releases: list[Lease] = []
-        self._releaser: asyncio.Task[Any] | None = None
-        self._departures: set[int] = set()
-        self._departure_writer: asyncio.Task[Any] | None = None
+        # Presence and leases, written in batches: users who arrived, leases given back, users who left.
+        self._arrivals = Batched(self._spawn, "presence", self._write_arrivals)
+        self._releases = Batched(self._spawn, "release", self._give_back)
+        self._departures = Batched(self._spawn, "offline", self._write_departures)
         # Streams setting up at once (home timeline warm-up, resume): a connection storm queues here
         # instead of exhausting the store connection pools.
         self.setup_limit = asyncio.Semaphore(SETUP_CONCURRENCY)
@@ -245,19 +279,14 @@ class Hub:
     def release(self, lease: Lease | None) -> None:
         """Give a lease back (in the background, with the others given back meanwhile; if Valkey is away
         they simply expire)."""
-        if lease is None:
-            return
-        self._releases.append(lease)
-        if self._releaser is None or self._releaser.done():
-            self._releaser = self._spawn(self._give_back(), "release")
+        if lease is not None:
+            self._releases.add(lease)
 
-    async def _give_back(self) -> None:
-        while self._releases:
-            leases, self._releases = self._releases, []
-            try:
-                await stream_leases.release_all(self.res.redis, leases)
-            except (RedisError, RedisClusterException, OSError) as exc:
-                log.warning("%d stream leases left to expire (Valkey: %s)", len(leases), exc)
+    async def _give_back(self, leases: list[Lease]) -> None:
+        try:
+            await stream_leases.release_all(self.res.redis, leases)
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("%d stream leases left to expire (Valkey: %s)", len(leases), exc)
 
     def add(self, conn: Connection) -> None:
         # Keep-alives (websocket pings, SSE comments) are spread over the interval: sockets opened together
@@ -349,26 +378,14 @@ class Hub:
     async def _mark_present(self, account: int) -> None:
         """Record the account's presence; returns once Valkey has it. Arrivals meanwhile are written together
         in one pipeline, one at a time: a reconnect storm of thousands of streams is a few commands."""
-        if self._arrivals is None:
-            self._arrivals = (set(), asyncio.get_running_loop().create_future())
-        accounts, written = self._arrivals
-        accounts.add(account)
-        if self._presence_writer is None or self._presence_writer.done():
-            self._presence_writer = self._spawn(self._write_arrivals(), "presence")
-        await asyncio.shield(written)
+        await asyncio.shield(self._arrivals.add(account))
 
-    async def _write_arrivals(self) -> None:
-        while self._arrivals is not None:
-            accounts, written = self._arrivals
-            self._arrivals = None
-            try:
-                await presence.mark_online(
-                    self.res.redis, self.node_id, list(accounts), self.settings.stream_presence_ttl_seconds
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("presence of %d streams not recorded (%s); the next refresh will", len(accounts), exc)
-            finally:
-                written.set_result(None)
+    async def _write_arrivals(self, accounts: list[int]) -> None:
+        try:
+            ttl = self.settings.stream_presence_ttl_seconds
+            await presence.mark_online(self.res.redis, self.node_id, accounts, ttl)
+        except (RedisError, OSError) as exc:
+            log.warning("presence of %d streams not recorded (%s); the next refresh will", len(accounts), exc)
 
     def _leave(self, conn: Connection) -> None:
         account = conn.account_id
@@ -381,17 +398,13 @@ class Hub:
             del self._present[account]
             if not self._stopping:  # stopping: the whole presence set is left at once
                 self._departures.add(account)
-                if self._departure_writer is None or self._departure_writer.done():
-                    self._departure_writer = self._spawn(self._write_departures(), "offline")
 
-    async def _write_departures(self) -> None:
-        while self._departures:
-            gone = [account for account in self._departures if account not in self._present]  # not back since
-            self._departures = set()
-            try:
-                await presence.mark_offline(self.res.redis, self.node_id, gone)
-            except (RedisError, RedisClusterException, OSError) as exc:
-                log.warning("%d users left online until the next refresh (Valkey: %s)", len(gone), exc)
+    async def _write_departures(self, accounts: list[int]) -> None:
+        gone = [account for account in accounts if account not in self._present]  # not back since
+        try:
+            await presence.mark_offline(self.res.redis, self.node_id, gone)
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("%d users left online until the next refresh (Valkey: %s)", len(gone), exc)
 
     # reference-counted subscriptions -----------------------------------------------------------------
 
