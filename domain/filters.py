@@ -28,7 +28,7 @@ from storage.resources import Resources
 CONTEXTS = ("home", "notifications", "public", "thread", "account")
 ACTIONS = ("warn", "hide", "blur")
 MAX_KEYWORDS = 100
-KEYWORD_MAX = 200  # characters (the one-keyword endpoints' parser says the same)
+KEYWORD_MAX = 200  # characters, for keywords and v1 phrases (also the bound of those parameters in handlers/filters.py)
 MAX_EXPIRES_IN = 10 * 365 * 86_400
 _TAG = re.compile(r"<[^>]+>")
 _WORD_START = re.compile(r"^\w")

@@ -116,7 +116,7 @@ async def filter_keywords(request: web.Request) -> web.Response:
 async def add_keyword(request: web.Request) -> web.Response:
     user = await require_user(request, "write:filters")
     params = await read_params(request)
-    keyword = params.required_text("keyword", max_length=200)
+    keyword = params.required_text("keyword", max_length=filter_domain.KEYWORD_MAX)
     whole_word = params.boolean("whole_word", default=True)
     res = request.app[RESOURCES]
     return json_response(await filter_domain.add_keyword(res, user.account_id, path_id(request), keyword, whole_word))
@@ -132,7 +132,7 @@ async def get_keyword(request: web.Request) -> web.Response:
 async def update_keyword(request: web.Request) -> web.Response:
     user = await require_user(request, "write:filters")
     params = await read_params(request)
-    keyword = params.text("keyword", max_length=200)
+    keyword = params.text("keyword", max_length=filter_domain.KEYWORD_MAX)
     whole_word = params.boolean("whole_word") if "whole_word" in params else None
     res = request.app[RESOURCES]
     return json_response(
@@ -197,7 +197,7 @@ async def create_v1(request: web.Request) -> web.Response:
     created = await filter_domain.create_v1(
         request.app[RESOURCES],
         user.account_id,
-        phrase=params.required_text("phrase", max_length=200),
+        phrase=params.required_text("phrase", max_length=filter_domain.KEYWORD_MAX),
         context=filter_domain.check_context(params.strings("context", max_items=10), required=True),
         whole_word=params.boolean("whole_word", default=True),
         irreversible=params.boolean("irreversible"),
@@ -220,7 +220,7 @@ async def update_v1(request: web.Request) -> web.Response:
         request.app[RESOURCES],
         user.account_id,
         path_id(request),
-        phrase=params.text("phrase", max_length=200),
+        phrase=params.text("phrase", max_length=filter_domain.KEYWORD_MAX),
         context=params.strings("context", max_items=10) if "context" in params else None,
         whole_word=params.boolean("whole_word") if "whole_word" in params else None,
         irreversible=params.boolean("irreversible") if "irreversible" in params else None,
