@@ -16,7 +16,7 @@ import uvloop
 from aiohttp import web
 from redis.asyncio import Redis
 
-LISTEN_BACKLOG = 4096  # as the API listens (CHIRP_LISTEN_BACKLOG): a ceiling under the same accept queue
+from config.settings import LISTEN_BACKLOG  # a ceiling under the API's accept queue
 
 BODY_KEY = "bench:ceiling-body"
 REDIS = web.AppKey("redis", Redis)

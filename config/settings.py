@@ -178,6 +178,10 @@ def _dev_defaults(base: int) -> dict[str, Any]:
 _CLASSIC = _dev_defaults(0)
 
 
+# The API's accept queue by default (CHIRP_LISTEN_BACKLOG); the benchmarks' bare servers listen alike.
+LISTEN_BACKLOG = 4096
+
+
 @dataclass(frozen=True)
 class Settings:
     # The HTTP server.
@@ -202,7 +206,7 @@ class Settings:
     # Connections the kernel holds for the API before it accepts them. aiohttp's 128 overflowed when
     # thousands of streams reconnected at once (a restart): the kernel dropped the rest, and their clients
     # waited on TCP retransmits for up to a minute. The kernel caps it at net.core.somaxconn (4096 here).
-    listen_backlog: int = _env("CHIRP_LISTEN_BACKLOG", 4096, _int_in(1, 65535))
+    listen_backlog: int = _env("CHIRP_LISTEN_BACKLOG", LISTEN_BACKLOG, _int_in(1, 65535))
     # The load balancers in front: their forwarding header is believed only from these peers, and
     # only the header they write (the other is ignored: a client could forge it). api/client.py.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = _env("CHIRP_TRUSTED_PROXIES", (), _networks)
