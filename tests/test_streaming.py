@@ -473,9 +473,9 @@ async def test_streams_dropped_at_once_give_their_leases_back(
     make_client: ClientFactory, res: Resources, make_user: UserFactory
 ) -> None:
     """Leases of hundreds of streams are renewed, all of them, a chunk at a time. Hundreds of sockets going
-    at once (a proxy restarting) give back their leases together: one by one
-    they outran the Valkey pool (256 connections) and stayed counted against their user until they
-    expired (CHIRP_STREAM_PRESENCE_TTL_SECONDS: 60 s here, far beyond this test's wait)."""
+    at once (a proxy restarting) give back their leases together: one by one they outran the Valkey pool
+    (256 connections) and stayed counted against their user until they expired
+    (CHIRP_STREAM_PRESENCE_TTL_SECONDS: 60 s here, far beyond this test's wait)."""
     client = await make_client(stream_max_per_user=1000, stream_max_per_token=1000)
     alice = await make_user("alice")
     hub = client.app[HUB]
