@@ -22,14 +22,17 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
+import hiredis
 from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
-from redis.asyncio import Connection, Redis
+from redis.asyncio import Connection, Redis, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterDownError,
     ConnectionError,
+    DataError,
     MovedError,
     RedisError,
     ResponseError,
@@ -282,37 +285,68 @@ async def _read_replies(connection: Connection, count: int) -> list[Any]:
 
 
 class Bulk(bytes):
-    """An argument packed once for many commands (a script's SHA, a post's member): its bytes are the
-    argument, as any client sends them; `pack_command` copies its RESP bulk string (`resp`) instead of
-    encoding it again."""
-
-    resp: bytes
+    """An argument made into bytes once for many commands (a script's SHA, a post's member, a cap): the
+    fan-out sends the same few values in every call of a batch."""
 
     def __new__(cls, value: bytes | str | int) -> Bulk:
         raw = value.encode() if isinstance(value, str) else (b"%d" % value if isinstance(value, int) else value)
-        bulk = super().__new__(cls, raw)
-        bulk.resp = b"$%d\r\n%b\r\n" % (len(raw), raw)
-        return bulk
+        return super().__new__(cls, raw)
 
 
 def pack_command(args: Sequence[Any]) -> bytes:
-    """One command in RESP: an array of bulk strings (str as UTF-8, numbers as their text)."""
-    parts = []
-    for arg in args:
-        kind = type(arg)
-        if kind is Bulk:
-            parts.append(arg.resp)
-            continue
-        if kind is str:
-            value = arg.encode()
-        elif kind is bytes:
-            value = arg
-        elif kind is int:
-            value = b"%d" % arg
-        else:
-            value = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%b\r\n" % (len(value), value))
-    return b"*%d\r\n%b" % (len(args), b"".join(parts))
+    """One command in RESP (str as UTF-8, numbers as their text), packed by hiredis in C. redis-py's asyncio
+    connections pack in Python, one argument at a time: 575-805 ns an argument against hiredis's 77 for a
+    fan-out call of 512 keys (measured here), and a fan-out sends every follower's key. A command name of
+    several words (`SCRIPT LOAD`) goes as its words, as redis-py sends it."""
+    first = args[0]
+    if isinstance(first, (str, bytes)) and (" " in first if isinstance(first, str) else b" " in first):
+        args = (*first.split(), *args[1:])
+    packed: bytes
+    try:
+        packed = hiredis.pack_command(args if type(args) is tuple else tuple(args))
+    except TypeError:  # a bytearray goes as its bytes; anything else has no form on the wire (as redis-py)
+        try:
+            as_bytes: tuple[Any, ...] = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
+            packed = hiredis.pack_command(as_bytes)
+        except TypeError as error:
+            raise DataError(str(error)) from None
+    return packed
+
+
+class _PackedInC:
+    """redis-py's asyncio connection with its commands packed by `pack_command` (one buffer a pipeline)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return [pack_command(args)]
+
+    def pack_commands(self, commands: Iterable[Iterable[Any]]) -> list[bytes]:
+        return [b"".join(pack_command(tuple(command)) for command in commands)]
+
+
+class PackedConnection(_PackedInC, Connection):
+    pass
+
+
+class PackedSSLConnection(_PackedInC, SSLConnection):
+    pass
+
+
+class PackedUnixConnection(_PackedInC, UnixDomainSocketConnection):
+    pass
+
+
+_PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    Connection: PackedConnection,
+    SSLConnection: PackedSSLConnection,
+    UnixDomainSocketConnection: PackedUnixConnection,
+}
+
+
+def pack_in_c(client: Redis) -> Redis:
+    """The client, its connections (redis://, rediss:// or unix://, as its URL said) packing in C from now on."""
+    pool = client.connection_pool
+    pool.connection_class = _PACKED.get(pool.connection_class, pool.connection_class)
+    return client
 
 
 async def mget(valkey: Valkey, keys: Sequence[str]) -> list[Any]:

@@ -26,7 +26,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from config import Settings
 from core.ids import IdGenerator
-from storage.keys import Valkey
+from storage.keys import Valkey, pack_in_c
 from storage.node_leases import hold_node
 from storage.read_replicas import ReadRoutes
 from storage.token_cache import TokenCache
@@ -146,12 +146,14 @@ async def open_redis(settings: Settings) -> AsyncIterator[Valkey]:
         # it the first command on each (the first /readyz, the first timeline read) failed although Valkey was
         # back. A command that fails twice is an outage (503, storage/outages.py). The few that are not
         # idempotent (INCR of a rate-limit window) can at worst count one request twice.
-        client = Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=2,
-            health_check_interval=30,
-            max_connections=256,
-            retry=Retry(NoBackoff(), 1),
+        client = pack_in_c(
+            Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+                max_connections=256,
+                retry=Retry(NoBackoff(), 1),
+            )
         )
     try:
         yield client
