@@ -145,9 +145,16 @@ async def record_event(conn: asyncpg.Connection, kind: Literal[EventKind.POLL_VO
 async def record_event(conn: asyncpg.Connection, kind: EventKind, payload: Payload) -> None:
     """Record `kind` for every queue subscribed to it (that wants this event: `WANTS`). Call inside the
     write's transaction."""
+    await job_store.enqueue_many(conn, outbox_jobs(kind, payload))
+
+
+def outbox_jobs(kind: EventKind, payload: Payload) -> list[job_store.NewJob]:
+    """The jobs that record `kind`: one for every queue subscribed to it that wants this event. For a write
+    whose statement carries its own jobs (`storage.posts.insert_post`); any other write calls `record_event`."""
     job_payload = cast(dict[str, Any], payload)  # the TypedDict is the JSON object, as it is
-    queues = [queue for queue in EVENT_QUEUES.get(kind, ()) if _wanted(queue, kind, job_payload)]
-    await job_store.enqueue_many(conn, [(queue, kind.value, job_payload) for queue in queues])
+    return [
+        (queue, kind.value, job_payload) for queue in EVENT_QUEUES.get(kind, ()) if _wanted(queue, kind, job_payload)
+    ]
 
 
 def _wanted(queue: str, kind: EventKind, payload: dict[str, Any]) -> bool:

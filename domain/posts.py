@@ -16,8 +16,8 @@ from domain import bookmarks
 from domain import media as media_domain
 from domain import polls as poll_domain
 from domain.cached_posts import VALKEY_DOWN, forget_deleted_posts
-from domain.event_kinds import EventKind, PostCounts
-from domain.events import record_event
+from domain.event_kinds import EventKind, PostCounts, PostCreated
+from domain.events import outbox_jobs, record_event
 from domain.polls import PollDraft
 from domain.post_entities import post_entities
 from domain.post_text import (
@@ -239,6 +239,22 @@ async def create_post(
     mentions = mention_ids(checked.entities)
     post_tags = tags(checked.entities)
 
+    created: PostCreated = {
+        "id": post_id,
+        "account_id": author_id,
+        "visibility": checked.visibility,
+        "in_reply_to_id": parent.id if parent else None,
+        "in_reply_to_account_id": parent.account_id if parent else None,
+        "thread_root_id": parent.thread_root_id if parent else post_id,
+        "reblog_of_id": None,
+        "quote_of_id": quoted.id if quoted else None,
+        "mention_ids": mentions,
+        "tags": post_tags,
+    }
+    # A post that claims, locks or counts nothing else, with neither media nor a poll, is written by one
+    # statement (the post, its mentions, tags and outbox jobs), which commits by itself.
+    alone = claim is None and key is None and parent is None and quoted is None and not draft.media_ids and poll is None
+
     async def write(conn: asyncpg.Connection) -> int:
         if claim is not None:
             await claim(conn)
@@ -252,6 +268,12 @@ async def create_post(
             raise ApiError(404, "The post you are trying to reply to does not appear to exist")
         if quoted is not None and quoted.id not in locked:
             raise ApiError(404, "The post you are trying to quote does not appear to exist")
+        if parent is not None:
+            counts = await post_store.add_to_counter(conn, parent.id, "replies_count", 1)
+            await record_counts_changed(conn, counts, "reply")
+        if quoted is not None:
+            counts = await post_store.add_to_counter(conn, quoted.id, "quotes_count", 1)
+            await record_counts_changed(conn, counts, "quote")
         await post_store.insert_post(
             conn,
             NewPost(
@@ -274,37 +296,16 @@ async def create_post(
                 application_id=application_id,
                 has_media=bool(draft.media_ids),
             ),
+            mentions=mentions,
+            tags=post_tags,
+            jobs=outbox_jobs(EventKind.POST_CREATED, created),
         )
-        await post_store.insert_mentions(conn, post_id, mentions)
-        await post_store.insert_tags(conn, post_id, post_tags)
         await attach_media(conn, author_id, post_id, draft.media_ids)
         if poll is not None:
             await poll_domain.add_poll(res, conn, post_id, author_id, poll)
-        if parent is not None:
-            counts = await post_store.add_to_counter(conn, parent.id, "replies_count", 1)
-            await record_counts_changed(conn, counts, "reply")
-        if quoted is not None:
-            counts = await post_store.add_to_counter(conn, quoted.id, "quotes_count", 1)
-            await record_counts_changed(conn, counts, "quote")
-        await record_event(
-            conn,
-            EventKind.POST_CREATED,
-            {
-                "id": post_id,
-                "account_id": author_id,
-                "visibility": checked.visibility,
-                "in_reply_to_id": parent.id if parent else None,
-                "in_reply_to_account_id": parent.account_id if parent else None,
-                "thread_root_id": parent.thread_root_id if parent else post_id,
-                "reblog_of_id": None,
-                "quote_of_id": quoted.id if quoted else None,
-                "mention_ids": mentions,
-                "tags": post_tags,
-            },
-        )
         return post_id
 
-    return await in_transaction(res.db, write)
+    return await in_transaction(res.db, write, single_statement=alone)
 
 
 async def delete_post(res: Resources, account_id: int, post_id: int) -> dict[str, Any]:

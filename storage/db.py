@@ -14,13 +14,22 @@ T = TypeVar("T")
 
 
 async def in_transaction(
-    pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]], *, attempts: int = 3
+    pool: asyncpg.Pool,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    attempts: int = 3,
+    single_statement: bool = False,
 ) -> T:
-    """Run `work` in one transaction, from scratch again if PostgreSQL aborts it to break a deadlock."""
+    """Run `work` in one transaction, from scratch again if PostgreSQL aborts it to break a deadlock.
+    `single_statement`: `work` runs one statement, a transaction by itself, so no BEGIN and COMMIT are sent
+    (two round trips of three for a post: domain/posts.py)."""
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
+            async with pool.acquire() as conn:
+                if single_statement:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
         except asyncpg.DeadlockDetectedError:
             if attempt == attempts:
                 raise

@@ -39,26 +39,33 @@ async def enqueue(conn: Executor, queue: str, kind: str, payload: dict[str, Any]
     await enqueue_many(conn, [(queue, kind, payload)], delay=delay)
 
 
-async def enqueue_many(conn: Executor, jobs: Sequence[tuple[str, str, dict[str, Any]]], *, delay: float = 0) -> None:
+NewJob = tuple[str, str, dict[str, Any]]
+"""A job to insert: its queue, kind and payload."""
+
+
+def enqueue_ctes(first: int) -> str:
+    """The CTEs that insert jobs and wake their queues' workers at commit (`woken`, whose rows must be read
+    for the notifications to be sent), taking `enqueue_args` as parameters from `$first` on: for a write
+    that carries its jobs in its own statement (storage/posts.py `insert_post`)."""
+    return f"""added_jobs AS (
+            INSERT INTO jobs (queue, kind, payload, run_at)
+            SELECT q, k, p, now() + make_interval(secs => ${first + 3})
+            FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::jsonb[]) AS t(q, k, p)
+            RETURNING queue
+        ), woken AS (
+            SELECT pg_notify(${first + 4}, queue) FROM (SELECT DISTINCT queue FROM added_jobs) AS queues
+        )"""
+
+
+def enqueue_args(jobs: Sequence[NewJob], delay: float = 0) -> list[Any]:
+    return [[q for q, _, _ in jobs], [k for _, k, _ in jobs], [p for _, _, p in jobs], delay, NOTIFY_CHANNEL]
+
+
+async def enqueue_many(conn: Executor, jobs: Sequence[NewJob], *, delay: float = 0) -> None:
     """Insert jobs (queue, kind, payload) and wake the workers of their queues when the transaction commits."""
     if not jobs:
         return
-    await conn.execute(
-        """
-        WITH added AS (
-            INSERT INTO jobs (queue, kind, payload, run_at)
-            SELECT q, k, p, now() + make_interval(secs => $4)
-            FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS t(q, k, p)
-            RETURNING queue
-        )
-        SELECT pg_notify($5, queue) FROM (SELECT DISTINCT queue FROM added) AS queues
-        """,
-        [q for q, _, _ in jobs],
-        [k for _, k, _ in jobs],
-        [p for _, _, p in jobs],
-        delay,
-        NOTIFY_CHANNEL,
-    )
+    await conn.execute(f"WITH {enqueue_ctes(1)} SELECT count(*) FROM woken", *enqueue_args(jobs, delay))
 
 
 async def claim(

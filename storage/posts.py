@@ -13,6 +13,7 @@ from typing import Any
 
 from core.pagination import Page
 from storage.db import Executor
+from storage.jobs import NewJob, enqueue_args, enqueue_ctes
 from storage.rows import Row, columns, row_of, rows_of
 
 
@@ -300,20 +301,34 @@ _COUNT_ON_AUTHOR = """
 """
 
 
-async def insert_post(conn: Executor, post: NewPost) -> datetime:
-    """Insert a post (not a repost: see insert_repost), counted on its author's profile; returns its
-    creation time."""
+async def insert_post(
+    conn: Executor,
+    post: NewPost,
+    *,
+    mentions: Sequence[int] = (),
+    tags: Sequence[str] = (),
+    jobs: Sequence[NewJob] = (),
+) -> PostRow:
+    """Insert a post (not a repost: see insert_repost), counted on its author's profile, with its mentions,
+    its hashtags and the jobs its event leaves in the outbox (storage/jobs.py), in one statement: one round
+    trip, and on its own (outside a transaction) one atomic write, the post's whole transaction when it has
+    nothing else to write (domain/posts.py). Returns the row as written."""
     path = (post.thread_path or b"") + path_component(post.id)
-    created: datetime = await conn.fetchval(
+    row = await conn.fetchrow(
         f"""
         WITH inserted AS (
-            INSERT INTO posts (id, account_id, visibility, text, entities, spoiler_text, sensitive, language, lat,
-                               lon, in_reply_to_id, in_reply_to_account_id, thread_root_id, thread_path,
-                               thread_depth, quote_of_id, application_id, has_media)
+            INSERT INTO posts AS p (id, account_id, visibility, text, entities, spoiler_text, sensitive, language,
+                                    lat, lon, in_reply_to_id, in_reply_to_account_id, thread_root_id, thread_path,
+                                    thread_depth, quote_of_id, application_id, has_media)
             VALUES ($1, $2, $3::post_visibility, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-            RETURNING account_id, created_at
+            RETURNING {POST_COLUMNS}
         ) {_COUNT_ON_AUTHOR}
-        SELECT created_at FROM inserted
+        , mentioned AS (
+            INSERT INTO post_mentions (post_id, account_id) SELECT $1, unnest($19::bigint[]) ON CONFLICT DO NOTHING
+        ), tagged AS (
+            INSERT INTO post_tags (tag, post_id) SELECT unnest($20::text[]), $1 ON CONFLICT DO NOTHING
+        ), {enqueue_ctes(21)}
+        SELECT inserted.* FROM inserted WHERE (SELECT count(*) FROM woken) >= 0  -- reads `woken`: its NOTIFYs
         """,
         post.id,
         post.account_id,
@@ -333,8 +348,12 @@ async def insert_post(conn: Executor, post: NewPost) -> datetime:
         post.quote_of_id,
         post.application_id,
         post.has_media,
+        list(mentions),
+        list(tags),
+        *enqueue_args(jobs),
     )
-    return created
+    assert row is not None
+    return PostRow(*row)
 
 
 async def insert_repost(

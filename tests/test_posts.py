@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
+import asyncpg
 import pytest
 from conftest import ClientFactory, UserFactory
 from live import serve_app
@@ -546,6 +547,38 @@ async def test_creating_and_deleting_record_events_in_the_same_transaction(
     assert events[1]["reason"] == "reply" and events[1]["counts"]["replies_count"] == 1
     assert events[3]["counts"]["replies_count"] == 0
     assert events[4]["id"] == int(status["id"]) and events[4]["tags"] == ["news"]
+
+
+async def test_a_post_written_by_one_statement_is_written_whole_or_not_at_all(
+    client: Client, make_user: UserFactory, res: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post with nothing else to write (no reply, quote, media, poll or key) commits by its one statement:
+    the post, its mentions, tags and outbox jobs. One part failing (here a mention of an account that does
+    not exist) writes none of them, and nothing stays held for the next write."""
+    from storage.posts import NewPost, insert_post
+
+    alice, bob = await make_user("alice"), await make_user("bob")
+    with subscribed(monkeypatch, "test", "post.created"):
+        status = await post_status(client, alice, "hi @bob #Whole")
+        post_id = res.ids.next_id()
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await insert_post(
+                res.db,
+                NewPost(id=post_id, account_id=alice.account_id, visibility="public", text="half"),
+                mentions=[bob.account_id, -1],
+                tags=["half"],
+                jobs=[("test", "post.created", {"id": post_id})],
+            )
+    assert [e["id"] for e in await recorded(res, "test")] == [int(status["id"])]
+    assert await res.db.fetchval("SELECT count(*) FROM posts WHERE id = $1", post_id) == 0
+    assert await res.db.fetchval("SELECT count(*) FROM post_tags WHERE tag = 'half'") == 0
+    assert await res.db.fetchval("SELECT count(*) FROM post_mentions WHERE post_id = $1", post_id) == 0
+    written = int(status["id"])
+    assert await res.db.fetchval("SELECT array_agg(tag) FROM post_tags WHERE post_id = $1", written) == ["whole"]
+    assert await res.db.fetchval("SELECT array_agg(account_id) FROM post_mentions WHERE post_id = $1", written) == [
+        bob.account_id
+    ]
+    assert (await account_counts(res, alice))["posts_count"] == 1
 
 
 async def test_responses_match_the_documented_schemas(client: Client, make_user: UserFactory) -> None:
