@@ -214,20 +214,6 @@ def check_idempotency_key(raw: str | None) -> str | None:
     return key
 
 
-@dataclass(frozen=True)
-class Published:
-    """What publishing left: the post's id, and its row as written (None when an idempotency key gave back
-    the post made earlier with it)."""
-
-    post_id: int
-    row: PostRow | None = None
-
-    def shown_rows(self) -> dict[int, PostRow] | None:
-        """The rows its entity is made of, when this one row is all of them (it quotes no post), for
-        `post_entities(loaded=...)`: the answer to the write needs no read of it."""
-        return {self.post_id: self.row} if self.row is not None and self.row.quote_of_id is None else None
-
-
 async def create_post(
     res: Resources,
     author_id: int,
@@ -237,29 +223,13 @@ async def create_post(
     idempotency_key: str | None = None,
     claim: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> int:
-    """Publish a post; returns its id (as `publish_post`)."""
-    published = await publish_post(
-        res, author_id, draft, application_id=application_id, idempotency_key=idempotency_key, claim=claim
-    )
-    return published.post_id
-
-
-async def publish_post(
-    res: Resources,
-    author_id: int,
-    draft: PostDraft,
-    *,
-    application_id: int | None = None,
-    idempotency_key: str | None = None,
-    claim: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
-) -> Published:
-    """Publish a post. With an idempotency key already used within the hour by this account, gives back
-    the post made then and creates nothing. `claim` runs first in the post's transaction
+    """Publish a post; returns its id. With an idempotency key already used within the hour by this
+    account, returns the post made then and creates nothing. `claim` runs first in the post's transaction
     (a scheduled post takes its row there, so it is published once) and may raise to write nothing."""
     key = check_idempotency_key(idempotency_key)
     earlier = await post_store.idempotent_post(res.db, author_id, key) if key is not None else None
     if earlier is not None:
-        return Published(earlier)
+        return earlier
     checked = await _check_draft(res, author_id, draft)
     poll = poll_domain.check_poll(draft.poll) if draft.poll is not None else None
     if poll is not None and draft.media_ids:
@@ -285,13 +255,13 @@ async def publish_post(
     # statement (the post, its mentions, tags and outbox jobs), which commits by itself.
     alone = claim is None and key is None and parent is None and quoted is None and not draft.media_ids and poll is None
 
-    async def write(conn: asyncpg.Connection) -> Published:
+    async def write(conn: asyncpg.Connection) -> int:
         if claim is not None:
             await claim(conn)
         if key is not None:
             existing = await post_store.claim_idempotency_key(conn, author_id, key, post_id, IDEMPOTENCY_TTL_SECONDS)
             if existing is not None:
-                return Published(existing)
+                return existing
         targets = [row.id for row in (parent, quoted) if row is not None]
         locked = await post_store.lock_posts(conn, targets)
         if parent is not None and parent.id not in locked:
@@ -304,7 +274,7 @@ async def publish_post(
         if quoted is not None:
             counts = await post_store.add_to_counter(conn, quoted.id, "quotes_count", 1)
             await record_counts_changed(conn, counts, "quote")
-        row = await post_store.insert_post(
+        await post_store.insert_post(
             conn,
             NewPost(
                 id=post_id,
@@ -333,7 +303,7 @@ async def publish_post(
         await attach_media(conn, author_id, post_id, draft.media_ids)
         if poll is not None:
             await poll_domain.add_poll(res, conn, post_id, author_id, poll)
-        return Published(post_id, row)
+        return post_id
 
     return await in_transaction(res.db, write, single_statement=alone)
 

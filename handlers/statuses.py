@@ -77,15 +77,12 @@ async def create_status(request: web.Request) -> web.Response:
         )
         return json_response(entity)
     draft, key = _draft(params), request.headers.get("Idempotency-Key")
-    published = await post_domain.publish_post(
+    post_id = await post_domain.create_post(
         request.app[RESOURCES], user.account_id, draft, application_id=user.app_id, idempotency_key=key
     )
-    post_id = published.post_id
     # Without a key the post is new; with one it may be the earlier post made with it, marked since.
     written = NOTHING_WRITTEN if key else Written(frozenset({post_id}), frozenset({post_id} if draft.poll else ()))
-    entities = await post_entities(
-        request.app[RESOURCES], [post_id], user.account_id, written=written, loaded=published.shown_rows()
-    )
+    entities = await post_entities(request.app[RESOURCES], [post_id], user.account_id, written=written)
     if not entities:  # an Idempotency-Key whose post has since been deleted
         raise ApiError(409, "The post made with this Idempotency-Key has been deleted")
     return json_response(entities[0])

@@ -60,8 +60,7 @@ async def test_a_post_comes_back_as_a_mastodon_status(client: Client, make_user:
 
 async def test_the_answer_to_a_post_is_the_status_a_later_read_shows(client: Client, make_user: UserFactory) -> None:
     """The answer to POST leaves out the queries that cannot find anything for a post this new (domain
-    post_entities.Written), and renders the row its insert returned (domain.posts.Published): whatever the
-    draft, it must be the Status that GET gives the author after."""
+    post_entities.Written): whatever the draft, it must be the Status that GET gives the author after."""
     alice, bob = await make_user("alice"), await make_user("bob")
     await follow(client, alice, bob)
     theirs = await post_status(client, bob, "bob's post")
