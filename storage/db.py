@@ -22,7 +22,7 @@ async def in_transaction(
 ) -> T:
     """Run `work` in one transaction, from scratch again if PostgreSQL aborts it to break a deadlock.
     `single_statement`: `work` runs one statement, a transaction by itself, so no BEGIN and COMMIT are sent
-    (two round trips of three for a post: domain/posts.py)."""
+    (a plain post: domain/posts.py)."""
     for attempt in range(1, attempts + 1):
         try:
             async with pool.acquire() as conn:

@@ -308,27 +308,27 @@ async def insert_post(
     mentions: Sequence[int] = (),
     tags: Sequence[str] = (),
     jobs: Sequence[NewJob] = (),
-) -> PostRow:
+) -> datetime:
     """Insert a post (not a repost: see insert_repost), counted on its author's profile, with its mentions,
     its hashtags and the jobs its event leaves in the outbox (storage/jobs.py), in one statement: one round
     trip, and on its own (outside a transaction) one atomic write, the post's whole transaction when it has
-    nothing else to write (domain/posts.py). Returns the row as written."""
+    nothing else to write (domain/posts.py). Returns its creation time."""
     path = (post.thread_path or b"") + path_component(post.id)
-    row = await conn.fetchrow(
+    created: datetime = await conn.fetchval(
         f"""
         WITH inserted AS (
-            INSERT INTO posts AS p (id, account_id, visibility, text, entities, spoiler_text, sensitive, language,
-                                    lat, lon, in_reply_to_id, in_reply_to_account_id, thread_root_id, thread_path,
-                                    thread_depth, quote_of_id, application_id, has_media)
+            INSERT INTO posts (id, account_id, visibility, text, entities, spoiler_text, sensitive, language, lat,
+                               lon, in_reply_to_id, in_reply_to_account_id, thread_root_id, thread_path,
+                               thread_depth, quote_of_id, application_id, has_media)
             VALUES ($1, $2, $3::post_visibility, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-            RETURNING {POST_COLUMNS}
+            RETURNING account_id, created_at
         ) {_COUNT_ON_AUTHOR}
         , mentioned AS (
             INSERT INTO post_mentions (post_id, account_id) SELECT $1, unnest($19::bigint[]) ON CONFLICT DO NOTHING
         ), tagged AS (
             INSERT INTO post_tags (tag, post_id) SELECT unnest($20::text[]), $1 ON CONFLICT DO NOTHING
         ), {enqueue_ctes(21)}
-        SELECT inserted.* FROM inserted WHERE (SELECT count(*) FROM woken) >= 0  -- reads `woken`: its NOTIFYs
+        SELECT created_at FROM inserted WHERE (SELECT count(*) FROM woken) >= 0  -- reads `woken`: its NOTIFYs
         """,
         post.id,
         post.account_id,
@@ -352,8 +352,7 @@ async def insert_post(
         list(tags),
         *enqueue_args(jobs),
     )
-    assert row is not None
-    return PostRow(*row)
+    return created
 
 
 async def insert_repost(
