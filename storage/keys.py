@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import hiredis
 from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
@@ -43,6 +43,7 @@ from redis.exceptions import TimeoutError as ValkeyTimeout
 
 Valkey: TypeAlias = Redis | RedisCluster
 """The client Chirp's Valkey users take: one Valkey or a Valkey Cluster."""
+V = TypeVar("V", Redis, RedisCluster)
 
 # Timelines (storage/timeline_cache.py).
 HOME_PREFIX = "tl:"
@@ -342,10 +343,23 @@ _PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
-def pack_in_c(client: Redis) -> Redis:
-    """The client, its connections (redis://, rediss:// or unix://, as its URL said) packing in C from now on."""
-    pool = client.connection_pool
-    pool.connection_class = _PACKED.get(pool.connection_class, pool.connection_class)
+def _packed(kind: Any) -> Any:
+    return _PACKED.get(kind, kind)
+
+
+def pack_in_c(client: V) -> V:
+    """The client, its connections (redis://, rediss:// or unix://, as its URL said) packing in C from now on.
+    A cluster client takes the connection kind of every node it will find from its node manager's
+    connection settings, and its startup nodes hold theirs: both are set (before its first command)."""
+    if isinstance(client, RedisCluster):
+        manager = client.nodes_manager
+        kind = manager.connection_kwargs.get("connection_class", Connection)
+        manager.connection_kwargs["connection_class"] = _packed(kind)
+        for node in manager.startup_nodes.values():
+            node.connection_class = _packed(node.connection_class)
+    else:
+        pool = client.connection_pool
+        pool.connection_class = _packed(pool.connection_class)
     return client
 
 

@@ -131,8 +131,10 @@ async def open_redis(settings: Settings) -> AsyncIterator[Valkey]:
     """One Valkey, or a Valkey Cluster found from the node REDIS_URL names (CHIRP_VALKEY_CLUSTER)."""
     client: Valkey
     if settings.valkey_cluster:
-        cluster = RedisCluster.from_url(
-            settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
+        cluster = pack_in_c(
+            RedisCluster.from_url(
+                settings.redis_url, socket_connect_timeout=2, health_check_interval=30, max_connections=256
+            )
         )
         # The slot map and the command table, before the first request: redis-py fills them on the first
         # command otherwise, and requests arriving together at a fresh process (one restarted behind a

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Connection, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import DataError
 
 from storage.keys import (
@@ -61,6 +62,13 @@ def test_every_kind_of_valkey_url_keeps_its_connection_kind() -> None:
     }
     for url, kind in kinds.items():
         assert pack_in_c(Redis.from_url(url)).connection_pool.connection_class is kind
+
+
+def test_a_cluster_client_finds_its_nodes_with_connections_packing_in_c() -> None:
+    for url, kind in (("redis://127.0.0.1:6379", PackedConnection), ("rediss://127.0.0.1:6379", PackedSSLConnection)):
+        cluster = pack_in_c(RedisCluster.from_url(url))
+        assert cluster.nodes_manager.connection_kwargs["connection_class"] is kind
+        assert {node.connection_class for node in cluster.nodes_manager.startup_nodes.values()} == {kind}
 
 
 def test_a_cached_slot_is_the_computed_one() -> None:

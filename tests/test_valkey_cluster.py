@@ -39,10 +39,14 @@ async def primary_of(res: Resources, cluster: ValkeyCluster, key: str) -> Valkey
 
 
 @on_cluster
-async def test_readyz_reports_the_cluster_ready(client: Client) -> None:
+async def test_readyz_reports_the_cluster_ready(client: Client, res: Resources) -> None:
     response = await client.get("/readyz")
     assert response.status == 200
     assert (await response.json())["checks"]["valkey"]["status"] == "up"
+    # Every node it found (3 primaries and their replicas) talks to it with commands packed by hiredis.
+    assert isinstance(res.redis, RedisCluster)
+    assert len(res.redis.get_nodes()) >= 3
+    assert {node.connection_class for node in res.redis.get_nodes()} == {keys.PackedConnection}
 
 
 async def test_keys_of_one_account_share_a_slot() -> None:
