@@ -300,7 +300,7 @@ def pack_command(args: Sequence[Any]) -> bytes:
     fan-out call of 512 keys (measured here), and a fan-out sends every follower's key. A command name of
     several words (`SCRIPT LOAD`) goes as its words, as redis-py sends it."""
     first = args[0]
-    if isinstance(first, (str, bytes)) and (" " in first if isinstance(first, str) else b" " in first):
+    if (isinstance(first, str) and " " in first) or (isinstance(first, bytes) and b" " in first):
         args = (*first.split(), *args[1:])
     packed: bytes
     try:

@@ -405,15 +405,6 @@ async def insert_mentions(conn: Executor, post_id: int, account_ids: Sequence[in
     return [row["account_id"] for row in rows]
 
 
-async def insert_tags(conn: Executor, post_id: int, tags: Sequence[str]) -> None:
-    if tags:
-        await conn.execute(
-            "INSERT INTO post_tags (tag, post_id) SELECT unnest($2::text[]), $1 ON CONFLICT DO NOTHING",
-            post_id,
-            list(tags),
-        )
-
-
 async def lock_posts(conn: Executor, post_ids: Iterable[int]) -> set[int]:
     """Lock posts whose counters this transaction changes, in id order; returns the ids that exist."""
     ids = sorted(set(post_ids))
