@@ -28,7 +28,7 @@ from domain.event_kinds import (
     RepostCreated,
     RepostDeleted,
 )
-from domain.subscriptions import SUBSCRIPTIONS, WANTS
+from domain.subscriptions import IN_ORDER_OF, SUBSCRIPTIONS, WANTS
 from storage import jobs as job_store
 
 
@@ -149,12 +149,20 @@ async def record_event(conn: asyncpg.Connection, kind: EventKind, payload: Paylo
 
 
 def outbox_jobs(kind: EventKind, payload: Payload) -> list[job_store.NewJob]:
-    """The jobs that record `kind`: one for every queue subscribed to it that wants this event. For a write
-    whose statement carries its own jobs (`storage.posts.insert_post`); any other write calls `record_event`."""
+    """The jobs that record `kind`: one for every queue subscribed to it that wants this event, keyed where
+    the queue keeps the kind's order (`IN_ORDER_OF`). For a write whose statement carries its own jobs
+    (`storage.posts.insert_post`); any other write calls `record_event`."""
     job_payload = cast(dict[str, Any], payload)  # the TypedDict is the JSON object, as it is
     return [
-        (queue, kind.value, job_payload) for queue in EVENT_QUEUES.get(kind, ()) if _wanted(queue, kind, job_payload)
+        job_store.NewJob(queue, kind.value, job_payload, _order_key(queue, kind, job_payload))
+        for queue in EVENT_QUEUES.get(kind, ())
+        if _wanted(queue, kind, job_payload)
     ]
+
+
+def _order_key(queue: str, kind: EventKind, payload: dict[str, Any]) -> int | None:
+    key = IN_ORDER_OF.get((queue, kind))
+    return None if key is None else key(payload)
 
 
 def _wanted(queue: str, kind: EventKind, payload: dict[str, Any]) -> bool:

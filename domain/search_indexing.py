@@ -110,7 +110,7 @@ class Writes:
     puts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {s.kind: {} for s in ALL_INDEXES})
     deletes: dict[str, set[str]] = field(default_factory=lambda: {s.kind: set() for s in ALL_INDEXES})
     authors_gone: set[int] = field(default_factory=set)
-    follow_ups: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    follow_ups: list[job_store.NewJob] = field(default_factory=list)
 
     def put(self, spec: IndexSpec, document: dict[str, Any]) -> None:
         self.puts[spec.kind][document["id"]] = document
@@ -141,7 +141,7 @@ async def _post_writes(conn: asyncpg.Connection, changes: Changes, writes: Write
             writes.put(POSTS, post_document(row))
         if len(page) == AUTHOR_PAGE:
             writes.follow_ups.append(
-                (SEARCH_QUEUE, AUTHOR_POSTS, {"account_id": author_id, "before_id": page[-1]["id"]})
+                job_store.NewJob(SEARCH_QUEUE, AUTHOR_POSTS, {"account_id": author_id, "before_id": page[-1]["id"]})
             )
 
 

@@ -120,3 +120,19 @@ WANTS: Final[Mapping[tuple[str, EventKind], Callable[[Mapping[str, Any]], bool]]
 
 # Kinds no queue receives, on purpose (recording one costs nothing and leaves no row). None today.
 UNROUTED: Final[frozenset[EventKind]] = frozenset()
+
+
+def _author(payload: Mapping[str, Any]) -> int:
+    return int(payload["account_id"])
+
+
+# (queue, kind) -> the key a queue's jobs of that kind keep their order by (storage/jobs.py `claim`): the
+# fan-out runs one author's new and deleted posts one after another, never side by side on two workers, so
+# a follower's stream receives them in the order they were written (its resume cursor is the newest post
+# id it has seen: an older post arriving after a newer one would be skipped by a resume in between).
+IN_ORDER_OF: Final[Mapping[tuple[str, EventKind], Callable[[Mapping[str, Any]], int]]] = MappingProxyType(
+    {
+        (TIMELINE_QUEUE, EventKind.POST_CREATED): _author,
+        (TIMELINE_QUEUE, EventKind.POST_DELETED): _author,
+    }
+)

@@ -2,14 +2,16 @@
 
 `enqueue` runs inside the caller's transaction, so a job exists exactly when the write that caused it
 committed. Workers `claim` a batch under a lease; a job is deleted when done, retried later with backoff
-when it fails, and moved to `dead_jobs` after its last attempt.
+when it fails, and moved to `dead_jobs` after its last attempt. Jobs sharing an `in_order_of` key run in the
+order they were recorded: one is not claimed while an earlier one of its queue with that key is ready or
+leased, so concurrent workers cannot overtake each other on one key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -35,12 +37,26 @@ class QueueStats:
     dead: int
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A claim's outcome: the jobs taken, oldest first, and how many ready ones it held back because an
+    earlier job with the same `in_order_of` key was still ready or leased (worth claiming again soon)."""
+
+    jobs: list[Job]
+    held_back: int
+
+
+class NewJob(NamedTuple):
+    """A job to insert: its queue, kind and payload, and the key it keeps its order by (None: any order)."""
+
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    in_order_of: int | None = None
+
+
 async def enqueue(conn: Executor, queue: str, kind: str, payload: dict[str, Any], *, delay: float = 0) -> None:
-    await enqueue_many(conn, [(queue, kind, payload)], delay=delay)
-
-
-NewJob = tuple[str, str, dict[str, Any]]
-"""A job to insert: its queue, kind and payload."""
+    await enqueue_many(conn, [NewJob(queue, kind, payload)], delay=delay)
 
 
 def enqueue_ctes(first: int) -> str:
@@ -48,17 +64,25 @@ def enqueue_ctes(first: int) -> str:
     for the notifications to be sent), taking `enqueue_args` as parameters from `$first` on: for a write
     that carries its jobs in its own statement (storage/posts.py `insert_post`)."""
     return f"""added_jobs AS (
-            INSERT INTO jobs (queue, kind, payload, run_at)
-            SELECT q, k, p, now() + make_interval(secs => ${first + 3})
-            FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::jsonb[]) AS t(q, k, p)
+            INSERT INTO jobs (queue, kind, payload, in_order_of, run_at)
+            SELECT q, k, p, o, now() + make_interval(secs => ${first + 4})
+            FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::jsonb[], ${first + 3}::bigint[])
+                AS t(q, k, p, o)
             RETURNING queue
         ), woken AS (
-            SELECT pg_notify(${first + 4}, queue) FROM (SELECT DISTINCT queue FROM added_jobs) AS queues
+            SELECT pg_notify(${first + 5}, queue) FROM (SELECT DISTINCT queue FROM added_jobs) AS queues
         )"""
 
 
 def enqueue_args(jobs: Sequence[NewJob], delay: float = 0) -> list[Any]:
-    return [[q for q, _, _ in jobs], [k for _, k, _ in jobs], [p for _, _, p in jobs], delay, NOTIFY_CHANNEL]
+    return [
+        [job.queue for job in jobs],
+        [job.kind for job in jobs],
+        [job.payload for job in jobs],
+        [job.in_order_of for job in jobs],
+        delay,
+        NOTIFY_CHANNEL,
+    ]
 
 
 async def enqueue_many(conn: Executor, jobs: Sequence[NewJob], *, delay: float = 0) -> None:
@@ -70,34 +94,52 @@ async def enqueue_many(conn: Executor, jobs: Sequence[NewJob], *, delay: float =
 
 async def claim(
     conn: Executor, queue: str, limit: int, lease_seconds: float, *, completed: Sequence[int] = ()
-) -> list[Job]:
+) -> Claimed:
     """Take up to `limit` ready jobs for `lease_seconds`; other workers skip them meanwhile.
 
     `completed`: jobs this worker finished since its last claim, deleted by the same statement (one
     transaction for a batch's completion and the next batch's claim, instead of two). Until then they
-    stay leased, so a crash in between runs them again, as any crash before completion does."""
+    stay leased, so a crash in between runs them again, as any crash before completion does.
+
+    A ready job is held back while an earlier job of the queue with its `in_order_of` key is ready but not
+    among this claim's (another claim has it locked) or leased, `completed` aside: it is claimed once that
+    one is done, by whichever claim comes next. A job waiting for its retry holds nothing back."""
     rows = await conn.fetch(
         """
-        WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[]))
-        UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
-        WHERE id IN (
-            SELECT id FROM jobs
+        WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[])),
+        ready AS (
+            SELECT id, in_order_of FROM jobs
             WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
               AND id <> ALL($4::bigint[])
             ORDER BY run_at, id
             LIMIT $2
             FOR UPDATE SKIP LOCKED
+        ), taken AS (
+            UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
+            WHERE id IN (
+                SELECT r.id FROM ready r
+                WHERE r.in_order_of IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM jobs earlier
+                    WHERE earlier.queue = $1 AND earlier.in_order_of = r.in_order_of AND earlier.id < r.id
+                      AND earlier.id <> ALL($4::bigint[]) AND earlier.id NOT IN (SELECT id FROM ready)
+                      AND (earlier.run_at <= now() OR earlier.locked_until >= now())
+                )
+            )
+            RETURNING id, queue, kind, payload, attempts
         )
-        RETURNING id, queue, kind, payload, attempts
+        SELECT id, queue, kind, payload, attempts FROM taken
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM ready) - (SELECT count(*) FROM taken)
         """,
         queue,
         limit,
         lease_seconds,
         list(completed),
     )
-    jobs = [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows]
+    jobs = [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows if r["id"] is not None]
     jobs.sort(key=lambda job: job.id)
-    return jobs
+    held_back = next(r["attempts"] for r in rows if r["id"] is None)  # the count row
+    return Claimed(jobs, int(held_back))
 
 
 async def complete(conn: Executor, job_ids: Sequence[int]) -> None:
@@ -131,10 +173,12 @@ async def fail(conn: Executor, job: Job, error: str, *, retry_in: float, max_att
 
 
 async def release(conn: Executor, job_ids: Sequence[int], *, retry_in: float) -> None:
-    """Give claimed jobs back untried (a store their handler needs is away): the attempt is not counted."""
+    """Give claimed jobs back untried (a store their handler needs is away): the attempt is not counted.
+    Leased until their retry, so a keyed one still holds its key's later jobs back: the store's return
+    does not let a job written meanwhile overtake them."""
     await conn.execute(
         """
-        UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), locked_until = NULL,
+        UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), locked_until = now() + make_interval(secs => $2),
                         run_at = now() + make_interval(secs => $2)
         WHERE id = ANY($1::bigint[])
         """,
@@ -159,7 +203,7 @@ async def replay_dead(conn: Executor, job_ids: Sequence[int] | None = None) -> i
             DELETE FROM dead_jobs WHERE $1::bigint[] IS NULL OR id = ANY($1::bigint[])
             RETURNING queue, kind, payload
         )
-        INSERT INTO jobs (queue, kind, payload) SELECT queue, kind, payload FROM revived
+        INSERT INTO jobs (queue, kind, payload) SELECT queue, kind, payload FROM revived  -- in any order now
         RETURNING queue
         """,
         list(job_ids) if job_ids is not None else None,

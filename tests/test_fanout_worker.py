@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import REPO_ROOT, UserFactory
@@ -21,8 +21,9 @@ from domain.subscriptions import TIMELINE_QUEUE
 from storage import jobs as job_store
 from storage import keys, presence, timeline_cache
 from storage.resources import Resources
-from storage.timeline_cache import Entry, home_key
+from storage.timeline_cache import Entry, decode_entry, home_key
 from workers import timeline as timeline_worker
+from workers.runner import JobRunner
 
 # Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
 pytestmark = pytest.mark.valkey_modes
@@ -62,6 +63,12 @@ async def cache_timelines(res: Resources, account_ids: list[int]) -> None:
         )
 
 
+async def home_post_ids(res: Resources, account_id: int) -> list[int]:
+    """The posts in a cached home timeline, by score (post id); the markers scored below 0 left out."""
+    members = cast(list[tuple[bytes, float]], await res.redis.zrange(home_key(account_id), 0, -1, withscores=True))
+    return [decode_entry(member).post_id for member, score in members if score > 0]
+
+
 async def timeline_members(res: Resources, account_ids: list[int]) -> list[list[bytes]]:
     pipe = res.redis.pipeline(transaction=False)
     for account in account_ids:
@@ -93,6 +100,35 @@ async def test_fan_out_returns_the_recipients_it_wrote(make_user: UserFactory, r
     assert sorted(again.recipients) == sorted(delivery.recipients)
     assert all(await timeline_cache.exists(res.redis, [home_key(a) for a in followers[:10]]))
     assert not any(await timeline_cache.exists(res.redis, [home_key(a) for a in followers[10:]]))
+
+
+async def test_an_authors_posts_are_fanned_out_one_after_another(make_user: UserFactory, res: Resources) -> None:
+    """While one worker fans out an author's post, another worker leaves that author's next posts (and their
+    deletion) alone, so followers' streams get them in the order written; another author's post goes on."""
+    author, other = await make_user("author"), await make_user("other")
+    follower = (await add_followers(res, author.account_id, 1))[0]
+    await res.db.execute(
+        "INSERT INTO follows (id, account_id, target_account_id) VALUES ($1, $2, $3)",
+        res.ids.next_id(),
+        follower,
+        other.account_id,
+    )
+    await cache_timelines(res, [follower])
+    first = await create_post(res, author.account_id, PostDraft(text="first"))
+    second = await create_post(res, author.account_id, PostDraft(text="second"))
+    theirs = await create_post(res, other.account_id, PostDraft(text="theirs"))
+    # Worker A has the first post's job in hand...
+    held = await job_store.claim(res.db, TIMELINE_QUEUE, 1, lease_seconds=60)
+    assert [job.payload["id"] for job in held.jobs] == [first]
+    # ...so worker B fans out the other author's post only.
+    runner = JobRunner(res, timeline_worker.queues())
+    assert await runner.drain(TIMELINE_QUEUE) == 1
+    assert await home_post_ids(res, follower) == [theirs]
+    # Worker A is done: the second post follows.
+    await timeline_worker.run_timeline_jobs(res, held.jobs)
+    await job_store.complete(res.db, [job.id for job in held.jobs])
+    assert await runner.drain(TIMELINE_QUEUE) == 1
+    assert await home_post_ids(res, follower) == sorted([first, second, theirs])
 
 
 async def test_a_batch_takes_a_few_valkey_round_trips_whatever_the_posts(

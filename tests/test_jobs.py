@@ -13,7 +13,7 @@ import time
 import pytest
 
 from storage import jobs as job_store
-from storage.jobs import Job
+from storage.jobs import Job, NewJob
 from storage.resources import Resources
 from workers.runner import JobRunner, Queue
 
@@ -44,7 +44,7 @@ async def test_jobs_enqueued_in_a_rolled_back_transaction_never_exist(res: Resou
 
 
 async def test_ready_jobs_run_in_batches_and_are_removed(res: Resources) -> None:
-    await job_store.enqueue_many(res.db, [("test", "thing", {"n": n}) for n in range(5)])
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}) for n in range(5)])
     recorder = Recorder()
     runner = JobRunner(res, [Queue("test", recorder, batch_size=2)])
     assert await runner.drain("test") == 5
@@ -54,7 +54,12 @@ async def test_ready_jobs_run_in_batches_and_are_removed(res: Resources) -> None
 
 async def test_a_poisoned_job_does_not_hold_back_its_batch(res: Resources) -> None:
     await job_store.enqueue_many(
-        res.db, [("test", "thing", {"n": 1}), ("test", "thing", {"n": 2, "fail": True}), ("test", "thing", {"n": 3})]
+        res.db,
+        [
+            NewJob("test", "thing", {"n": 1}),
+            NewJob("test", "thing", {"n": 2, "fail": True}),
+            NewJob("test", "thing", {"n": 3}),
+        ],
     )
     recorder = Recorder()
     await JobRunner(res, [Queue("test", recorder)]).drain("test")
@@ -84,13 +89,13 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_can_be_replayed(res
 
 async def test_a_job_whose_worker_died_runs_again_after_its_lease(res: Resources) -> None:
     await job_store.enqueue(res.db, "test", "thing", {"n": 1})
-    first = await job_store.claim(res.db, "test", 10, lease_seconds=0.3)
+    first = (await job_store.claim(res.db, "test", 10, lease_seconds=0.3)).jobs
     assert [j.attempts for j in first] == [1]
     # Leased: nobody else gets it...
-    assert await job_store.claim(res.db, "test", 10, lease_seconds=0.3) == []
+    assert (await job_store.claim(res.db, "test", 10, lease_seconds=0.3)).jobs == []
     await asyncio.sleep(0.5)
     # ...until the lease runs out, as when the worker holding it was killed.
-    again = await job_store.claim(res.db, "test", 10, lease_seconds=0.3)
+    again = (await job_store.claim(res.db, "test", 10, lease_seconds=0.3)).jobs
     assert [(j.id, j.attempts) for j in again] == [(first[0].id, 2)]
 
 
@@ -111,10 +116,10 @@ async def test_a_running_worker_wakes_on_commit_and_stops_cleanly(res: Resources
 
 
 async def test_a_claim_deletes_the_jobs_completed_before_it_in_the_same_statement(res: Resources) -> None:
-    await job_store.enqueue_many(res.db, [("test", "thing", {"n": n}) for n in range(3)])
-    first = await job_store.claim(res.db, "test", 2, lease_seconds=60)
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}) for n in range(3)])
+    first = (await job_store.claim(res.db, "test", 2, lease_seconds=60)).jobs
     before = await res.db.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-    second = await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[job.id for job in first])
+    second = (await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[job.id for job in first])).jobs
     assert [job.payload["n"] for job in second] == [2]
     assert await res.db.fetchval("SELECT array_agg(id) FROM jobs") == [second[0].id]
     # The completion and the claim were one transaction (plus the counting query's own).
@@ -128,7 +133,7 @@ async def test_a_lingering_queue_completes_its_jobs_once_it_runs_dry(res: Resour
     stop = asyncio.Event()
     worker = asyncio.create_task(JobRunner(res, [Queue("test", recorder, batch_size=2, linger=0.05)]).run(stop))
     await asyncio.sleep(0.3)  # let it listen
-    await job_store.enqueue_many(res.db, [("test", "thing", {"n": n}) for n in range(5)])
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}) for n in range(5)])
     for _ in range(200):
         if await res.db.fetchval("SELECT count(*) FROM jobs") == 0:
             break
@@ -144,6 +149,117 @@ async def test_a_lingering_queue_completes_its_jobs_once_it_runs_dry(res: Resour
     await asyncio.wait_for(worker, 5)
     assert recorder.ran.count(5) == 1
     assert await res.db.fetchval("SELECT count(*) FROM jobs") == 0
+
+
+def ns(claimed: job_store.Claimed) -> list[int]:
+    return [job.payload["n"] for job in claimed.jobs]
+
+
+async def test_jobs_with_one_key_are_claimed_one_after_another(res: Resources) -> None:
+    """A keyed job waits while an earlier one with its key is leased; other keys and unkeyed jobs do not."""
+    await job_store.enqueue_many(
+        res.db,
+        [
+            NewJob("test", "thing", {"n": 0}, in_order_of=1),
+            NewJob("test", "thing", {"n": 1}, in_order_of=1),
+            NewJob("test", "thing", {"n": 2}, in_order_of=2),
+            NewJob("test", "thing", {"n": 3}),
+        ],
+    )
+    first = await job_store.claim(res.db, "test", 1, lease_seconds=60)  # one worker takes 0...
+    assert ns(first) == [0] and first.held_back == 0
+    second = await job_store.claim(res.db, "test", 10, lease_seconds=60)  # ...another may not take 1 meanwhile
+    assert ns(second) == [2, 3] and second.held_back == 1
+    third = await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[first.jobs[0].id])
+    assert ns(third) == [1] and third.held_back == 0
+
+
+async def test_jobs_of_one_key_ready_together_are_claimed_together_in_order(res: Resources) -> None:
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=7) for n in range(4)])
+    claimed = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+    assert ns(claimed) == [0, 1, 2, 3] and claimed.held_back == 0
+
+
+async def test_a_keyed_job_waiting_for_its_retry_holds_nothing_back(res: Resources) -> None:
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
+    [failing] = (await job_store.claim(res.db, "test", 1, lease_seconds=60)).jobs
+    await job_store.fail(res.db, failing, "boom", retry_in=60, max_attempts=5)
+    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60)) == [1]
+
+
+async def test_a_keyed_job_given_back_in_an_outage_still_holds_its_key(res: Resources) -> None:
+    """Put back untried (a store was away), job 0 keeps job 1, written meanwhile, behind it until its retry."""
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": 0}, in_order_of=1)])
+    [given_back] = (await job_store.claim(res.db, "test", 1, lease_seconds=60)).jobs
+    await job_store.release(res.db, [given_back.id], retry_in=0.3)
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": 1}, in_order_of=1)])
+    held = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+    assert held.jobs == [] and held.held_back == 1
+    await asyncio.sleep(0.4)  # its retry is due (not a timing assertion: waiting for the state it leads to)
+    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60)) == [0, 1]
+
+
+async def test_a_keyed_job_another_claim_is_taking_holds_the_later_ones_back(res: Resources) -> None:
+    """Two claims at once: the first has locked job 0 (not yet committed), so the second skips it, and must
+    not take job 1 either although job 0 does not look leased yet."""
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
+    async with res.db.acquire() as conn, conn.transaction():
+        assert ns(await job_store.claim(conn, "test", 1, lease_seconds=60)) == [0]
+        meanwhile = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+        assert meanwhile.jobs == [] and meanwhile.held_back == 1
+
+
+async def test_a_held_back_job_is_claimed_soon_after_the_one_before_it_completes(res: Resources) -> None:
+    """A completion sends no notification, so a loop that held a job back looks again shortly by itself."""
+    res = dataclasses.replace(res, settings=dataclasses.replace(res.settings, job_poll_seconds=30))
+    await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
+    elsewhere = await job_store.claim(res.db, "test", 1, lease_seconds=60)  # another worker has job 0
+    recorder = Recorder()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(JobRunner(res, [Queue("test", recorder)]).run(stop))
+    await asyncio.sleep(0.3)  # it has claimed, held job 1 back, and waits
+    assert recorder.ran == []
+    await job_store.complete(res.db, [job.id for job in elsewhere.jobs])
+    for _ in range(250):  # a hang guard: the poll interval is 30 s
+        if recorder.ran:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(worker, 5)
+    assert recorder.ran == [1]
+
+
+async def test_concurrent_loops_run_one_keys_jobs_in_order_and_never_side_by_side(res: Resources) -> None:
+    """Four loops (two runners, two each) on one queue, batches of one: each key's jobs run one at a time, in
+    the order they were recorded, and those held back are picked up without waiting for the poll."""
+    res = dataclasses.replace(res, settings=dataclasses.replace(res.settings, job_poll_seconds=30))
+    running: set[int] = set()
+    order: dict[int, list[int]] = {1: [], 2: []}
+
+    async def handler(_res: Resources, batch: list[Job]) -> None:
+        [job] = batch
+        key = job.payload["key"]
+        assert key not in running, "two jobs of one key ran side by side"
+        running.add(key)
+        await asyncio.sleep(0.03 if job.payload["n"] // 2 % 2 == 0 else 0.001)  # slow, fast, slow: a later one
+        # would overtake
+        order[key].append(job.payload["n"])
+        running.discard(key)
+
+    stop = asyncio.Event()
+    queues = [Queue("test", handler, batch_size=1, concurrency=2)]
+    workers = [asyncio.create_task(JobRunner(res, queues).run(stop)) for _ in range(2)]
+    await asyncio.sleep(0.3)  # let them listen
+    await job_store.enqueue_many(
+        res.db, [NewJob("test", "thing", {"n": n, "key": 1 + n % 2}, in_order_of=1 + n % 2) for n in range(12)]
+    )
+    for _ in range(500):  # a hang guard: the poll interval is 30 s
+        if len(order[1]) + len(order[2]) == 12:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*workers), 5)
+    assert order == {1: [n for n in range(12) if n % 2 == 0], 2: [n for n in range(12) if n % 2 == 1]}
 
 
 @pytest.mark.processes  # starts a worker process of its own

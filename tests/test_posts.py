@@ -556,6 +556,7 @@ async def test_a_post_written_by_one_statement_is_written_whole_or_not_at_all(
     """A post with nothing else to write (no reply, quote, media, poll or key) commits by its one statement:
     the post, its mentions, tags and outbox jobs. One part failing (here a mention of an account that does
     not exist) writes none of them, and nothing stays held for the next write."""
+    from storage.jobs import NewJob
     from storage.posts import NewPost, insert_post
 
     alice, bob = await make_user("alice"), await make_user("bob")
@@ -568,7 +569,7 @@ async def test_a_post_written_by_one_statement_is_written_whole_or_not_at_all(
                 NewPost(id=post_id, account_id=alice.account_id, visibility="public", text="half"),
                 mentions=[bob.account_id, -1],
                 tags=["half"],
-                jobs=[("test", "post.created", {"id": post_id})],
+                jobs=[NewJob("test", "post.created", {"id": post_id})],
             )
     assert [e["id"] for e in await recorded(res, "test")] == [int(status["id"])]
     assert await res.db.fetchval("SELECT count(*) FROM posts WHERE id = $1", post_id) == 0

@@ -161,7 +161,7 @@ async def test_a_worker_killed_while_publishing_leaves_it_to_the_next(
     # The dying worker: it has taken the job (a short lease) and is inside the publishing transaction, having
     # taken the scheduled row, when its connection is killed.
     taken = await job_store.claim(res.db, scheduled_domain.SCHEDULED_QUEUE, 10, lease_seconds=0.5)
-    assert len(taken) == 1
+    assert len(taken.jobs) == 1
     dying = await asyncpg.connect(settings.database_url)
     await dying.execute("BEGIN")
     assert await dying.fetchval("DELETE FROM scheduled_posts WHERE id = $1 RETURNING id", int(entity["id"]))

@@ -55,6 +55,8 @@ class Unavailable(Exception):
 
 
 UNAVAILABLE_RETRY_SECONDS = 2.0
+# A claim that held jobs back behind an earlier one of their key (storage/jobs.py) claims again this soon.
+HELD_BACK_RETRY_SECONDS = 0.02
 # The LISTEN connection is checked with a round trip this often, and opened again this long after a failure.
 LISTEN_CHECK_SECONDS = 5.0
 LISTEN_RETRY_SECONDS = 1.0
@@ -127,19 +129,25 @@ class JobRunner:
 
     async def run_batch(self, queue: Queue) -> int:
         """Claim and run one batch, and complete what succeeded; returns how many jobs were claimed."""
-        ran, finished = await self._claim_and_run(queue, ())
+        ran, finished, _ = await self._claim_and_run(queue, ())
         await self._done(queue, finished)
         return ran
 
-    async def _claim_and_run(self, queue: Queue, completed: Sequence[int]) -> tuple[int, list[int]]:
+    async def _claim_and_run(self, queue: Queue, completed: Sequence[int]) -> tuple[int, list[int], int]:
         """Claim a batch (deleting `completed`, the previous batch's finished jobs, in the same statement)
-        and run it; returns how many were claimed and the ids of those that succeeded, still to delete."""
+        and run it; returns how many were claimed, the ids of those that succeeded, still to delete, and
+        how many ready jobs the claim held back behind an earlier one of their key (storage/jobs.py)."""
         settings = self._res.settings
-        batch = await job_store.claim(
+        claimed = await job_store.claim(
             self._res.db, queue.name, queue.batch_size, settings.job_lease_seconds, completed=completed
         )
         if completed:
             JOBS_DONE.labels(queue.name, "done").inc(len(completed))
+        ran, finished = await self._run(queue, claimed.jobs)
+        return ran, finished, claimed.held_back
+
+    async def _run(self, queue: Queue, batch: list[Job]) -> tuple[int, list[int]]:
+        """Run a claimed batch; returns its size and the ids of the jobs that succeeded."""
         if not batch:
             return 0, []
         started = time.perf_counter()
@@ -209,7 +217,7 @@ class JobRunner:
             # trickling in, that empty claim was half of all claims.
             wake.clear()
             try:
-                ran, finished = await self._claim_and_run(queue, finished)
+                ran, finished, held_back = await self._claim_and_run(queue, finished)
                 if ran < queue.batch_size and not (ran and queue.linger):
                     await self._done(queue, finished)  # idle from here on: complete them now
                     finished = []
@@ -231,8 +239,11 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), queue.linger)
                 continue
+            # Jobs held back behind an earlier one of their key become free when that one completes, which
+            # sends no notification: look again shortly instead of at the next poll.
+            idle = HELD_BACK_RETRY_SECONDS if held_back else self._res.settings.job_poll_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._res.settings.job_poll_seconds)
+                await asyncio.wait_for(wake.wait(), idle)
         with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await self._done(queue, finished)  # stopping mid-linger; if this fails they simply run again
 
