@@ -92,8 +92,57 @@ async def enqueue_many(conn: Executor, jobs: Sequence[NewJob], *, delay: float =
     await conn.execute(f"WITH {enqueue_ctes(1)} SELECT count(*) FROM woken", *enqueue_args(jobs, delay))
 
 
+_CLAIM = """
+    WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[]))
+    UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
+    WHERE id IN (
+        SELECT id FROM jobs
+        WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+          AND id <> ALL($4::bigint[])
+        ORDER BY run_at, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, queue, kind, payload, attempts
+"""
+
+# The same, holding back a keyed job behind an earlier one of its key; its last row (id NULL) counts them.
+_CLAIM_IN_ORDER = """
+    WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[])),
+    ready AS (
+        SELECT id, in_order_of FROM jobs
+        WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+          AND id <> ALL($4::bigint[])
+        ORDER BY run_at, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
+        WHERE id IN (
+            SELECT r.id FROM ready r
+            WHERE r.in_order_of IS NULL OR NOT EXISTS (
+                SELECT 1 FROM jobs earlier
+                WHERE earlier.queue = $1 AND earlier.in_order_of = r.in_order_of AND earlier.id < r.id
+                  AND earlier.id <> ALL($4::bigint[]) AND earlier.id NOT IN (SELECT id FROM ready)
+                  AND (earlier.run_at <= now() OR earlier.locked_until >= now())
+            )
+        )
+        RETURNING id, queue, kind, payload, attempts
+    )
+    SELECT id, queue, kind, payload, attempts FROM taken
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM ready) - (SELECT count(*) FROM taken)
+"""
+
+
 async def claim(
-    conn: Executor, queue: str, limit: int, lease_seconds: float, *, completed: Sequence[int] = ()
+    conn: Executor,
+    queue: str,
+    limit: int,
+    lease_seconds: float,
+    *,
+    completed: Sequence[int] = (),
+    in_order: bool = False,
 ) -> Claimed:
     """Take up to `limit` ready jobs for `lease_seconds`; other workers skip them meanwhile.
 
@@ -101,44 +150,15 @@ async def claim(
     transaction for a batch's completion and the next batch's claim, instead of two). Until then they
     stay leased, so a crash in between runs them again, as any crash before completion does.
 
-    A ready job is held back while an earlier job of the queue with its `in_order_of` key is ready but not
-    among this claim's (another claim has it locked) or leased, `completed` aside: it is claimed once that
-    one is done, by whichever claim comes next. A job waiting for its retry holds nothing back."""
-    rows = await conn.fetch(
-        """
-        WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[])),
-        ready AS (
-            SELECT id, in_order_of FROM jobs
-            WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-              AND id <> ALL($4::bigint[])
-            ORDER BY run_at, id
-            LIMIT $2
-            FOR UPDATE SKIP LOCKED
-        ), taken AS (
-            UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
-            WHERE id IN (
-                SELECT r.id FROM ready r
-                WHERE r.in_order_of IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM jobs earlier
-                    WHERE earlier.queue = $1 AND earlier.in_order_of = r.in_order_of AND earlier.id < r.id
-                      AND earlier.id <> ALL($4::bigint[]) AND earlier.id NOT IN (SELECT id FROM ready)
-                      AND (earlier.run_at <= now() OR earlier.locked_until >= now())
-                )
-            )
-            RETURNING id, queue, kind, payload, attempts
-        )
-        SELECT id, queue, kind, payload, attempts FROM taken
-        UNION ALL
-        SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM ready) - (SELECT count(*) FROM taken)
-        """,
-        queue,
-        limit,
-        lease_seconds,
-        list(completed),
-    )
+    `in_order`, for a queue whose jobs carry `in_order_of` keys: a ready job is held back while an earlier
+    job of the queue with its key is ready but not among this claim's (another claim has it locked) or
+    leased, `completed` aside; it is claimed once that one is done, by whichever claim comes next. A job
+    waiting for its retry holds nothing back. (A queue without keys skips the check: it costs a claim
+    about half as much again in PostgreSQL.)"""
+    rows = await conn.fetch(_CLAIM_IN_ORDER if in_order else _CLAIM, queue, limit, lease_seconds, list(completed))
     jobs = [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"]) for r in rows if r["id"] is not None]
     jobs.sort(key=lambda job: job.id)
-    held_back = next(r["attempts"] for r in rows if r["id"] is None)  # the count row
+    held_back = sum(r["attempts"] for r in rows if r["id"] is None)  # the count row of an in-order claim
     return Claimed(jobs, int(held_back))
 
 

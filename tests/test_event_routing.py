@@ -13,7 +13,7 @@ from domain import events
 from domain.event_kinds import Event, EventKind, PostCreated, decode_event
 from domain.media import MEDIA_PROCESS
 from domain.search_indexing import AUTHOR_POSTS
-from domain.subscriptions import SUBSCRIPTIONS, UNROUTED
+from domain.subscriptions import IN_ORDER_OF, SUBSCRIPTIONS, TIMELINE_QUEUE, UNROUTED
 from storage.resources import Resources
 from workers.queues import all_queues
 
@@ -52,6 +52,32 @@ def test_the_routing_table_names_only_served_queues_and_known_kinds_once() -> No
         assert kinds, f"{queue} receives nothing"
         assert all(type(kind) is EventKind for kind in kinds), f"{queue} names a kind that is no EventKind"
         assert len(set(kinds)) == len(kinds), f"{queue} names a kind twice"
+
+
+def test_jobs_keyed_for_their_order_go_to_queues_that_claim_in_order() -> None:
+    """A key only orders jobs on a queue whose worker claims them in order; a key elsewhere would be ignored."""
+    in_order = {queue.name for queue in all_queues() if queue.in_order}
+    for queue, kind in IN_ORDER_OF:
+        assert kind in SUBSCRIPTIONS[queue], f"{queue} keys {kind}, which it does not receive"
+        assert queue in in_order, f"{queue} keys its jobs but its worker does not claim them in order"
+
+
+def test_an_authors_posts_are_keyed_by_author_on_the_timeline_queue() -> None:
+    post: PostCreated = {
+        "id": 2,
+        "account_id": 7,
+        "visibility": "public",
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "thread_root_id": 2,
+        "reblog_of_id": None,
+        "quote_of_id": None,
+        "mention_ids": [],
+        "tags": [],
+    }
+    keys = {job.queue: job.in_order_of for job in events.outbox_jobs(EventKind.POST_CREATED, post)}
+    assert keys[TIMELINE_QUEUE] == 7
+    assert {queue for queue, key in keys.items() if key is not None} == {TIMELINE_QUEUE}
 
 
 def test_each_kind_is_recorded_to_exactly_the_queues_that_subscribe_to_it() -> None:

@@ -166,37 +166,39 @@ async def test_jobs_with_one_key_are_claimed_one_after_another(res: Resources) -
             NewJob("test", "thing", {"n": 3}),
         ],
     )
-    first = await job_store.claim(res.db, "test", 1, lease_seconds=60)  # one worker takes 0...
+    first = await job_store.claim(res.db, "test", 1, lease_seconds=60, in_order=True)  # one worker takes 0...
     assert ns(first) == [0] and first.held_back == 0
-    second = await job_store.claim(res.db, "test", 10, lease_seconds=60)  # ...another may not take 1 meanwhile
+    second = await job_store.claim(
+        res.db, "test", 10, lease_seconds=60, in_order=True
+    )  # ...another may not take 1 meanwhile
     assert ns(second) == [2, 3] and second.held_back == 1
-    third = await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[first.jobs[0].id])
+    third = await job_store.claim(res.db, "test", 10, lease_seconds=60, completed=[first.jobs[0].id], in_order=True)
     assert ns(third) == [1] and third.held_back == 0
 
 
 async def test_jobs_of_one_key_ready_together_are_claimed_together_in_order(res: Resources) -> None:
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=7) for n in range(4)])
-    claimed = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+    claimed = await job_store.claim(res.db, "test", 10, lease_seconds=60, in_order=True)
     assert ns(claimed) == [0, 1, 2, 3] and claimed.held_back == 0
 
 
 async def test_a_keyed_job_waiting_for_its_retry_holds_nothing_back(res: Resources) -> None:
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
-    [failing] = (await job_store.claim(res.db, "test", 1, lease_seconds=60)).jobs
+    [failing] = (await job_store.claim(res.db, "test", 1, lease_seconds=60, in_order=True)).jobs
     await job_store.fail(res.db, failing, "boom", retry_in=60, max_attempts=5)
-    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60)) == [1]
+    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60, in_order=True)) == [1]
 
 
 async def test_a_keyed_job_given_back_in_an_outage_still_holds_its_key(res: Resources) -> None:
     """Put back untried (a store was away), job 0 keeps job 1, written meanwhile, behind it until its retry."""
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": 0}, in_order_of=1)])
-    [given_back] = (await job_store.claim(res.db, "test", 1, lease_seconds=60)).jobs
+    [given_back] = (await job_store.claim(res.db, "test", 1, lease_seconds=60, in_order=True)).jobs
     await job_store.release(res.db, [given_back.id], retry_in=0.3)
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": 1}, in_order_of=1)])
-    held = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+    held = await job_store.claim(res.db, "test", 10, lease_seconds=60, in_order=True)
     assert held.jobs == [] and held.held_back == 1
     await asyncio.sleep(0.4)  # its retry is due (not a timing assertion: waiting for the state it leads to)
-    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60)) == [0, 1]
+    assert ns(await job_store.claim(res.db, "test", 10, lease_seconds=60, in_order=True)) == [0, 1]
 
 
 async def test_a_keyed_job_another_claim_is_taking_holds_the_later_ones_back(res: Resources) -> None:
@@ -204,8 +206,8 @@ async def test_a_keyed_job_another_claim_is_taking_holds_the_later_ones_back(res
     not take job 1 either although job 0 does not look leased yet."""
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
     async with res.db.acquire() as conn, conn.transaction():
-        assert ns(await job_store.claim(conn, "test", 1, lease_seconds=60)) == [0]
-        meanwhile = await job_store.claim(res.db, "test", 10, lease_seconds=60)
+        assert ns(await job_store.claim(conn, "test", 1, lease_seconds=60, in_order=True)) == [0]
+        meanwhile = await job_store.claim(res.db, "test", 10, lease_seconds=60, in_order=True)
         assert meanwhile.jobs == [] and meanwhile.held_back == 1
 
 
@@ -213,10 +215,10 @@ async def test_a_held_back_job_is_claimed_soon_after_the_one_before_it_completes
     """A completion sends no notification, so a loop that held a job back looks again shortly by itself."""
     res = dataclasses.replace(res, settings=dataclasses.replace(res.settings, job_poll_seconds=30))
     await job_store.enqueue_many(res.db, [NewJob("test", "thing", {"n": n}, in_order_of=1) for n in range(2)])
-    elsewhere = await job_store.claim(res.db, "test", 1, lease_seconds=60)  # another worker has job 0
+    elsewhere = await job_store.claim(res.db, "test", 1, lease_seconds=60, in_order=True)  # another worker has job 0
     recorder = Recorder()
     stop = asyncio.Event()
-    worker = asyncio.create_task(JobRunner(res, [Queue("test", recorder)]).run(stop))
+    worker = asyncio.create_task(JobRunner(res, [Queue("test", recorder, in_order=True)]).run(stop))
     await asyncio.sleep(0.3)  # it has claimed, held job 1 back, and waits
     assert recorder.ran == []
     await job_store.complete(res.db, [job.id for job in elsewhere.jobs])
@@ -247,7 +249,7 @@ async def test_concurrent_loops_run_one_keys_jobs_in_order_and_never_side_by_sid
         running.discard(key)
 
     stop = asyncio.Event()
-    queues = [Queue("test", handler, batch_size=1, concurrency=2)]
+    queues = [Queue("test", handler, batch_size=1, concurrency=2, in_order=True)]
     workers = [asyncio.create_task(JobRunner(res, queues).run(stop)) for _ in range(2)]
     await asyncio.sleep(0.3)  # let them listen
     await job_store.enqueue_many(

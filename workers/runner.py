@@ -47,6 +47,8 @@ class Queue:
     # After a batch smaller than batch_size, wait this long (seconds) before claiming again, so a steady
     # trickle is handled in fewer, larger batches.
     linger: float = 0.0
+    # Its jobs carry `in_order_of` keys (domain.subscriptions.IN_ORDER_OF) and run in their key's order.
+    in_order: bool = False
 
 
 class Unavailable(Exception):
@@ -139,7 +141,12 @@ class JobRunner:
         how many ready jobs the claim held back behind an earlier one of their key (storage/jobs.py)."""
         settings = self._res.settings
         claimed = await job_store.claim(
-            self._res.db, queue.name, queue.batch_size, settings.job_lease_seconds, completed=completed
+            self._res.db,
+            queue.name,
+            queue.batch_size,
+            settings.job_lease_seconds,
+            completed=completed,
+            in_order=queue.in_order,
         )
         if completed:
             JOBS_DONE.labels(queue.name, "done").inc(len(completed))

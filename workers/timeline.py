@@ -103,6 +103,13 @@ def queues() -> list[Queue]:
         # hundreds of posts. Under a steady trickle, lingering 50 ms after a short batch gathers the next
         # one (a post per batch would spend more on the batch than on its followers). Two loops overlap
         # one batch's PostgreSQL waits with another's Valkey work.
-        Queue(TIMELINE_QUEUE, _valkey_guard(run_timeline_jobs), batch_size=500, concurrency=2, linger=0.05),
+        Queue(
+            TIMELINE_QUEUE,
+            _valkey_guard(run_timeline_jobs),
+            batch_size=500,
+            concurrency=2,
+            linger=0.05,
+            in_order=True,  # an author's posts, one after another (domain.subscriptions.IN_ORDER_OF)
+        ),
         Queue(POST_CACHE_QUEUE, _valkey_guard(run_post_cache_jobs), batch_size=200, linger=0.05),
     ]
