@@ -194,12 +194,13 @@ async def fail(conn: Executor, job: Job, error: str, *, retry_in: float, max_att
 
 async def release(conn: Executor, job_ids: Sequence[int], *, retry_in: float) -> None:
     """Give claimed jobs back untried (a store their handler needs is away): the attempt is not counted.
-    Leased until their retry, so a keyed one still holds its key's later jobs back: the store's return
-    does not let a job written meanwhile overtake them."""
+    A keyed one stays leased until its retry, so it still holds its key's later jobs back: the store's
+    return does not let a job written meanwhile overtake it."""
     await conn.execute(
         """
-        UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), locked_until = now() + make_interval(secs => $2),
-                        run_at = now() + make_interval(secs => $2)
+        UPDATE jobs SET attempts = GREATEST(attempts - 1, 0), run_at = now() + make_interval(secs => $2),
+                        locked_until = CASE WHEN in_order_of IS NULL THEN NULL
+                                            ELSE now() + make_interval(secs => $2) END
         WHERE id = ANY($1::bigint[])
         """,
         list(job_ids),
