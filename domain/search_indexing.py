@@ -9,6 +9,10 @@ they were read. The job completes only after Meilisearch reports the tasks succe
 Reindex: fresh indexes under the `_rebuild` names, filled from a scan of PostgreSQL while the worker
 keeps writing to both the live and the rebuild indexes (it sees the rebuild under the same lock), then
 swapped in atomically. Nothing written during the rebuild is lost (docs/search.md has the argument).
+
+Hashtag use counts: a count reads up to TAG_USES_CAP rows, so a tag on many new posts is recounted for
+new posts at most once per TAG_RECOUNT_SECONDS in a worker (`TagRecounts`), the posts in between
+settled by one delayed follow-up; a post deleted or edited recounts its tags at once.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +44,12 @@ log = logging.getLogger("chirp.search")
 # (new display name) a page at a time.
 AUTHOR_POSTS = "search.author_posts"
 AUTHOR_PAGE = 1000
+# Another: recount these hashtags' uses (the follow-up of new posts whose count was put off).
+RECOUNT_TAGS = "search.recount_tags"
+# A tag on new posts is counted at most this often by one worker. Its document's `uses` (which orders
+# hashtag suggestions) lags by up to this long; a tag's first use is indexed at once, since this worker
+# has not counted it lately. The benchmark's one tag on every post cost about 9 ms of PostgreSQL a batch.
+TAG_RECOUNT_SECONDS = 10.0
 # The reindex: rows per page, and Meilisearch tasks left in flight before waiting (a short task queue
 # keeps the live index's own updates from waiting behind a long line of rebuild pages).
 REINDEX_PAGE = 5000
@@ -57,7 +68,34 @@ class Changes:
     accounts: set[int] = field(default_factory=set)
     # author id → re-render their posts older than this id (None: from the newest)
     authors: dict[int, int | None] = field(default_factory=dict)
-    tags: set[str] = field(default_factory=set)
+    tags: set[str] = field(default_factory=set)  # to recount now
+    new_tags: set[str] = field(default_factory=set)  # on new posts: recounted now or put off (TagRecounts)
+
+
+@dataclass
+class TagRecounts:
+    """When this worker last counted each hashtag's uses, and which tags have a recount follow-up due: what
+    lets new posts' tags be put off. Lost with the process, which then counts each tag once more."""
+
+    window: float = TAG_RECOUNT_SECONDS
+    counted: dict[str, float] = field(default_factory=dict)
+    follow_up_due: dict[str, float] = field(default_factory=dict)
+
+    def put_off(self, tags: Iterable[str], now: float) -> tuple[set[str], set[str]]:
+        """Of new posts' tags: those counted within the window (left out of this batch's counts), and of
+        them those no follow-up is due for yet (one is to be enqueued, `window` from now)."""
+        recent = {tag for tag in tags if tag in self.counted and now - self.counted[tag] < self.window}
+        return recent, {tag for tag in recent if self.follow_up_due.get(tag, now) <= now}
+
+    def record(self, counted: Iterable[str], followed_up: Iterable[str], now: float) -> None:
+        """After the batch's writes landed: what it counted, and the follow-ups it enqueued."""
+        for tag in counted:
+            self.counted[tag] = now
+        for tag in followed_up:
+            self.follow_up_due[tag] = now + self.window
+        if len(self.counted) > 10 * 1024:  # forget tags not counted lately
+            self.counted = {t: at for t, at in self.counted.items() if now - at < self.window}
+            self.follow_up_due = {t: at for t, at in self.follow_up_due.items() if at > now}
 
 
 def changes_from(jobs: Iterable[Job]) -> Changes:
@@ -68,10 +106,16 @@ def changes_from(jobs: Iterable[Job]) -> Changes:
         if job.kind == AUTHOR_POSTS:
             _author_posts(changes, job.payload)
             continue
+        if job.kind == RECOUNT_TAGS:
+            changes.tags.update(job.payload["tags"])
+            continue
+        # Tag use counts change only when posts come, go or are edited, not on every like.
         match decode(job):
-            case (EventKind.POST_CREATED | EventKind.POST_DELETED, post):
+            case (EventKind.POST_CREATED, post):
                 changes.posts.add(int(post["id"]))
-                # Tag use counts change only when posts come, go or are edited, not on every like.
+                changes.new_tags.update(post.get("tags") or ())
+            case (EventKind.POST_DELETED, post):
+                changes.posts.add(int(post["id"]))
                 changes.tags.update(post.get("tags") or ())
             case (EventKind.POST_EDITED, edited):
                 changes.posts.add(int(edited["id"]))
@@ -192,8 +236,12 @@ async def rebuild_in_progress(res: Resources) -> bool:
     return await indexes.index_exists(res.meili, index_name(res.settings, POSTS, rebuild=True))
 
 
-async def index_changes(res: Resources, changes: Changes) -> None:
-    """Re-render the changed keys into the live indexes (and the rebuild ones during a reindex)."""
+async def index_changes(res: Resources, changes: Changes, recounts: TagRecounts | None = None) -> None:
+    """Re-render the changed keys into the live indexes (and the rebuild ones during a reindex). With
+    `recounts`, new posts' tags this worker counted lately are put off to one delayed follow-up."""
+    now = time.monotonic()
+    put_off, follow_up = recounts.put_off(changes.new_tags - changes.tags, now) if recounts else (set(), set())
+    changes.tags |= changes.new_tags - put_off
     task_ids: list[int] = []
     async with res.db.acquire() as conn, conn.transaction():
         await search_store.lock_indexing(conn, res.settings.meili_index_prefix)
@@ -203,12 +251,17 @@ async def index_changes(res: Resources, changes: Changes) -> None:
             if await rebuild_in_progress(res):
                 task_ids += await send_writes(res, writes, rebuild=True)
         await job_store.enqueue_many(conn, writes.follow_ups)
+        if recounts and follow_up:
+            recount = job_store.NewJob(SEARCH_QUEUE, RECOUNT_TAGS, {"tags": sorted(follow_up)})
+            await job_store.enqueue_many(conn, [recount], delay=recounts.window)
     await indexes.wait_for_tasks(res.meili, task_ids)
+    if recounts:
+        recounts.record(changes.tags, follow_up, now)
 
 
-async def index_jobs(res: Resources, jobs: Sequence[Job]) -> None:
-    """The `search` queue's batch handler."""
-    await index_changes(res, changes_from(jobs))
+async def index_jobs(res: Resources, jobs: Sequence[Job], recounts: TagRecounts | None = None) -> None:
+    """The `search` queue's batch handler (`recounts`: the worker's, kept across its batches)."""
+    await index_changes(res, changes_from(jobs), recounts)
 
 
 # reindex --------------------------------------------------------------------------------------------

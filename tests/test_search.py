@@ -21,16 +21,17 @@ from search_scope import fresh_search_indexes
 from social import Client, User, expect, follow, post_status, record_event
 
 from config import Settings
-from domain import search_indexing
+from domain import search_documents, search_indexing
 from domain.search import tag_id
 from domain.search_documents import plain_text
 from stack import RunningStack
 from storage import search_indexes as indexes
 from storage.jobs import Job
 from storage.resources import Resources, open_resources
-from storage.search_indexes import POSTS, index_exists, index_name, posts_index
+from storage.search_indexes import HASHTAGS, POSTS, index_exists, index_name, posts_index
+from workers import search as search_worker
 from workers.queues import all_queues
-from workers.runner import JobRunner
+from workers.runner import JobRunner, Queue
 
 
 @pytest.fixture
@@ -143,12 +144,53 @@ def test_a_batch_of_events_folds_into_the_keys_to_re_render() -> None:
             job(8, search_indexing.AUTHOR_POSTS, {"account_id": 4, "before_id": 50}),
             job(9, search_indexing.AUTHOR_POSTS, {"account_id": 4, "before_id": 70}),
             job(10, "like.created", {"post_id": 10}),
+            job(11, search_indexing.RECOUNT_TAGS, {"tags": ["birds"]}),
         ]
     )
-    assert changes.posts == {10, 11, 12} and changes.tags == {"cats", "dogs"}
+    assert changes.posts == {10, 11, 12}
+    # A deletion and a follow-up recount their tags now; a new post's may be put off (TagRecounts).
+    assert changes.tags == {"dogs", "birds"} and changes.new_tags == {"cats"}
     assert changes.accounts == {2, 3}  # the followed account's count, the changed profile
     # A restart from the newest beats a cursor; of two cursors the least advanced wins.
     assert changes.authors == {3: None, 4: 70}
+
+
+async def test_a_busy_hashtag_is_recounted_once_a_window_and_settled_by_one_follow_up(
+    sclient: Client, sres: Resources, make_user: UserFactory
+) -> None:
+    """New posts' tags counted lately by this worker wait for one delayed follow-up; a deletion recounts at
+    once; the follow-up, when due, brings the count up to date."""
+    recounts = search_indexing.TagRecounts(window=60)
+    runner = JobRunner(sres, [Queue("search", search_worker.batch_handler(recounts), batch_size=1000)])
+    hashtags = sres.meili.index(index_name(sres.settings, HASHTAGS))
+    alice = await make_user("alice")
+
+    async def uses() -> int:
+        return int((await hashtags.get_document(search_documents.tag_id("busy")))["uses"])
+
+    async def follow_ups() -> list[bool]:
+        rows = await sres.db.fetch(
+            "SELECT run_at > now() + interval '50 seconds' AS later FROM jobs WHERE kind = $1",
+            search_indexing.RECOUNT_TAGS,
+        )
+        return [row["later"] for row in rows]
+
+    await post_status(sclient, alice, "first #busy")
+    await runner.drain("search")
+    assert await uses() == 1 and await follow_ups() == []  # its first use: counted at once
+    for n in range(3):
+        await post_status(sclient, alice, f"more #busy {n}")
+        await runner.drain("search")
+    assert await uses() == 1  # put off...
+    assert await follow_ups() == [True]  # ...to one follow-up, a window from now
+    await sres.db.execute("UPDATE jobs SET run_at = now() WHERE kind = $1", search_indexing.RECOUNT_TAGS)
+    await runner.drain("search")
+    assert await uses() == 4 and await follow_ups() == []
+    gone = await post_status(sclient, alice, "last #busy")
+    await runner.drain("search")
+    await expect(await sclient.delete(f"/api/v1/statuses/{gone['id']}", headers=alice.headers), 200)
+    await runner.drain("search")
+    assert await uses() == 4  # the deletion recounted at once (5 posts, one gone)
 
 
 # operators -------------------------------------------------------------------------------------------

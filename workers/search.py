@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from domain.search_indexing import index_jobs
+from domain.search_indexing import TagRecounts, index_jobs
 from domain.subscriptions import SEARCH_QUEUE
 from storage.jobs import Job
 from storage.resources import Resources
 from storage.search_indexes import meili_unavailable
-from workers.runner import Queue, Unavailable
+from workers.runner import JobHandler, Queue, Unavailable
 
 # Batches sized by count and by time: up to ~1,000 events, or what arrived while the previous batch was
 # indexed and for 250 ms after: Meilisearch indexes one large batch far faster than many small ones, and
@@ -16,14 +16,19 @@ BATCH_SIZE = 1000
 LINGER_SECONDS = 0.25
 
 
-async def index_batch(res: Resources, jobs: list[Job]) -> None:
-    try:
-        await index_jobs(res, jobs)
-    except Exception as exc:
-        if meili_unavailable(exc):
-            # Meilisearch is away: put the batch back without spending attempts; it catches up on return.
-            raise Unavailable(f"Meilisearch unavailable: {exc!r}") from exc
-        raise
+def batch_handler(recounts: TagRecounts) -> JobHandler:
+    """The queue's handler, with the hashtag recounts its worker process keeps across batches."""
+
+    async def index_batch(res: Resources, jobs: list[Job]) -> None:
+        try:
+            await index_jobs(res, jobs, recounts)
+        except Exception as exc:
+            if meili_unavailable(exc):
+                # Meilisearch is away: put the batch back without spending attempts; it catches up on return.
+                raise Unavailable(f"Meilisearch unavailable: {exc!r}") from exc
+            raise
+
+    return index_batch
 
 
 # One batch in flight per worker process. With two, the second loop sent its batch as soon as Meilisearch
@@ -37,4 +42,5 @@ CONCURRENCY = 1
 
 
 def queue() -> Queue:
-    return Queue(SEARCH_QUEUE, index_batch, batch_size=BATCH_SIZE, concurrency=CONCURRENCY, linger=LINGER_SECONDS)
+    handler = batch_handler(TagRecounts())
+    return Queue(SEARCH_QUEUE, handler, batch_size=BATCH_SIZE, concurrency=CONCURRENCY, linger=LINGER_SECONDS)
