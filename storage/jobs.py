@@ -92,32 +92,30 @@ async def enqueue_many(conn: Executor, jobs: Sequence[NewJob], *, delay: float =
     await conn.execute(f"WITH {enqueue_ctes(1)} SELECT count(*) FROM woken", *enqueue_args(jobs, delay))
 
 
-_CLAIM = """
+# A claim's candidates: the queue's oldest ready jobs, not leased, not among those just completed, skipping
+# the rows another claim is taking. Then the lease it puts on what it takes.
+_READY = """
+    WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+      AND id <> ALL($4::bigint[])
+    ORDER BY run_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+"""
+_LEASE = "UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)"
+
+_CLAIM = f"""
     WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[]))
-    UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
-    WHERE id IN (
-        SELECT id FROM jobs
-        WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-          AND id <> ALL($4::bigint[])
-        ORDER BY run_at, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-    )
+    {_LEASE}
+    WHERE id IN (SELECT id FROM jobs {_READY})
     RETURNING id, queue, kind, payload, attempts
 """
 
 # The same, holding back a keyed job behind an earlier one of its key; its last row (id NULL) counts them.
-_CLAIM_IN_ORDER = """
+_CLAIM_IN_ORDER = f"""
     WITH done AS (DELETE FROM jobs WHERE id = ANY($4::bigint[])),
-    ready AS (
-        SELECT id, in_order_of FROM jobs
-        WHERE queue = $1 AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-          AND id <> ALL($4::bigint[])
-        ORDER BY run_at, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-    ), taken AS (
-        UPDATE jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $3)
+    ready AS (SELECT id, in_order_of FROM jobs {_READY}),
+    taken AS (
+        {_LEASE}
         WHERE id IN (
             SELECT r.id FROM ready r
             WHERE r.in_order_of IS NULL OR NOT EXISTS (
