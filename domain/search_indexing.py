@@ -236,11 +236,11 @@ async def rebuild_in_progress(res: Resources) -> bool:
     return await indexes.index_exists(res.meili, index_name(res.settings, POSTS, rebuild=True))
 
 
-async def index_changes(res: Resources, changes: Changes, recounts: TagRecounts | None = None) -> None:
-    """Re-render the changed keys into the live indexes (and the rebuild ones during a reindex). With
-    `recounts`, new posts' tags this worker counted lately are put off to one delayed follow-up."""
+async def index_changes(res: Resources, changes: Changes, recounts: TagRecounts) -> None:
+    """Re-render the changed keys into the live indexes (and the rebuild ones during a reindex). New
+    posts' tags this worker counted lately (`recounts`) are put off to one delayed follow-up."""
     now = time.monotonic()
-    put_off, follow_up = recounts.put_off(changes.new_tags - changes.tags, now) if recounts else (set(), set())
+    put_off, follow_up = recounts.put_off(changes.new_tags - changes.tags, now)
     changes.tags |= changes.new_tags - put_off
     task_ids: list[int] = []
     async with res.db.acquire() as conn, conn.transaction():
@@ -251,15 +251,14 @@ async def index_changes(res: Resources, changes: Changes, recounts: TagRecounts 
             if await rebuild_in_progress(res):
                 task_ids += await send_writes(res, writes, rebuild=True)
         await job_store.enqueue_many(conn, writes.follow_ups)
-        if recounts and follow_up:
+        if follow_up:
             recount = job_store.NewJob(SEARCH_QUEUE, RECOUNT_TAGS, {"tags": sorted(follow_up)})
             await job_store.enqueue_many(conn, [recount], delay=recounts.window)
     await indexes.wait_for_tasks(res.meili, task_ids)
-    if recounts:
-        recounts.record(changes.tags, follow_up, now)
+    recounts.record(changes.tags, follow_up, now)
 
 
-async def index_jobs(res: Resources, jobs: Sequence[Job], recounts: TagRecounts | None = None) -> None:
+async def index_jobs(res: Resources, jobs: Sequence[Job], recounts: TagRecounts) -> None:
     """The `search` queue's batch handler (`recounts`: the worker's, kept across its batches)."""
     await index_changes(res, changes_from(jobs), recounts)
 
