@@ -1,7 +1,8 @@
 """Live events: what is published to Valkey pub/sub after a write commits, rendered right for each viewer.
 
-Called from workers (never before the PostgreSQL commit): the timeline fan-out publishes home updates with
-`publish_home`; the `streaming` queue publishes public and hashtag updates, deletes and status updates.
+Called from workers (never before the PostgreSQL commit): the timeline fan-out publishes a new post's
+updates (home with `publish_home`, list, public and hashtag); the `streaming` queue publishes deletes and
+status updates.
 docs/streaming.md has the channel design and why.
 """
 
@@ -66,6 +67,7 @@ class _Prefetched:
 
     trees: dict[int, _Tree]
     generic: dict[int, str]
+    reacted: set[int]  # which of the loaded posts have reactions
 
 
 def _tree_of(post_id: int, loaded: Mapping[int, PostRow], reacted: set[int]) -> _Tree:
@@ -102,7 +104,7 @@ async def _prefetch(res: Resources, post_ids: Sequence[int]) -> _Prefetched:
     plain = [post_id for post_id, tree in trees.items() if post_id in tree.rows and not tree.markable]
     rows = {row.id: row for post_id in plain for row in trees[post_id].rows.values()}
     entities = await post_entities(res, plain, GENERIC_VIEWER, loaded=rows, reactions={}) if plain else []
-    return _Prefetched(trees, {int(entity["id"]): _json(entity) for entity in entities})
+    return _Prefetched(trees, {int(entity["id"]): _json(entity) for entity in entities}, reacted)
 
 
 class PostViews:
@@ -367,17 +369,24 @@ async def publish_post_created(res: Resources, post_id: int) -> None:
     await publish_posts_created(res, [post_id])
 
 
-async def publish_posts_created(res: Resources, post_ids: Sequence[int]) -> None:
+async def publish_posts_created(
+    res: Resources, post_ids: Sequence[int], *, prefetched: _Prefetched | None = None
+) -> None:
     """`update` on the public and hashtag streams for new public posts, a whole batch at once: the posts
     and what they show in one load, their reactions in one query, then one rendering of the batch for
     signed-out readers and one for signed-in ones, and one round of publishes. (Per post, this was nine
     queries.) Nobody can have liked a post this new, so one signed-in payload fits all, unless it quotes
     a post (whose favourited and visibility differ between viewers): those are rendered by each API
-    process for its viewers (`personal`)."""
+    process for its viewers (`personal`). `prefetched`: what the fan-out batch already loaded and rendered
+    for the generic viewer (`_prefetch`), used instead of loading and rendering it again."""
     ids = list(dict.fromkeys(post_ids))
     if not ids:
         return
-    loaded = await load_with_references(res, ids)
+    if prefetched is not None and all(i in prefetched.trees for i in ids):
+        loaded = {row_id: row for i in ids for row_id, row in prefetched.trees[i].rows.items()}
+        generic, reacted = prefetched.generic, prefetched.reacted
+    else:
+        loaded, generic, reacted = await load_with_references(res, ids), {}, None
     channels = {i: _public_channels(loaded[i], include_replies=False) for i in ids if i in loaded}
     shown = [i for i in ids if channels.get(i)]
     if not shown:
@@ -387,16 +396,18 @@ async def publish_posts_created(res: Resources, post_ids: Sequence[int]) -> None
     shown = [i for i in shown if (a := authors.get(loaded[i].account_id)) is not None and listed_on_public(a)]
     if not shown:
         return
-    content = [row.id for row in loaded.values() if row.reblog_of_id is None]
+    content = [row.id for row in loaded.values() if row.reblog_of_id is None and (reacted is None or row.id in reacted)]
     # Nobody is the generic viewer, so its `me` flags are the signed-out reader's (all false).
-    reactions = await like_store.reaction_counts(res.db, content, None)
+    reactions = await like_store.reaction_counts(res.db, content, None) if content else {}
+    unquoting = [i for i in shown if loaded[i].quote_of_id is None]
     anonymous, signed_in = await asyncio.gather(
         post_entities(res, shown, None, loaded=loaded, reactions=reactions),
         post_entities(
-            res, [i for i in shown if loaded[i].quote_of_id is None], GENERIC_VIEWER, loaded=loaded, reactions=reactions
+            res, [i for i in unquoting if i not in generic], GENERIC_VIEWER, loaded=loaded, reactions=reactions
         ),
     )
-    signed_in_json = {int(entity["id"]): _json(entity) for entity in signed_in}
+    signed_in_json = {i: generic[i] for i in unquoting if i in generic}
+    signed_in_json.update((int(entity["id"]), _json(entity)) for entity in signed_in)
     messages: list[tuple[str, Message]] = []
     for entity in anonymous:
         post_id = int(entity["id"])
@@ -471,8 +482,9 @@ class HomeUpdates:
         # A small batch (a trickle of posts, where latency shows) loads and renders its posts while their
         # first timelines are written; a large one renders only what someone connected will see.
         self._prefetched: list[asyncio.Future[str | None]] = []
+        self._batch: asyncio.Future[_Prefetched] | None = None
         if post_ids and len(post_ids) <= PUBLISH_CONCURRENCY:
-            batch = asyncio.ensure_future(_prefetch(res, list(dict.fromkeys(post_ids))))
+            self._batch = batch = asyncio.ensure_future(_prefetch(res, list(dict.fromkeys(post_ids))))
             self._prefetched = [self._views_of(post_id).prefetch_from(batch) for post_id in dict.fromkeys(post_ids)]
 
     async def written(self, deliveries: Sequence[PostDelivery]) -> None:
@@ -482,6 +494,12 @@ class HomeUpdates:
         )
         # The first slice holds every post of the batch.
         self._merge([d for d in deliveries if d.merged])
+
+    async def publish_public(self, post_ids: Sequence[int]) -> None:
+        """`update` on the public and hashtag streams for the batch's new public posts, from what the batch
+        loaded and rendered for their home updates (a large batch, which loads nothing ahead, is loaded
+        once here)."""
+        await publish_posts_created(self._res, post_ids, prefetched=await self._batch if self._batch else None)
 
     def _merge(self, posts: Sequence[PostDelivery]) -> asyncio.Future[int]:
         if self._merging is None:

@@ -1,7 +1,8 @@
-"""Public and hashtag updates of a whole streaming batch, loaded and rendered together
-(domain.streaming.publish_posts_created): each post reaches the streams it belongs to, in order, rendered
-as a signed-in and a signed-out reader see it, and a post deleted within the batch is announced only
-by its delete."""
+"""Public and hashtag updates of a whole fan-out batch, loaded and rendered together
+(domain.streaming.publish_posts_created, from the timeline queue): each post reaches the streams it belongs
+to, in order, rendered as a signed-in and a signed-out reader see it, and a post deleted before its batch
+ran is announced only by its delete (from the streaming queue). A small batch reuses what its home updates
+loaded and rendered; a large one loads itself: both are checked."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from conftest import UserFactory
 from social import Client, post_status
 from streams import connect, frames_until, run_queues, subscribe
 
+from domain.streaming import PUBLISH_CONCURRENCY
 from storage.resources import Resources
 
 pytestmark = pytest.mark.valkey_modes
 
 
+@pytest.mark.parametrize("followers_only", [0, PUBLISH_CONCURRENCY], ids=["loaded-with-home-updates", "large-batch"])
 async def test_a_batch_of_new_posts_reaches_the_public_streams_in_order(
-    client: Client, res: Resources, make_user: UserFactory
+    client: Client, res: Resources, make_user: UserFactory, followers_only: int
 ) -> None:
     alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
     signed_out = await connect(client)
@@ -26,18 +29,20 @@ async def test_a_batch_of_new_posts_reaches_the_public_streams_in_order(
     for ws in (signed_out, signed_in):
         await subscribe(client, ws, "public")
     first = await post_status(client, alice, "first #batch")
-    await post_status(client, alice, "followers only", visibility="private")
+    for n in range(1 + followers_only):  # in the batch, not on the public streams
+        await post_status(client, alice, f"followers only {n}", visibility="private")
     quote = await post_status(client, bob, "a quote", quote_id=first["id"])
     gone = await post_status(client, bob, "soon gone")
     await expect_deleted(client, bob, gone["id"])
     sentinel = await post_status(client, bob, "sentinel")
-    await run_queues(res, "streaming")  # one batch: every job above is ready
+    await run_queues(res, "timeline")  # one batch: every new post above
+    await run_queues(res, "streaming")  # the delete
 
-    def is_sentinel(f: dict[str, Any]) -> bool:
-        return f["event"] == "update" and bool(f["payload"]["id"] == sentinel["id"])
+    def is_delete(f: dict[str, Any]) -> bool:
+        return bool(f["event"] == "delete")
 
     for ws, current_user in ((signed_out, "unknown"), (signed_in, "automatic")):
-        frames = await frames_until(ws, is_sentinel)
+        frames = await frames_until(ws, is_delete)
         updates = [f["payload"]["id"] for f in frames if f["event"] == "update"]
         assert updates == [first["id"], quote["id"], sentinel["id"]]  # not the private one, not the deleted one
         assert [f["payload"] for f in frames if f["event"] == "delete"] == [gone["id"]]

@@ -1,5 +1,5 @@
-"""The `streaming` queue: public and hashtag updates, deletes and status updates published to Valkey
-pub/sub after the write committed (home updates are published by the timeline fan-out)."""
+"""The `streaming` queue: deletes and status updates published to Valkey pub/sub after the write committed
+(a new post's updates, on every stream, are published by its fan-out: workers/timeline.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def _publish(res: Resources, jobs: list[Job]) -> None:
     created_run: list[int] = []
     for job in jobs:
         match decode(job):
-            case (EventKind.POST_CREATED, created):
+            case (EventKind.POST_CREATED, created):  # recorded before new posts went to the fan-out only
                 created_run.append(int(created["id"]))
             case (EventKind.POST_DELETED, deleted):
                 await publish_posts_created(res, created_run)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from domain import cached_posts, streaming, timelines
 from domain.cached_posts import VALKEY_DOWN
 from domain.event_kinds import EventKind, PostDeleted, decode
-from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE
+from domain.subscriptions import POST_CACHE_QUEUE, TIMELINE_QUEUE, is_public_post
 from storage.jobs import Job
 from storage.resources import Resources
 from workers.runner import Queue, Unavailable
@@ -34,18 +34,22 @@ async def run_timeline_jobs(res: Resources, jobs: list[Job]) -> None:
 
 
 async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timelines.PostDelivery]:
-    """New posts, deleted posts and follow changes of one batch; returns the posts' deliveries.
+    """New posts (with their live updates on every stream), deleted posts and follow changes of one batch;
+    returns the posts' deliveries.
 
     Creations go first and deletions after, so a post created and deleted within the batch ends up
     nowhere; fan-out skips posts already deleted, and follows are applied as they stand now, so retries
     and reordering change nothing."""
     created: list[int] = []
+    public: list[int] = []  # of `created`, those the public and hashtag streams show
     deleted: list[PostDeleted] = []
     follows: set[tuple[int, int]] = set()
     for job in jobs:
         match decode(job):
             case (EventKind.POST_CREATED, post):
                 created.append(int(post["id"]))
+                if is_public_post(post):
+                    public.append(int(post["id"]))
             case (EventKind.POST_DELETED, gone):
                 deleted.append(gone)
             case (EventKind.FOLLOW_CREATED | EventKind.FOLLOW_DELETED, follow):
@@ -59,6 +63,9 @@ async def handle_timeline_jobs(res: Resources, jobs: list[Job]) -> list[timeline
     finally:
         await updates.finish()
     await streaming.publish_list_updates(res, deliveries)
+    # The public and hashtag streams promise nothing about timelines: after the home updates, which are
+    # the ones measured for latency (bench/streaming_delivery.py).
+    await updates.publish_public(public)
 
     await timelines.remove_posts(res, deleted)
     await timelines.apply_follows(res, follows)
