@@ -160,6 +160,15 @@ async def claim(
     return Claimed(jobs, int(held_back))
 
 
+async def vacuum(conn: Executor) -> None:
+    """Reclaim the space of finished jobs. Every job is an insert, a lease (an update) and a delete, so at
+    a few hundred jobs a second the table fills with dead rows far faster than autovacuum visits it (once a
+    minute at most by default). Between visits each claim scanned them all: at 200 posts/s a table of ~90
+    live jobs had grown to ~190 pages, and the in-order claim read them once for every ready job (2,600
+    buffers, ~1 ms a claim). Skipped when another worker is vacuuming it; cheap when nothing changed."""
+    await conn.execute("VACUUM (SKIP_LOCKED) jobs")
+
+
 async def complete(conn: Executor, job_ids: Sequence[int]) -> None:
     await conn.execute("DELETE FROM jobs WHERE id = ANY($1::bigint[])", list(job_ids))
 
