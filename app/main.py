@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -17,11 +18,14 @@ from api.keys import DATABASE, IDS, LIFECYCLE, MEILI, REDIS, REPLICAS, RESOURCES
 from api.metrics import metrics_middleware
 from api.read_your_writes import read_your_writes_middleware
 from api.slashes import trailing_slash_middleware
+from api.viewer_marks import viewer_marks_middleware
 from app.hub import close_streams, hub_ctx
 from app.logs import request_id_middleware
 from app.ratelimit import rate_limit_middleware
 from config import Settings
 from handlers.routes import setup_routes
+from storage.marks_cache import MarksCache, MarksListener
+from storage.pubsub import CacheListener
 from storage.read_replicas import ReadRoutes
 from storage.resources import (
     Resources,
@@ -74,23 +78,27 @@ async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
         s3=app[S3],
         ids=app[IDS],
         tokens=TokenCache.from_settings(settings),
+        marks=MarksCache.from_settings(settings),
         reads=ReadRoutes(app[DATABASE], replicas, app[REDIS]),
     )
     yield
 
 
-async def _token_cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The pub/sub listener that drops revoked tokens from this process's token cache (app/token_cache.py)."""
+async def _cache_listeners_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The pub/sub listeners that keep this process's caches current: revoked tokens leave the token cache
+    (storage/token_cache.py), changed marks the marks cache (storage/marks_cache.py)."""
     res = app[RESOURCES]
-    if not res.tokens.enabled:
-        yield
-        return
-    listener = RevocationListener(res.tokens, res.settings.redis_url, res.redis)
-    await listener.start()
+    listeners: list[CacheListener] = []
+    if res.tokens.enabled:
+        listeners.append(RevocationListener(res.tokens, res.settings.redis_url, res.redis))
+    if res.marks.enabled:
+        listeners.append(MarksListener(res.marks, res.settings.redis_url, res.redis))
+    await asyncio.gather(*(listener.start() for listener in listeners))
     try:
         yield
     finally:
-        await listener.stop()
+        for listener in listeners:
+            await listener.stop()
 
 
 def app_runner(app: web.Application, **options: Any) -> web.AppRunner:
@@ -121,6 +129,7 @@ def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = 
             *limiter,
             error_middleware,
             body_timeout_middleware,
+            viewer_marks_middleware,
             *([read_your_writes_middleware] if settings.database_replica_urls else []),
         ],
         client_max_size=settings.max_body_bytes,
@@ -135,7 +144,7 @@ def create_app(settings: Settings, *, on_node_lost: Callable[[], None] | None = 
         _resource_ctx(MEILI, open_meili),
         _resource_ctx(S3, open_s3),
         _resources_ctx,
-        _token_cache_ctx,
+        _cache_listeners_ctx,
         hub_ctx,  # the streaming hub's Valkey pub/sub connection (realtime/)
     ]
     app.cleanup_ctx.extend(cleanup)

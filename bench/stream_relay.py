@@ -76,7 +76,7 @@ def build_app(redis_url: str, mode: str) -> web.Application:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
         await redis.aclose()
 
     async def health(request: web.Request) -> web.Response:

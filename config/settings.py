@@ -236,9 +236,13 @@ class Settings:
     s3_secret_key: str = _env("S3_SECRET_KEY", "", lambda raw: raw)
     s3_region: str = _env("S3_REGION", "us-east-1", _text)
     s3_bucket: str = _env("S3_BUCKET", "chirp-media", _text)
-    # Each API process caches access tokens this long (0: off), at most this many (app/token_cache.py).
+    # Each API process caches access tokens this long (0: off), at most this many (storage/token_cache.py).
     token_cache_seconds: float = _env("CHIRP_TOKEN_CACHE_SECONDS", 60.0, _float_in(0.0, 3600.0))
     token_cache_size: int = _env("CHIRP_TOKEN_CACHE_SIZE", 20_000, _int_in(0, 10_000_000))
+    # Each API process caches its readers' marks on the pages they read (storage/marks_cache.py) this long
+    # (0: off), for at most this many readers.
+    marks_cache_seconds: float = _env("CHIRP_MARKS_CACHE_SECONDS", 10.0, _float_in(0.0, 3600.0))
+    marks_cache_size: int = _env("CHIRP_MARKS_CACHE_SIZE", 10_000, _int_in(0, 10_000_000))
     # How long /readyz waits for each dependency before calling it down.
     readiness_timeout: float = _env("CHIRP_READINESS_TIMEOUT", 1.0, _float_in(0.05, 30.0))
     # How long a search waits for Meilisearch before answering 503; private posts of at most this many

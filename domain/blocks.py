@@ -15,7 +15,7 @@ import asyncpg
 from core.errors import ApiError, validation_error
 from core.pagination import Page
 from domain.accounts import account_entity
-from domain.cached_posts import VALKEY_DOWN
+from domain.cached_posts import VALKEY_DOWN, forget_marks
 from domain.event_kinds import EventKind
 from domain.events import record_event
 from domain.follows import relationships, withdraw_request
@@ -66,6 +66,7 @@ async def block(res: Resources, account_id: int, target_id: int) -> dict[str, An
             await end_follow(conn, follower, followed)
 
     await in_transaction(res.db, write)
+    await forget_marks(res, [target_id])  # its rules' stamp moved (the blocker's own goes after any write)
     # Members may have left lists on either side: those list timelines are rebuilt on their next read.
     await forget_lists(res, account_id)
     await forget_lists(res, target_id)
@@ -77,6 +78,7 @@ async def unblock(res: Resources, account_id: int, target_id: int) -> dict[str, 
     have dropped posts (a list member's repost of the blocked account's post, say)."""
     await existing_target(res, account_id, target_id, "unblock")
     if await safety_store.delete_block(res.db, account_id, target_id):
+        await forget_marks(res, [target_id])
         await forget_timelines(res, account_id)
     return (await relationships(res, account_id, [target_id]))[0]
 

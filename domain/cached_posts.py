@@ -8,7 +8,8 @@ A read:
    originals, quoted posts) and the Account entities of every author shown;
 2. one PostgreSQL query for the viewer's likes, reposts and reactions among them, and for what the one
    visibility rule (`domain.visibility.apply_visibility`) needs to know about private and direct
-   posts among them (`storage.timelines.viewer_marks`);
+   posts among them (`storage.timelines.viewer_marks`), unless this process's marks cache already holds
+   its answer (storage/marks_cache.py: a reader reading the same page again);
 3. assembly: each entity is its cached fields (bytes) followed by what depends on the viewer.
 Posts with anything missing from the cache go through `post_entities` in one batch; its answer is used as
 it is and, made viewer-independent, fills the cache for the next reader.
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,7 @@ from domain.visibility import (
     shown_account,
 )
 from storage import accounts as account_store
+from storage import marks_cache as marks_store
 from storage import post_cache
 from storage import timelines as timeline_store
 from storage.resources import Resources
@@ -79,6 +82,8 @@ _NO_MARKS = ViewerMarks(set(), set(), {})
 VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError, ClusterError, TryAgainError, SlotNotCoveredError)
 
 Entity = dict[str, Any]
+
+log = logging.getLogger("chirp.marks")
 
 
 # building pieces from post_entities' answer --------------------------------------------------------------
@@ -378,13 +383,20 @@ def _complete(stored: _Piece, pieces: Mapping[int, Any], accounts: Mapping[int, 
 
 
 async def _marks(
-    res: Resources, viewer_id: int | None, post_ids: Iterable[int], restricted: Restricted, authors: Iterable[int]
+    res: Resources, viewer_id: int | None, post_ids: Collection[int], restricted: Restricted, authors: Collection[int]
 ) -> ViewerMarks:
     """The viewer's marks, and what the visibility rule needs to know about restricted posts, the viewer's
-    rules (their version stamp) and the suspended authors, in one query."""
+    rules (their version stamp) and the suspended authors: from this process's marks cache when it holds
+    them (storage/marks_cache.py), else in one query. Pages with restricted posts always ask the query."""
     if viewer_id is None:
         return _NO_MARKS
-    return await timeline_store.viewer_marks(
+    cacheable = not restricted.post_ids and res.marks.live
+    if cacheable:
+        cached = res.marks.get(viewer_id, post_ids, authors)
+        if cached is not None:
+            return cached
+    stamp = res.marks.stamp(viewer_id)
+    marks = await timeline_store.viewer_marks(
         res.db,
         viewer_id,
         post_ids,
@@ -392,6 +404,24 @@ async def _marks(
         mentions_among=restricted.post_ids,
         related_among=authors,
     )
+    if cacheable:
+        res.marks.put(viewer_id, post_ids, authors, marks, stamp)
+    return marks
+
+
+async def forget_marks(res: Resources, account_ids: Collection[int] | None) -> None:
+    """After a commit that changed these accounts' marks (None: what anyone sees, as a suspension does): drop
+    them from this process's marks cache at once, and from every other API process's by broadcast."""
+    if not res.marks.enabled:
+        return
+    if account_ids is None:
+        res.marks.forget_everyone()
+    else:
+        res.marks.drop(account_ids)
+    try:
+        await marks_store.publish_changed(res.redis, account_ids)
+    except VALKEY_DOWN as exc:  # the other processes' listeners are likely cut off too, and so not answering
+        log.warning("could not announce changed marks of %s: %s", account_ids or "everyone", exc)
 
 
 async def cached_post_json(

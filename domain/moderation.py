@@ -31,7 +31,7 @@ from core.pagination import Page
 from core.times import iso
 from domain import oauth
 from domain.accounts import account_entity, role_entity
-from domain.cached_posts import VALKEY_DOWN
+from domain.cached_posts import VALKEY_DOWN, forget_marks
 from domain.event_kinds import EventKind
 from domain.events import record_event
 from domain.notifications import push
@@ -275,9 +275,11 @@ async def lift(res: Resources, moderator_id: int, moderator_role: str, target_id
 
 
 async def _after_change(res: Resources, account_id: int, *, barred: bool) -> None:
-    """After the commit: drop the cached Account entity, and, when the account may no longer sign in, its
-    tokens from every token cache (storage/token_cache.py), so they stop working at once."""
+    """After the commit: drop the cached Account entity and every viewer's cached marks (they say which
+    authors are suspended, storage/marks_cache.py), and, when the account may no longer sign in, its tokens
+    from every token cache (storage/token_cache.py), so they stop working at once."""
     await _forget_cached_account(res, account_id)
+    await forget_marks(res, None)
     if barred:
         token_ids = await token_store.live_token_ids(res.db, account_id)
         if token_ids:

@@ -512,7 +512,7 @@ class Hub:
                     writer.cancel()
                 for pubsub in pubsubs.values():
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
                 if shards is not None:
                     await shards.aclose()
             if not self._stopping:

@@ -1,5 +1,6 @@
-"""Reading a Valkey pub/sub connection that may die silently (the API's streaming hub and token cache),
-and the shards those connections go to (one Valkey: one; a Valkey Cluster: one per primary).
+"""Reading a Valkey pub/sub connection that may die silently (the API's streaming hub and its caches),
+the shards those connections go to (one Valkey: one; a Valkey Cluster: one per primary), and the listener
+that keeps a process's cache current from a broadcast channel (`CacheListener`).
 
 A subscriber that only waits for messages never notices a connection that died without a FIN (a
 restarted container, a dropped NAT entry): it waits forever and delivers nothing, the way Mastodon's
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -110,3 +112,97 @@ async def broadcast_client(valkey: Valkey, url: str) -> Redis:
     first = shards.clients.pop(shards.first)
     await shards.aclose()
     return first
+
+
+# Keeping a process's cache current from a broadcast channel --------------------------------------------
+
+CONNECT_WAIT_SECONDS = 2.0  # start-up waits this long for the first subscription (then carries on uncached)
+MAX_BACKOFF_SECONDS = 5.0
+STOP_SECONDS = 5.0
+
+
+class BroadcastCache(Protocol):
+    """A cache that may answer only while the messages dropping its stale entries reach it."""
+
+    def suspend(self) -> None:
+        """The messages no longer arrive: empty the cache and answer nothing until `resume`."""
+
+    def resume(self) -> None:
+        """Subscribed (again): start empty, since messages may have been missed meanwhile."""
+
+    def apply(self, data: bytes | str) -> None:
+        """One message from the channel."""
+
+
+class CacheListener:
+    """A process's own pub/sub connection on one broadcast channel, feeding one cache, reconnecting with
+    backoff. The cache is suspended whenever the connection is down and resumed (empty) once subscribed."""
+
+    def __init__(self, cache: BroadcastCache, channel: str, redis_url: str, valkey: Valkey, *, name: str) -> None:
+        self.cache = cache
+        self.channel = channel
+        self.name = name
+        self._log = logging.getLogger(f"chirp.{name.replace(' ', '_')}")
+        self._url = redis_url
+        # Asked for a node to listen on at every (re)connect: on a cluster, one that is up now.
+        self._valkey = valkey
+        self._client: Redis | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+        self._ever_subscribed = False
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self.name}:listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.subscribed.wait(), CONNECT_WAIT_SECONDS)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=STOP_SECONDS)
+        self.cache.suspend()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        warned = False
+        while True:
+            pubsub: PubSub | None = None
+            try:
+                if self._client is not None:
+                    await self._client.aclose()
+                # A connection that never retries behind our back: a break must surface, to suspend the cache.
+                self._client = await broadcast_client(self._valkey, self._url)
+                pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+                await pubsub.subscribe(self.channel)
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.subscribed.is_set() or not warned:  # once per outage
+                    self._log.warning("%s off: Valkey pub/sub connection lost: %s; reconnecting", self.name, exc)
+                    warned = True
+            finally:
+                was_up = self.subscribed.is_set()
+                self.cache.suspend()
+                self.subscribed.clear()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
+            delay = 0.1 if was_up else min(delay * 2, MAX_BACKOFF_SECONDS)
+            await asyncio.sleep(delay)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        async for message in pubsub_messages(pubsub, name=self.name):
+            kind = message["type"]
+            if kind == "message":
+                self.cache.apply(message["data"])
+            elif kind == "subscribe":
+                if self._ever_subscribed:
+                    self.reconnects += 1
+                    self._log.info("%s back on: Valkey pub/sub reconnected", self.name)
+                self._ever_subscribed = True
+                self.cache.resume()
+                self.subscribed.set()

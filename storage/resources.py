@@ -27,6 +27,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from config import Settings
 from core.ids import IdGenerator
 from storage.keys import Valkey, pack_in_c
+from storage.marks_cache import MarksCache
 from storage.node_leases import hold_node
 from storage.read_replicas import ReadRoutes
 from storage.token_cache import TokenCache
@@ -44,6 +45,8 @@ class Resources:
     ids: IdGenerator
     # This process's access-token cache; it answers only in API processes, whose listener keeps it current.
     tokens: TokenCache
+    # This process's cache of viewers' marks (storage/marks_cache.py); it too answers only in API processes.
+    marks: MarksCache
     # Where lag-tolerant reads go (DATABASE_REPLICA_URL); with no replica, always `db`.
     reads: ReadRoutes
 
@@ -231,5 +234,6 @@ async def open_resources(
             s3=await stack.enter_async_context(open_s3(settings)),
             ids=await stack.enter_async_context(open_node(settings, db, role, on_node_lost)),
             tokens=TokenCache.from_settings(settings),
+            marks=MarksCache.from_settings(settings),
             reads=ReadRoutes(db, replicas, redis),
         )

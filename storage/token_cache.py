@@ -15,28 +15,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import orjson
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from config import Settings
 from storage.keys import Valkey
-from storage.pubsub import broadcast_client, pubsub_messages
+from storage.pubsub import CacheListener
 from storage.tokens import REVOKED_CHANNEL, TokenGrant
 
 log = logging.getLogger("chirp.auth")
-
-CONNECT_WAIT_SECONDS = 2.0  # start-up waits this long for the first subscription (then carries on uncached)
-MAX_BACKOFF_SECONDS = 5.0
-STOP_SECONDS = 5.0
 
 
 class TokenCache:
@@ -109,6 +100,15 @@ class TokenCache:
         self._clear()
         self._live = True
 
+    def apply(self, data: bytes | str) -> None:
+        """A revocation message: drop its tokens (all of them when it cannot be read)."""
+        ids = parse_revoked(data)
+        if ids is None:
+            log.warning("unreadable token revocation message; emptying the token cache")
+            self.resume()
+        else:
+            self.evict_ids(ids)
+
     def _clear(self) -> None:
         self.generation += 1
         self._entries.clear()
@@ -138,76 +138,8 @@ def parse_revoked(raw: bytes | str) -> list[int] | None:
     return ids
 
 
-class RevocationListener:
-    """The process's own pub/sub connection on REVOKED_CHANNEL, reconnecting with backoff."""
+class RevocationListener(CacheListener):
+    """The process's own pub/sub connection on REVOKED_CHANNEL (`storage.pubsub.CacheListener`)."""
 
     def __init__(self, cache: TokenCache, redis_url: str, valkey: Valkey) -> None:
-        self.cache = cache
-        self._url = redis_url
-        # Asked for a node to listen on at every (re)connect: on a cluster, one that is up now.
-        self._valkey = valkey
-        self._client: Redis | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.subscribed = asyncio.Event()
-        self._ever_subscribed = False
-        self.reconnects = 0
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="token-cache:listener")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.subscribed.wait(), CONNECT_WAIT_SECONDS)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=STOP_SECONDS)
-        self.cache.suspend()
-        if self._client is not None:
-            await self._client.aclose()
-
-    async def _run(self) -> None:
-        delay = 0.1
-        warned = False
-        while True:
-            pubsub: PubSub | None = None
-            try:
-                if self._client is not None:
-                    await self._client.aclose()
-                # A connection that never retries behind our back: a break must surface, to suspend the cache.
-                self._client = await broadcast_client(self._valkey, self._url)
-                pubsub = self._client.pubsub(ignore_subscribe_messages=False)
-                await pubsub.subscribe(REVOKED_CHANNEL)
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if self.subscribed.is_set() or not warned:  # once per outage
-                    log.warning("token cache off: Valkey pub/sub connection lost: %s; reconnecting", exc)
-                    warned = True
-            finally:
-                was_up = self.subscribed.is_set()
-                self.cache.suspend()
-                self.subscribed.clear()
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-            delay = 0.1 if was_up else min(delay * 2, MAX_BACKOFF_SECONDS)
-            await asyncio.sleep(delay)
-
-    async def _read(self, pubsub: PubSub) -> None:
-        async for message in pubsub_messages(pubsub, name="token revocation"):
-            kind = message["type"]
-            if kind == "message":
-                ids = parse_revoked(message["data"])
-                if ids is None:
-                    log.warning("unreadable token revocation message; emptying the token cache")
-                    self.cache.resume()
-                else:
-                    self.cache.evict_ids(ids)
-            elif kind == "subscribe":
-                if self._ever_subscribed:
-                    self.reconnects += 1
-                    log.info("token cache back on: Valkey pub/sub reconnected")
-                self._ever_subscribed = True
-                self.cache.resume()
-                self.subscribed.set()
+        super().__init__(cache, REVOKED_CHANNEL, redis_url, valkey, name="token cache")
