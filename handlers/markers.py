@@ -10,6 +10,7 @@ from api.auth import require_user
 from api.http import json_response, read_params
 from api.keys import RESOURCES
 from api.openapi import array, body, errors, obj, ok, operation, query, ref
+from api.viewer_marks import leaves_marks
 from core.errors import validation_error
 from core.ids import parse_id
 from domain import markers as marker_domain
@@ -26,6 +27,7 @@ async def get_markers(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/markers")
+@leaves_marks
 async def set_markers(request: web.Request) -> web.Response:
     """`home[last_read_id]=...` and/or `notifications[last_read_id]=...`, as a form or nested JSON."""
     user = await require_user(request, "write:statuses")

@@ -12,6 +12,7 @@ from api.http import Params, json_response, read_params
 from api.keys import RESOURCES
 from api.openapi import body, errors, nullable, obj, ok, operation, path, ref
 from api.upload_body import PayloadFields, UploadBody, read_upload_body
+from api.viewer_marks import leaves_marks
 from core.errors import ApiError
 from core.ids import parse_id
 from domain import media as media_domain
@@ -72,6 +73,7 @@ async def _form_upload(request: web.Request, *, wait: bool) -> tuple[int, dict[s
 
 
 @routes.post("/api/v2/media")
+@leaves_marks
 async def upload_media_v2(request: web.Request) -> web.Response:
     """200 with the processed attachment for small images; 202 with `url: null` for the rest."""
     status, entity = await _form_upload(request, wait=False)
@@ -79,6 +81,7 @@ async def upload_media_v2(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/media")
+@leaves_marks
 async def upload_media_v1(request: web.Request) -> web.Response:
     """The older synchronous form: every file is processed before the answer."""
     _, entity = await _form_upload(request, wait=True)
@@ -97,6 +100,7 @@ async def show_media(request: web.Request) -> web.Response:
 
 
 @routes.put(r"/api/v1/media/{id:\d+}")
+@leaves_marks
 async def update_media(request: web.Request) -> web.Response:
     user = await require_user(request, SCOPE)
     res = request.app[RESOURCES]
@@ -126,6 +130,7 @@ async def media_file(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/media/uploads")
+@leaves_marks
 async def create_direct_upload(request: web.Request) -> web.Response:
     user = await require_user(request, SCOPE)
     res = request.app[RESOURCES]
@@ -147,6 +152,7 @@ async def create_direct_upload(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/v1/media/{id:\d+}/complete")
+@leaves_marks
 async def complete_direct_upload(request: web.Request) -> web.Response:
     user = await require_user(request, SCOPE)
     res = request.app[RESOURCES]

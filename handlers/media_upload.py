@@ -17,6 +17,7 @@ from api.http import Params, json_response
 from api.keys import RESOURCES
 from api.openapi import errors, obj, ok, operation, query
 from api.upload_body import PayloadFields, PayloadStream, UploadBody, read_upload_body
+from api.viewer_marks import leaves_marks
 from core.errors import ApiError
 from domain import media as media_domain
 from domain.media import SegmentStream
@@ -143,7 +144,7 @@ async def _status(request: web.Request, account_id: int, params: Params) -> web.
 
 
 for _path in PATHS:
-    routes.post(_path)(_upload_command)
+    routes.post(_path)(leaves_marks(_upload_command))
     routes.get(_path)(_upload_command)
 
 

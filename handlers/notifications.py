@@ -12,6 +12,7 @@ from api.keys import RESOURCES
 from api.openapi import array, errors, obj, ok, operation, path, query, ref
 from api.pagination import link_header, page_params
 from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
+from api.viewer_marks import leaves_marks
 from domain import notifications as notification_domain
 
 routes = web.RouteTableDef()
@@ -48,6 +49,7 @@ async def get_notification(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/v1/notifications/{id:\d+}/dismiss")
+@leaves_marks
 async def dismiss_notification(request: web.Request) -> web.Response:
     user = await require_user(request, "write:notifications")
     await notification_domain.dismiss(request.app[RESOURCES], user.account_id, path_id(request))
@@ -55,6 +57,7 @@ async def dismiss_notification(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/notifications/clear")
+@leaves_marks
 async def clear_notifications(request: web.Request) -> web.Response:
     user = await require_user(request, "write:notifications")
     await notification_domain.clear(request.app[RESOURCES], user.account_id)

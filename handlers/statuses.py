@@ -12,6 +12,7 @@ from api.keys import RESOURCES
 from api.openapi import array, body, errors, nullable, obj, ok, operation, path, query, ref
 from api.pagination import link_header, page_params
 from api.params import LINK_HEADER, PAGINATION_PARAMETERS, limit_parameter, path_id
+from api.viewer_marks import leaves_marks
 from core.errors import ApiError
 from domain import posts as post_domain
 from domain.polls import PollDraft
@@ -67,6 +68,7 @@ async def one_status(request: web.Request, post_id: int, viewer_id: int | None) 
 
 
 @routes.post("/api/v1/statuses")
+@leaves_marks
 async def create_status(request: web.Request) -> web.Response:
     user = await require_user(request, "write:statuses")
     params = await read_params(request)

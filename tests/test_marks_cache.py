@@ -217,6 +217,88 @@ async def test_a_mark_taken_through_one_process_reaches_another_that_had_the_pag
     assert (await home(second, alice))[post["id"]]["favourited"] is True
 
 
+async def _react(client: Client, user: User, post: dict[str, Any]) -> Any:
+    return await client.put(f"/api/v1/statuses/{post['id']}/reactions/love", headers=user.headers)
+
+
+def _on(mark: str) -> Callable[[dict[str, dict[str, Any]], dict[str, Any]], bool]:
+    return lambda page, post: page[post["id"]][mark] is True
+
+
+# Each of the reader's own writes that changes what its page shows, and how the page shows it.
+OWN_WRITES: dict[str, tuple[Callable[..., Any], Callable[[dict[str, dict[str, Any]], dict[str, Any]], bool]]] = {
+    "favourite": (
+        lambda c, u, b, p: c.post(f"/api/v1/statuses/{p['id']}/favourite", headers=u.headers),
+        _on("favourited"),
+    ),
+    "reaction": (
+        lambda c, u, b, p: _react(c, u, p),
+        lambda page, p: any(r["name"] == "love" and r["me"] for r in page[p["id"]]["reactions"]),
+    ),
+    "bookmark": (
+        lambda c, u, b, p: c.post(f"/api/v1/statuses/{p['id']}/bookmark", headers=u.headers),
+        _on("bookmarked"),
+    ),
+    "reblog": (lambda c, u, b, p: c.post(f"/api/v1/statuses/{p['id']}/reblog", headers=u.headers), _on("reblogged")),
+    "conversation mute": (
+        lambda c, u, b, p: c.post(f"/api/v1/statuses/{p['id']}/mute", headers=u.headers),
+        _on("muted"),
+    ),
+    "account mute": (
+        lambda c, u, b, p: c.post(f"/api/v1/accounts/{b.id}/mute", headers=u.headers),
+        lambda page, p: p["id"] not in page,
+    ),
+    "hide filter": (
+        lambda c, u, b, p: c.post(
+            "/api/v2/filters",
+            json={
+                "title": "no",
+                "context": ["home"],
+                "filter_action": "hide",
+                "keywords_attributes": [{"keyword": "mark"}],
+            },
+            headers=u.headers,
+        ),
+        lambda page, p: p["id"] not in page,
+    ),
+}
+
+
+@pytest.mark.parametrize("write", list(OWN_WRITES))
+async def test_each_own_write_through_one_process_shows_in_another_that_had_the_page_cached(
+    make_client: ClientFactory, make_user: UserFactory, res: Resources, write: str
+) -> None:
+    first, second = await make_client(), await make_client()
+    alice, bob = await make_user("alice"), await make_user("bob")
+    post = await followed_post(res, first, alice, bob)
+    request, shows = OWN_WRITES[write]
+    assert not shows(await home(first, alice), post)
+    assert cache_of(first).holds(alice.account_id)
+    response = await request(second, alice, bob, post)
+    assert response.status == 200, await response.text()
+    await eventually(lambda: not cache_of(first).holds(alice.account_id), "the first process dropped alice")
+    await run_queues(res, "post_cache")  # the counters in the cached post (a reaction's name shows with its count)
+    assert shows(await home(first, alice), post)
+
+
+async def test_a_new_post_or_a_read_marker_leaves_the_writers_marks_cached(
+    make_client: ClientFactory, make_user: UserFactory, res: Resources
+) -> None:
+    first, second = await make_client(), await make_client()
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    post = await followed_post(res, first, alice, bob)
+    await followed_post(res, first, carol, bob)
+    await home(first, alice)
+    assert cache_of(first).holds(alice.account_id) and cache_of(first).holds(carol.account_id)
+    await post_status(second, alice, "news")
+    marker = {"home": {"last_read_id": post["id"]}}
+    await expect(await second.post("/api/v1/markers", json=marker, headers=alice.headers), 200)
+    # Then carol writes: the channel keeps its order, so once her drop lands, alice's would have too.
+    await expect(await second.post(f"/api/v1/statuses/{post['id']}/favourite", headers=carol.headers), 200)
+    await eventually(lambda: not cache_of(first).holds(carol.account_id), "the first process dropped carol")
+    assert cache_of(first).holds(alice.account_id)
+
+
 async def test_being_blocked_through_another_process_hides_the_blockers_posts_at_once(
     make_client: ClientFactory, make_user: UserFactory, res: Resources
 ) -> None:
