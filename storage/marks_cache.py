@@ -35,7 +35,7 @@ import orjson
 
 from config import Settings
 from storage.keys import Valkey
-from storage.pubsub import CacheListener
+from storage.pubsub import BroadcastCache, CacheListener, parse_ids
 from storage.timelines import ViewerMarks
 
 log = logging.getLogger("chirp.marks")
@@ -55,32 +55,19 @@ class _Entry:
     marks: ViewerMarks
 
 
-class MarksCache:
+class MarksCache(BroadcastCache):
     def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self._clock = clock
+        super().__init__(ttl_seconds, max_entries, clock)
         # viewer → entry, oldest first: one TTL for all, so insertion order is expiry order too.
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         # How often each viewer was dropped (`stamp`); forgotten, with a new generation, when it grows large.
         self._drops: dict[int, int] = {}
-        self._live = False
-        self.generation = 0
         self.hits = 0
         self.misses = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarksCache:
         return cls(settings.marks_cache_seconds, settings.marks_cache_size)
-
-    @property
-    def enabled(self) -> bool:
-        return self.ttl > 0 and self.max_entries > 0
-
-    @property
-    def live(self) -> bool:
-        """Whether the drops reach this cache (its listener is subscribed), so it may answer."""
-        return self._live
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -136,26 +123,18 @@ class MarksCache:
         """Drop every entry (what anyone sees changed); lookups under way will not store what they read."""
         self._clear()
 
-    def suspend(self) -> None:
-        """Drops can no longer reach this cache: empty it and answer nothing until `resume`."""
-        self._live = False
-        self._clear()
-
-    def resume(self) -> None:
-        """Subscribed (again): start empty, since drops may have been missed meanwhile."""
-        self._clear()
-        self._live = True
-
     def apply(self, data: bytes | str) -> None:
         """A message from MARKS_CHANNEL: drop its viewers, or everyone."""
-        ids = parse_changed(data)
+        ids = parse_ids(data)
         if ids is None:
+            if data not in (EVERYONE, EVERYONE.decode()):
+                log.warning("unreadable marks message; emptying the marks cache")
             self.forget_everyone()
         else:
             self.drop(ids)
 
     def _clear(self) -> None:
-        self.generation += 1
+        super()._clear()
         self._entries.clear()
         self._drops.clear()
 
@@ -165,18 +144,6 @@ class MarksCache:
             if entry.expires > now:
                 return
             del self._entries[viewer_id]
-
-
-def parse_changed(raw: bytes | str) -> list[int] | None:
-    """The account ids in a MARKS_CHANNEL message, or None for everyone (`EVERYONE`, or unreadable)."""
-    try:
-        ids = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        log.warning("unreadable marks message; emptying the marks cache")
-        return None
-    if not isinstance(ids, list) or not all(isinstance(one, int) and not isinstance(one, bool) for one in ids):
-        return None
-    return ids
 
 
 async def publish_changed(redis: Valkey, account_ids: Collection[int] | None) -> None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
@@ -121,17 +123,57 @@ MAX_BACKOFF_SECONDS = 5.0
 STOP_SECONDS = 5.0
 
 
-class BroadcastCache(Protocol):
-    """A cache that may answer only while the messages dropping its stale entries reach it."""
+class BroadcastCache:
+    """A process's cache that may answer only while the messages dropping its stale entries reach it (its
+    `CacheListener` is subscribed): empty and silent while they cannot, and empty again when they can,
+    since some may have been missed. Every emptying moves `generation`, so a lookup begun before one does
+    not store what it read. Entries live `ttl` seconds from their read, at most `max_entries` of them."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._live = False
+        self.generation = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0 and self.max_entries > 0
+
+    @property
+    def live(self) -> bool:
+        """Whether the drops reach this cache (its listener is subscribed), so it may answer."""
+        return self._live
 
     def suspend(self) -> None:
         """The messages no longer arrive: empty the cache and answer nothing until `resume`."""
+        self._live = False
+        self._clear()
 
     def resume(self) -> None:
         """Subscribed (again): start empty, since messages may have been missed meanwhile."""
+        self._clear()
+        self._live = True
 
     def apply(self, data: bytes | str) -> None:
         """One message from the channel."""
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        """Empty the cache (a subclass empties its entries too)."""
+        self.generation += 1
+
+
+def parse_ids(raw: bytes | str) -> list[int] | None:
+    """The ids a broadcast message names (a JSON list of integers), or None when it names none readably
+    (then the whole cache goes)."""
+    try:
+        ids = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(one, int) and not isinstance(one, bool) for one in ids):
+        return None
+    return ids
 
 
 class CacheListener:

@@ -20,39 +20,24 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-import orjson
-
 from config import Settings
 from storage.keys import Valkey
-from storage.pubsub import CacheListener
+from storage.pubsub import BroadcastCache, CacheListener, parse_ids
 from storage.tokens import REVOKED_CHANNEL, TokenGrant
 
 log = logging.getLogger("chirp.auth")
 
 
-class TokenCache:
+class TokenCache(BroadcastCache):
     def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self._clock = clock
+        super().__init__(ttl_seconds, max_entries, clock)
         # hash → (expiry, grant), oldest first: one TTL for all, so insertion order is expiry order too.
         self._entries: OrderedDict[bytes, tuple[float, TokenGrant]] = OrderedDict()
         self._by_id: dict[int, bytes] = {}
-        self._live = False
-        self.generation = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCache:
         return cls(settings.token_cache_seconds, settings.token_cache_size)
-
-    @property
-    def enabled(self) -> bool:
-        return self.ttl > 0 and self.max_entries > 0
-
-    @property
-    def live(self) -> bool:
-        """Whether revocations reach this cache (its listener is subscribed), so it may answer."""
-        return self._live
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,19 +75,9 @@ class TokenCache:
             if key is not None:
                 self._remove(key)
 
-    def suspend(self) -> None:
-        """Revocations can no longer reach this cache: empty it and answer nothing until `resume`."""
-        self._live = False
-        self._clear()
-
-    def resume(self) -> None:
-        """Subscribed (again): start empty, since revocations may have been missed meanwhile."""
-        self._clear()
-        self._live = True
-
     def apply(self, data: bytes | str) -> None:
         """A revocation message: drop its tokens (all of them when it cannot be read)."""
-        ids = parse_revoked(data)
+        ids = parse_ids(data)
         if ids is None:
             log.warning("unreadable token revocation message; emptying the token cache")
             self.resume()
@@ -110,7 +85,7 @@ class TokenCache:
             self.evict_ids(ids)
 
     def _clear(self) -> None:
-        self.generation += 1
+        super()._clear()
         self._entries.clear()
         self._by_id.clear()
 
@@ -125,17 +100,6 @@ class TokenCache:
             if expires > now:
                 return
             self._remove(key)
-
-
-def parse_revoked(raw: bytes | str) -> list[int] | None:
-    """The token ids in a revocation message, or None when it is not one (then the whole cache goes)."""
-    try:
-        ids = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(ids, list) or not all(isinstance(one, int) and not isinstance(one, bool) for one in ids):
-        return None
-    return ids
 
 
 class RevocationListener(CacheListener):
