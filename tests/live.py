@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
+from mastodon import Mastodon
 
 from app.main import app_runner, create_app
 from config import Settings
@@ -72,3 +73,16 @@ async def serve_public(settings: Settings) -> AsyncIterator[str]:
         yield base_url
     finally:
         await runner.cleanup()
+
+
+PASSWORD = "correct horse battery"
+
+
+def signed_in(base_url: str, name: str) -> Mastodon:
+    """A new account `name`, registered through an app and then signed in with the password grant."""
+    client_id, client_secret = Mastodon.create_app("chirp-test", api_base_url=base_url)
+    registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
+    registrar.create_account(name, PASSWORD, f"{name}@example.test", agreement=True)
+    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
+    api.log_in(f"{name}@example.test", PASSWORD, allow_http=True)
+    return api

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
@@ -20,6 +21,15 @@ from workers.runner import JobRunner
 
 # How long a test waits for an event before failing (a hang guard, not a timing assertion).
 WAIT = 15.0
+
+
+async def eventually(condition: Callable[[], bool], what: str, wait: float = 10.0) -> None:
+    """Wait for something another task does (a pub/sub message landing, a reconnect); fail after `wait` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.02)
 
 
 async def run_queues(res: Resources, *names: str) -> int:

@@ -10,23 +10,21 @@ from typing import Any
 
 import pytest
 from conftest import ClientFactory, UserFactory
-from live import serve_app
+from live import serve_app, signed_in
 from mastodon import Mastodon
 from social import Client, User, expect, follow, post_status
-from streams import run_queues
+from streams import eventually, run_queues
 
 from api.keys import RESOURCES
 from app.main import create_app
 from config import Settings
-from storage.marks_cache import MARKS_CHANNEL, MarksCache, parse_changed
+from storage.marks_cache import MARKS_CHANNEL, MarksCache
+from storage.pubsub import parse_ids
 from storage.resources import Resources
 from storage.timelines import ViewerMarks
 
 # Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
 pytestmark = pytest.mark.valkey_modes
-
-WAIT_SECONDS = 10.0  # the most a test waits for a pub/sub message before failing
-PASSWORD = "correct horse battery"
 
 
 # The cache on its own (an injected clock) -------------------------------------------------------------
@@ -119,9 +117,9 @@ def test_nothing_is_cached_while_drops_cannot_arrive_nor_when_turned_off() -> No
 
 
 def test_messages_name_the_viewers_or_everyone() -> None:
-    assert parse_changed(b"[1,2]") == [1, 2]
+    assert parse_ids(b"[1,2]") == [1, 2]
     for everyone in (b'"everyone"', b"", b"1", b'["1"]', b"[true]", b"not json"):
-        assert parse_changed(everyone) is None, everyone
+        assert parse_ids(everyone) is None, everyone
     cache = live_cache()
     for viewer in (1, 2, 3):
         store(cache, viewer, {10}, set(), marks())
@@ -136,14 +134,6 @@ def test_messages_name_the_viewers_or_everyone() -> None:
 
 def cache_of(client: Client) -> MarksCache:
     return client.app[RESOURCES].marks
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.02)
 
 
 async def home(client: Client, user: User) -> dict[str, dict[str, Any]]:
@@ -363,15 +353,6 @@ async def two_servers(settings: Settings) -> AsyncIterator[tuple[str, str, Resou
     first_app, second_app = create_app(settings), create_app(settings)
     async with serve_app(first_app) as first, serve_app(second_app) as second:
         yield first, second, first_app[RESOURCES]
-
-
-def signed_in(base_url: str, name: str) -> Mastodon:
-    client_id, client_secret = Mastodon.create_app("chirp-test", api_base_url=base_url)
-    registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    registrar.create_account(name, PASSWORD, f"{name}@example.test", agreement=True)
-    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    api.log_in(f"{name}@example.test", PASSWORD, allow_http=True)
-    return api
 
 
 async def test_mastodon_py_sees_its_marks_on_the_home_timeline_whichever_process_serves_it(

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from live import serve_app
+from live import serve_app, signed_in
 from mastodon import Mastodon, MastodonAPIError
 from search_scope import fresh_search_indexes
 
@@ -18,8 +18,6 @@ from domain.trends import compute_trends
 from storage.resources import Resources, open_resources
 from workers.queues import all_queues
 from workers.runner import JobRunner
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -33,15 +31,6 @@ async def scoped(settings: Settings) -> AsyncIterator[Settings]:
 async def served(scoped: Settings) -> AsyncIterator[tuple[str, Resources]]:
     async with open_resources(scoped) as res, serve_app(create_app(scoped)) as url:
         yield url, res
-
-
-def signed_in(base_url: str, name: str) -> Mastodon:
-    client_id, client_secret = Mastodon.create_app("chirp-test", api_base_url=base_url)
-    registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    registrar.create_account(name, PASSWORD, f"{name}@example.test", agreement=True)
-    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    api.log_in(f"{name}@example.test", PASSWORD, allow_http=True)
-    return api
 
 
 async def test_mastodon_py_finds_people_features_tags_and_reads_trends(served: tuple[str, Resources]) -> None:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from live import serve_app
+from live import serve_app, signed_in
 from mastodon import Mastodon, MastodonAPIError
 from streams import run_queues
 
@@ -15,22 +15,11 @@ from app.main import create_app
 from config import Settings
 from storage.resources import Resources
 
-PASSWORD = "correct horse battery"
-
 
 @pytest.fixture
 async def base_url(settings: Settings) -> AsyncIterator[str]:
     async with serve_app(create_app(settings)) as url:
         yield url
-
-
-def signed_in(base_url: str, name: str) -> Mastodon:
-    client_id, client_secret = Mastodon.create_app("chirp-test", api_base_url=base_url)
-    registrar = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    registrar.create_account(name, PASSWORD, f"{name}@example.test", agreement=True)
-    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url)
-    api.log_in(f"{name}@example.test", PASSWORD, allow_http=True)
-    return api
 
 
 async def test_mastodon_py_bookmarks_pins_and_endorses(base_url: str) -> None:

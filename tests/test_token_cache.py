@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import ClientFactory
 from oauth_flow import Client, OAuthApp, bearer, register_app, request_token, sign_up
+from streams import eventually
 
 from api.keys import RESOURCES
 from stack import RunningStack
+from storage.pubsub import parse_ids
 from storage.resources import Resources
-from storage.token_cache import TokenCache, parse_revoked
+from storage.token_cache import TokenCache
 from storage.tokens import REVOKED_CHANNEL, TokenGrant, hash_secret
 
 # Each test runs on one Valkey and on a Valkey Cluster (tests/conftest.py).
 pytestmark = pytest.mark.valkey_modes
 
 ME = "/api/v1/accounts/verify_credentials"
-WAIT_SECONDS = 10.0  # the most a test waits for a pub/sub message or a reconnect before failing
 
 
 # The cache on its own (an injected clock) -------------------------------------------------------------
@@ -134,10 +134,10 @@ def test_a_zero_ttl_or_size_turns_the_cache_off() -> None:
 
 
 def test_revocation_messages_are_lists_of_token_ids() -> None:
-    assert parse_revoked(b"[1,2,3]") == [1, 2, 3]
-    assert parse_revoked(b"[]") == []
+    assert parse_ids(b"[1,2,3]") == [1, 2, 3]
+    assert parse_ids(b"[]") == []
     for bad in (b"", b"1", b'{"id": 1}', b'["1"]', b"[true]", b"[1.5]", b"not json"):
-        assert parse_revoked(bad) is None, bad
+        assert parse_ids(bad) is None, bad
 
 
 # Through the API ---------------------------------------------------------------------------------------
@@ -158,15 +158,6 @@ async def me_status(client: Client, access_token: str) -> int:
     response = await client.get(ME, headers=bearer(access_token))
     await response.read()
     return response.status
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait for something another task does (a pub/sub message landing, a reconnect); fail after WAIT_SECONDS."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.02)
 
 
 async def signed_up(client: Client, username: str = "alice") -> tuple[OAuthApp, dict[str, Any]]:
